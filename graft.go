@@ -1,0 +1,121 @@
+// Package graft holds the domain of Graft: writes and their ops, records and
+// positions, error classes, and the roles the pipeline is built from — Source,
+// Sink, Reader. It imports nothing but the standard library; every dependency
+// on an outside system lives in the package named after it.
+//
+// See DESIGN.md for the data flow and the invariants every part keeps.
+package graft
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Position is where a record sits in its source. Offsets increase within a
+// partition; acknowledging a position acknowledges every record before it.
+type Position struct {
+	Partition string `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+// Record is one message from a source: the raw write and where it came from.
+type Record struct {
+	Value   []byte
+	Key     string // the source's record key, used when the write has none
+	Pos     Position
+	Arrived time.Time
+	// Prior, when the record is a redriven dead letter, is that letter.
+	Prior *Letter
+}
+
+// Source delivers records and takes acknowledgements.
+type Source interface {
+	// Fetch blocks until records are available and returns them in source
+	// order per partition. A finite source returns io.EOF once exhausted.
+	Fetch(ctx context.Context) ([]Record, error)
+	// Ack acknowledges every record of pos.Partition at or before pos.Offset:
+	// each is committed to the sink or dead-lettered.
+	Ack(ctx context.Context, pos Position) error
+	Close() error
+}
+
+// Batch is an ordered list of writes the sink applies in one transaction.
+type Batch struct {
+	Writes []*Write
+}
+
+// SinkLimits are what a sink can take in one batch, and how many batches it
+// can usefully apply at once.
+type SinkLimits struct {
+	MaxUnits    int // sink units per batch (see Op.Size)
+	MaxBytes    int // bytes of raw records per batch
+	MaxWrites   int // writes per batch
+	Concurrency int // batches in flight at once
+}
+
+// Sink applies batches of writes. Apply runs the batch in one transaction:
+// all of its writes commit, or none does. A failing Apply returns an error
+// whose class (see ClassOf) tells the engine how to react, attributed to the
+// failing write (Error.Index) when the sink can tell.
+type Sink interface {
+	Apply(ctx context.Context, b *Batch) error
+	Limits() SinkLimits
+	// Ping checks that the sink is reachable, naming the endpoint if not.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Direction selects edges relative to a vertex.
+type Direction uint8
+
+// Edge directions.
+const (
+	Out Direction = iota + 1
+	In
+	Both
+)
+
+// ParseDirection parses "out", "in" or "both".
+func ParseDirection(s string) (Direction, bool) {
+	switch s {
+	case "out":
+		return Out, true
+	case "in":
+		return In, true
+	case "both", "":
+		return Both, true
+	}
+	return 0, false
+}
+
+// Vertex is a vertex as the graph holds it.
+type Vertex struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
+	Props Props  `json:"props"`
+}
+
+// Edge is an edge as the graph holds it. ID is empty for an edge identified
+// by (Label, From, To).
+type Edge struct {
+	ID    string `json:"id,omitempty"`
+	Label string `json:"label"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Props Props  `json:"props"`
+}
+
+// Reader reads the graph a sink writes.
+type Reader interface {
+	// Vertex returns the vertex with the id, or ErrNotFound.
+	Vertex(ctx context.Context, id string) (*Vertex, error)
+	// Edges returns the edges of a vertex in a direction, all labels when
+	// label is empty.
+	Edges(ctx context.Context, id string, dir Direction, label string) ([]Edge, error)
+	// Export calls the functions for every vertex, then for every edge.
+	Export(ctx context.Context, vertex func(*Vertex) error, edge func(*Edge) error) error
+}
+
+// ErrNotFound: no such element.
+var ErrNotFound = errors.New("not found")

@@ -1,0 +1,406 @@
+// Package memgraph is an in-memory property graph with the op semantics of
+// DESIGN.md. Tests use it as the independent model of what a sink should
+// hold, and as a fast sink for engine tests. It is not used in production.
+package memgraph
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/graftdb/graft"
+)
+
+// Graph is an in-memory graph. The zero value is not usable; call New.
+type Graph struct {
+	mu       sync.Mutex
+	vertices map[string]*graft.Vertex
+	edges    map[string]*graft.Edge // by edgeKey
+	undo     []undoEntry            // during a transaction
+	inTx     bool
+}
+
+type undoEntry struct {
+	vertex bool
+	key    string
+	vold   *graft.Vertex
+	eold   *graft.Edge
+}
+
+// New returns an empty graph.
+func New() *Graph {
+	return &Graph{vertices: map[string]*graft.Vertex{}, edges: map[string]*graft.Edge{}}
+}
+
+func edgeKey(id, label, from, to string) string {
+	if id != "" {
+		return "i\x00" + id
+	}
+	return "n\x00" + label + "\x00" + from + "\x00" + to
+}
+
+// ApplyWrite applies one write atomically.
+func (g *Graph) ApplyWrite(w *graft.Write) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.begin()
+	if err := g.apply(w); err != nil {
+		g.rollback()
+		return err
+	}
+	g.commit()
+	return nil
+}
+
+// ApplyBatch applies writes in one transaction: all or none. The error is a
+// *graft.Error attributed to the failing write.
+func (g *Graph) ApplyBatch(ws []*graft.Write) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.begin()
+	for i, w := range ws {
+		if err := g.apply(w); err != nil {
+			g.rollback()
+			e := err.(*graft.Error)
+			e.Index = i
+			return e
+		}
+	}
+	g.commit()
+	return nil
+}
+
+func (g *Graph) begin()  { g.inTx, g.undo = true, g.undo[:0] }
+func (g *Graph) commit() { g.inTx, g.undo = false, g.undo[:0] }
+
+func (g *Graph) rollback() {
+	for i := len(g.undo) - 1; i >= 0; i-- {
+		u := g.undo[i]
+		switch {
+		case u.vertex && u.vold == nil:
+			delete(g.vertices, u.key)
+		case u.vertex:
+			g.vertices[u.key] = u.vold
+		case u.eold == nil:
+			delete(g.edges, u.key)
+		default:
+			g.edges[u.key] = u.eold
+		}
+	}
+	g.commit()
+}
+
+func (g *Graph) saveVertex(id string) {
+	g.undo = append(g.undo, undoEntry{vertex: true, key: id, vold: g.vertices[id]})
+}
+
+func (g *Graph) saveEdge(k string) {
+	g.undo = append(g.undo, undoEntry{key: k, eold: g.edges[k]})
+}
+
+func (g *Graph) setVertex(v *graft.Vertex) { g.saveVertex(v.ID); g.vertices[v.ID] = v }
+func (g *Graph) delVertex(id string)       { g.saveVertex(id); delete(g.vertices, id) }
+func (g *Graph) setEdge(k string, e *graft.Edge) {
+	g.saveEdge(k)
+	g.edges[k] = e
+}
+func (g *Graph) delEdge(k string) { g.saveEdge(k); delete(g.edges, k) }
+
+func merge(old, add graft.Props) graft.Props {
+	p := old.Clone()
+	if p == nil && len(add) > 0 {
+		p = graft.Props{}
+	}
+	for k, v := range add {
+		p[k] = v
+	}
+	return p
+}
+
+func drop(old graft.Props, keys []string) graft.Props {
+	p := old.Clone()
+	for _, k := range keys {
+		delete(p, k)
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+func (g *Graph) apply(w *graft.Write) error {
+	for i := range w.Ops {
+		if err := g.applyOp(&w.Ops[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *Graph) applyOp(op *graft.Op) error {
+	switch op.Kind {
+	case graft.UpsertVertex:
+		v := g.vertices[op.ID]
+		if v == nil {
+			g.setVertex(&graft.Vertex{ID: op.ID, Label: op.Label, Props: op.Props.Clone()})
+			return nil
+		}
+		if v.Label != op.Label {
+			return graft.Errorf(graft.Permanent, -1, "vertex %q has label %q, not %q", op.ID, v.Label, op.Label)
+		}
+		g.setVertex(&graft.Vertex{ID: v.ID, Label: v.Label, Props: merge(v.Props, op.Props)})
+	case graft.DeleteVertex:
+		if g.vertices[op.ID] == nil {
+			return nil
+		}
+		g.delVertex(op.ID)
+		for k, e := range g.edges {
+			if e.From == op.ID || e.To == op.ID {
+				g.delEdge(k)
+			}
+		}
+	case graft.DropVertexProps:
+		if v := g.vertices[op.ID]; v != nil {
+			g.setVertex(&graft.Vertex{ID: v.ID, Label: v.Label, Props: drop(v.Props, op.Keys)})
+		}
+	case graft.UpsertEdge:
+		if err := g.endpoints(op.Label, op.From, op.To); err != nil {
+			return err
+		}
+		k := edgeKey(op.ID, op.Label, op.From, op.To)
+		e, err := g.edge(k, op)
+		if err != nil {
+			return err
+		}
+		if e == nil {
+			g.setEdge(k, &graft.Edge{ID: op.ID, Label: op.Label, From: op.From, To: op.To, Props: op.Props.Clone()})
+			return nil
+		}
+		g.setEdge(k, &graft.Edge{ID: e.ID, Label: e.Label, From: e.From, To: e.To, Props: merge(e.Props, op.Props)})
+	case graft.DeleteEdge, graft.DropEdgeProps:
+		k := edgeKey(op.ID, op.Label, op.From, op.To)
+		e, err := g.edge(k, op)
+		if err != nil || e == nil {
+			return err
+		}
+		if op.Kind == graft.DeleteEdge {
+			g.delEdge(k)
+		} else {
+			g.setEdge(k, &graft.Edge{ID: e.ID, Label: e.Label, From: e.From, To: e.To, Props: drop(e.Props, op.Keys)})
+		}
+	case graft.ReplaceEdges:
+		keep := make(map[string]bool, len(op.Targets))
+		for _, t := range op.Targets {
+			if err := g.endpoints(op.Label, op.From, t); err != nil {
+				return err
+			}
+			keep[t] = true
+		}
+		have := map[string]bool{}
+		for k, e := range g.edges {
+			if e.From != op.From || e.Label != op.Label {
+				continue
+			}
+			if keep[e.To] {
+				have[e.To] = true
+			} else {
+				g.delEdge(k)
+			}
+		}
+		for _, t := range op.Targets {
+			if !have[t] {
+				g.setEdge(edgeKey("", op.Label, op.From, t), &graft.Edge{Label: op.Label, From: op.From, To: t})
+			}
+		}
+	default:
+		return graft.Errorf(graft.Permanent, -1, "unknown op kind %d", op.Kind)
+	}
+	return nil
+}
+
+// edge returns the edge an op identifies (nil when absent). An explicit id
+// naming an edge with other endpoints or label is a permanent error.
+func (g *Graph) edge(k string, op *graft.Op) (*graft.Edge, error) {
+	e := g.edges[k]
+	if e != nil && op.ID != "" && (e.Label != op.Label || e.From != op.From || e.To != op.To) {
+		return nil, graft.Errorf(graft.Permanent, -1, "edge id %q is %s %q→%q, not %s %q→%q",
+			op.ID, e.Label, e.From, e.To, op.Label, op.From, op.To)
+	}
+	return e, nil
+}
+
+func (g *Graph) endpoints(label, from, to string) error {
+	for _, id := range []string{from, to} {
+		if g.vertices[id] == nil {
+			return graft.Errorf(graft.MissingEndpoint, -1, "edge %s %q→%q: vertex %q does not exist", label, from, to, id)
+		}
+	}
+	return nil
+}
+
+// Vertex implements graft.Reader.
+func (g *Graph) Vertex(_ context.Context, id string) (*graft.Vertex, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	v := g.vertices[id]
+	if v == nil {
+		return nil, graft.ErrNotFound
+	}
+	c := *v
+	c.Props = v.Props.Clone()
+	return &c, nil
+}
+
+// Edges implements graft.Reader.
+func (g *Graph) Edges(_ context.Context, id string, dir graft.Direction, label string) ([]graft.Edge, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []graft.Edge
+	for _, e := range g.edges {
+		if label != "" && e.Label != label {
+			continue
+		}
+		if (dir != graft.In && e.From == id) || (dir != graft.Out && e.To == id) {
+			c := *e
+			c.Props = e.Props.Clone()
+			out = append(out, c)
+		}
+	}
+	SortEdges(out)
+	return out, nil
+}
+
+// Export implements graft.Reader, in sorted order.
+func (g *Graph) Export(_ context.Context, vf func(*graft.Vertex) error, ef func(*graft.Edge) error) error {
+	vs, es := g.Snapshot()
+	for i := range vs {
+		if err := vf(&vs[i]); err != nil {
+			return err
+		}
+	}
+	for i := range es {
+		if err := ef(&es[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Snapshot returns copies of every vertex and edge, sorted.
+func (g *Graph) Snapshot() ([]graft.Vertex, []graft.Edge) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	vs := make([]graft.Vertex, 0, len(g.vertices))
+	for _, v := range g.vertices {
+		c := *v
+		c.Props = v.Props.Clone()
+		vs = append(vs, c)
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i].ID < vs[j].ID })
+	es := make([]graft.Edge, 0, len(g.edges))
+	for _, e := range g.edges {
+		c := *e
+		c.Props = e.Props.Clone()
+		es = append(es, c)
+	}
+	SortEdges(es)
+	return vs, es
+}
+
+// SortEdges orders edges by (from, label, to, id).
+func SortEdges(es []graft.Edge) {
+	sort.Slice(es, func(i, j int) bool {
+		a, b := &es[i], &es[j]
+		if a.From != b.From {
+			return a.From < b.From
+		}
+		if a.Label != b.Label {
+			return a.Label < b.Label
+		}
+		if a.To != b.To {
+			return a.To < b.To
+		}
+		return a.ID < b.ID
+	})
+}
+
+// Sink adapts a Graph to graft.Sink.
+type Sink struct {
+	*Graph
+	Lim graft.SinkLimits
+}
+
+var _ graft.Sink = (*Sink)(nil)
+var _ graft.Reader = (*Graph)(nil)
+
+// Apply implements graft.Sink.
+func (s *Sink) Apply(_ context.Context, b *graft.Batch) error { return s.ApplyBatch(b.Writes) }
+
+// Limits implements graft.Sink.
+func (s *Sink) Limits() graft.SinkLimits { return s.Lim }
+
+// Ping implements graft.Sink.
+func (s *Sink) Ping(context.Context) error { return nil }
+
+// Close implements graft.Sink.
+func (s *Sink) Close() error { return nil }
+
+// Diff describes how two snapshots differ, or returns "" when they are equal.
+func Diff(wantV []graft.Vertex, wantE []graft.Edge, gotV []graft.Vertex, gotE []graft.Edge) string {
+	var out []string
+	wv := map[string]graft.Vertex{}
+	for _, v := range wantV {
+		wv[v.ID] = v
+	}
+	gv := map[string]graft.Vertex{}
+	for _, v := range gotV {
+		gv[v.ID] = v
+	}
+	for id, w := range wv {
+		g, ok := gv[id]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("missing vertex %q", id))
+		case g.Label != w.Label || !g.Props.Equal(w.Props):
+			out = append(out, fmt.Sprintf("vertex %q: got %s %v, want %s %v", id, g.Label, g.Props, w.Label, w.Props))
+		}
+	}
+	for id := range gv {
+		if _, ok := wv[id]; !ok {
+			out = append(out, fmt.Sprintf("unexpected vertex %q", id))
+		}
+	}
+	ek := func(e graft.Edge) string { return edgeKey(e.ID, e.Label, e.From, e.To) }
+	we := map[string]graft.Edge{}
+	for _, e := range wantE {
+		we[ek(e)] = e
+	}
+	ge := map[string]graft.Edge{}
+	for _, e := range gotE {
+		ge[ek(e)] = e
+	}
+	for k, w := range we {
+		g, ok := ge[k]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("missing edge %s %q→%q (id %q)", w.Label, w.From, w.To, w.ID))
+		case g.From != w.From || g.To != w.To || g.Label != w.Label || !g.Props.Equal(w.Props):
+			out = append(out, fmt.Sprintf("edge %s %q→%q: got props %v, want %v", w.Label, w.From, w.To, g.Props, w.Props))
+		}
+	}
+	for k, g := range ge {
+		if _, ok := we[k]; !ok {
+			out = append(out, fmt.Sprintf("unexpected edge %s %q→%q (id %q)", g.Label, g.From, g.To, g.ID))
+		}
+	}
+	sort.Strings(out)
+	if len(out) > 20 {
+		out = append(out[:20], fmt.Sprintf("... and %d more differences", len(out)-20))
+	}
+	s := ""
+	for _, l := range out {
+		s += l + "\n"
+	}
+	return s
+}

@@ -1,0 +1,58 @@
+package graft
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+)
+
+// Letter is a dead letter: a record the pipeline gave up on, with what is
+// known of why. It is stored as one JSON object per line.
+type Letter struct {
+	WriteID      string    `json:"write_id,omitempty"`
+	Key          string    `json:"key,omitempty"`
+	Position     Position  `json:"position"`
+	Class        string    `json:"class"` // an error Class, or "quarantined"
+	Error        string    `json:"error"`
+	Attempts     int       `json:"attempts"`
+	FirstFailure time.Time `json:"first_failure"`
+	LastFailure  time.Time `json:"last_failure"`
+	// Raw is the record as received, when it is UTF-8; RawBase64 otherwise.
+	Raw          *string `json:"raw,omitempty"`
+	RawBase64    string  `json:"raw_base64,omitempty"`
+	RawTruncated bool    `json:"raw_truncated,omitempty"` // the record was over the size limit; Raw holds its start
+	RawBytes     int     `json:"raw_bytes"`               // size of the record as received
+	SourceKey    string  `json:"source_key,omitempty"`    // the source's record key
+}
+
+// ClassQuarantined is the class of a letter dead-lettered only because an
+// earlier write of its key was, under the quarantine policy.
+const ClassQuarantined = "quarantined"
+
+// SetRaw stores the record's bytes in the letter, as text when they are UTF-8.
+func (l *Letter) SetRaw(b []byte) {
+	if utf8.Valid(b) {
+		s := string(b)
+		l.Raw, l.RawBase64 = &s, ""
+		return
+	}
+	l.Raw, l.RawBase64 = nil, base64.StdEncoding.EncodeToString(b)
+}
+
+// Bytes returns the record's bytes.
+func (l *Letter) Bytes() ([]byte, error) {
+	if l.Raw != nil {
+		return []byte(*l.Raw), nil
+	}
+	return base64.StdEncoding.DecodeString(l.RawBase64)
+}
+
+// MarshalLine encodes the letter as one line of NDJSON, newline included.
+func (l *Letter) MarshalLine() ([]byte, error) {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,395 @@
+// Package sqlite is Graft's embedded graph store: a property graph in one
+// SQLite file, written through the pure-Go modernc.org/sqlite driver. It is
+// the default sink (URL "sqlite:PATH") and a graft.Reader.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/graftdb/graft"
+)
+
+// Store is the embedded graph store. One connection writes; a pool reads.
+type Store struct {
+	path string
+	db   *sql.DB // readers
+	wdb  *sql.DB // the single writer
+	mu   sync.Mutex
+	w    *writer
+}
+
+var (
+	_ graft.Sink   = (*Store)(nil)
+	_ graft.Reader = (*Store)(nil)
+)
+
+// ParseURL returns the file path of a "sqlite:PATH" (or "sqlite://PATH") URL.
+func ParseURL(raw string) (string, error) {
+	rest, ok := strings.CutPrefix(raw, "sqlite:")
+	if !ok {
+		return "", fmt.Errorf("sink %q: not a sqlite: URL", raw)
+	}
+	rest = strings.TrimPrefix(rest, "//")
+	if rest == "" {
+		return "", fmt.Errorf("sink %q: no file path (use sqlite:PATH)", raw)
+	}
+	return rest, nil
+}
+
+// Open opens (creating if needed) the store at path and migrates its schema.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("open sqlite:%s: %w", path, err)
+	}
+	dsn := func(mode string) string {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		if mode != "" {
+			q.Add("mode", mode)
+		}
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	}
+	wdb, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite:%s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxIdleTime(0)
+	s := &Store{path: path, wdb: wdb}
+	if err := s.migrate(ctx); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open sqlite:%s: %w", path, err)
+	}
+	s.db, err = sql.Open("sqlite", dsn("ro"))
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open sqlite:%s: %w", path, err)
+	}
+	s.db.SetMaxOpenConns(4)
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	var version int
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return graft.NewError(graft.Fatal, fmt.Errorf("schema version %d is newer than this graft knows (%d): upgrade graft", version, len(migrations)))
+	}
+	for i := version; i < len(migrations); i++ {
+		tx, err := s.wdb.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Limits implements graft.Sink. One writer: SQLite serializes writers anyway.
+func (s *Store) Limits() graft.SinkLimits {
+	return graft.SinkLimits{MaxUnits: 4000, MaxBytes: 4 << 20, MaxWrites: 1000, Concurrency: 1}
+}
+
+// Ping implements graft.Sink.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		return fmt.Errorf("sqlite:%s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close implements graft.Sink.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != nil {
+		s.w.close()
+		s.w = nil
+	}
+	return errors.Join(s.db.Close(), s.wdb.Close())
+}
+
+// Apply implements graft.Sink: the batch in one IMMEDIATE transaction,
+// durable when Apply returns nil.
+func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w == nil {
+		w, err := newWriter(ctx, s.wdb)
+		if err != nil {
+			return wrap(err, -1, "sqlite:%s: prepare", s.path)
+		}
+		s.w = w
+	}
+	err := s.w.apply(ctx, b)
+	if err != nil && graft.ClassOf(err) != graft.Permanent && graft.ClassOf(err) != graft.MissingEndpoint {
+		// The connection may be in any state: start afresh next time.
+		s.w.close()
+		s.w = nil
+	}
+	return err
+}
+
+// writer holds the write connection and its prepared statements.
+type writer struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+	buf   []byte
+}
+
+func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{conn: conn, stmts: map[string]*sql.Stmt{}}
+	for _, q := range []string{stmtUpsertVertex, stmtDeleteVertex, stmtVertexProps, stmtSetVertexProp,
+		stmtUpsertEdge, stmtUpsertEdgeID, stmtFindEdge, stmtFindEdgeID, stmtDeleteEdge, stmtSetEdgeProps,
+		stmtReplaceDelete, stmtReplaceInsert, stmtVerticesIn} {
+		st, err := conn.PrepareContext(ctx, q)
+		if err != nil {
+			w.close()
+			return nil, err
+		}
+		w.stmts[q] = st
+	}
+	return w, nil
+}
+
+func (w *writer) close() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	w.conn.Close()
+}
+
+func (w *writer) apply(ctx context.Context, b *graft.Batch) (err error) {
+	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return wrap(err, -1, "begin")
+	}
+	defer func() {
+		if err != nil {
+			if _, rerr := w.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				err = errors.Join(err, graft.NewError(graft.Transient, fmt.Errorf("rollback: %w", rerr)))
+			}
+		}
+	}()
+	for i, wr := range b.Writes {
+		for j := range wr.Ops {
+			if err := w.applyOp(ctx, &wr.Ops[j]); err != nil {
+				var ge *graft.Error
+				if errors.As(err, &ge) {
+					return &graft.Error{Class: ge.Class, Index: i, Err: fmt.Errorf("ops[%d]: %w", j, ge.Err)}
+				}
+				return wrap(err, i, "ops[%d] %s", j, wr.Ops[j].Kind)
+			}
+		}
+	}
+	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return wrap(err, -1, "commit")
+	}
+	return nil
+}
+
+func (w *writer) props(p graft.Props) string {
+	w.buf = p.AppendJSON(w.buf[:0])
+	return string(w.buf)
+}
+
+func (w *writer) applyOp(ctx context.Context, op *graft.Op) error {
+	st := w.stmts
+	switch op.Kind {
+	case graft.UpsertVertex:
+		var label string
+		if err := st[stmtUpsertVertex].QueryRowContext(ctx, op.ID, op.Label, w.props(op.Props)).Scan(&label); err != nil {
+			return err
+		}
+		if label != op.Label {
+			return graft.Errorf(graft.Permanent, -1, "vertex %q has label %q, not %q", op.ID, label, op.Label)
+		}
+	case graft.DeleteVertex:
+		_, err := st[stmtDeleteVertex].ExecContext(ctx, op.ID)
+		return err
+	case graft.DropVertexProps:
+		var raw string
+		switch err := st[stmtVertexProps].QueryRowContext(ctx, op.ID).Scan(&raw); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil
+		case err != nil:
+			return err
+		}
+		p, err := dropKeys(raw, op.Keys)
+		if err != nil {
+			return err
+		}
+		_, err = st[stmtSetVertexProp].ExecContext(ctx, op.ID, w.props(p))
+		return err
+	case graft.UpsertEdge:
+		if op.ID == "" {
+			_, err := st[stmtUpsertEdge].ExecContext(ctx, op.Label, op.From, op.To, w.props(op.Props))
+			return w.endpointError(ctx, err, op.Label, op.From, op.To)
+		}
+		var label, from, to string
+		err := st[stmtUpsertEdgeID].QueryRowContext(ctx, op.ID, op.Label, op.From, op.To, w.props(op.Props)).Scan(&label, &from, &to)
+		if err != nil {
+			return w.endpointError(ctx, err, op.Label, op.From, op.To)
+		}
+		return edgeMismatch(op, label, from, to)
+	case graft.DeleteEdge, graft.DropEdgeProps:
+		seq, raw, err := w.findEdge(ctx, op)
+		if err != nil || seq == 0 {
+			return err
+		}
+		if op.Kind == graft.DeleteEdge {
+			_, err = st[stmtDeleteEdge].ExecContext(ctx, seq)
+			return err
+		}
+		p, err := dropKeys(raw, op.Keys)
+		if err != nil {
+			return err
+		}
+		_, err = st[stmtSetEdgeProps].ExecContext(ctx, seq, w.props(p))
+		return err
+	case graft.ReplaceEdges:
+		targets := w.idArray(op.Targets)
+		if _, err := st[stmtReplaceDelete].ExecContext(ctx, op.From, op.Label, targets); err != nil {
+			return err
+		}
+		if len(op.Targets) == 0 {
+			return nil
+		}
+		_, err := st[stmtReplaceInsert].ExecContext(ctx, op.From, op.Label, targets)
+		if err != nil && classify(err) == graft.MissingEndpoint {
+			return w.missing(ctx, op.Label, op.From, append([]string{op.From}, op.Targets...))
+		}
+		return err
+	default:
+		return graft.Errorf(graft.Permanent, -1, "unknown op kind %d", op.Kind)
+	}
+	return nil
+}
+
+// findEdge returns the rowid and props of the edge an op identifies; seq 0
+// when there is none.
+func (w *writer) findEdge(ctx context.Context, op *graft.Op) (seq int64, props string, err error) {
+	if op.ID == "" {
+		err = w.stmts[stmtFindEdge].QueryRowContext(ctx, op.Label, op.From, op.To).Scan(&seq, &props)
+	} else {
+		var label, from, to string
+		err = w.stmts[stmtFindEdgeID].QueryRowContext(ctx, op.ID).Scan(&seq, &props, &label, &from, &to)
+		if err == nil {
+			err = edgeMismatch(op, label, from, to)
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	return seq, props, err
+}
+
+func edgeMismatch(op *graft.Op, label, from, to string) error {
+	if label != op.Label || from != op.From || to != op.To {
+		return graft.Errorf(graft.Permanent, -1, "edge id %q is %s %q→%q, not %s %q→%q",
+			op.ID, label, from, to, op.Label, op.From, op.To)
+	}
+	return nil
+}
+
+// endpointError turns a foreign key failure into a missing-endpoint error
+// that names the vertex.
+func (w *writer) endpointError(ctx context.Context, err error, label, from, to string) error {
+	if err == nil || classify(err) != graft.MissingEndpoint {
+		return err
+	}
+	return w.missing(ctx, label, from, []string{from, to})
+}
+
+func (w *writer) missing(ctx context.Context, label, from string, ids []string) error {
+	rows, err := w.stmts[stmtVerticesIn].QueryContext(ctx, w.idArray(ids))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		have[id] = true
+	}
+	for _, id := range ids {
+		if !have[id] {
+			if id == from {
+				return graft.Errorf(graft.MissingEndpoint, -1, "edge %s from %q: vertex %q does not exist", label, from, id)
+			}
+			return graft.Errorf(graft.MissingEndpoint, -1, "edge %s %q→%q: vertex %q does not exist", label, from, id, id)
+		}
+	}
+	return graft.Errorf(graft.MissingEndpoint, -1, "edge %s from %q: an endpoint does not exist", label, from)
+}
+
+func (w *writer) idArray(ids []string) string {
+	b := w.buf[:0]
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = graft.String(id).AppendJSON(b)
+	}
+	w.buf = append(b, ']')
+	return string(w.buf)
+}
+
+func dropKeys(raw string, keys []string) (graft.Props, error) {
+	p, err := parseProps(raw)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		delete(p, k)
+	}
+	return p, nil
+}
+
+func parseProps(raw string) (graft.Props, error) {
+	var p graft.Props
+	if raw == "" || raw == "{}" {
+		return nil, nil
+	}
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		return nil, graft.NewError(graft.Fatal, fmt.Errorf("stored properties %.60q do not decode: %w", raw, err))
+	}
+	return p, nil
+}
