@@ -25,6 +25,9 @@ type Record struct {
 	Key     string // the source's record key, used when the write has none
 	Pos     Position
 	Arrived time.Time
+	// Truncated, when non-zero, is the size of a record over the size limit
+	// whose Value holds only its start (a source may refuse to hold it whole).
+	Truncated int
 	// Prior, when the record is a redriven dead letter, is that letter.
 	Prior *Letter
 }

@@ -411,4 +411,3 @@ func CheckModel(t testing.TB, r graft.Reader, model *memgraph.Graph) {
 		t.Fatalf("graph differs from the model (%d vertices, %d edges expected):\n%s", len(wv), len(we), d)
 	}
 }
-

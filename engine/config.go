@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/graftdb/graft"
+)
+
+// Policy is what happens to a key after one of its writes is dead-lettered.
+type Policy string
+
+// Dead-letter policies.
+const (
+	// Continue: later writes of the key go on (the default).
+	Continue Policy = "continue"
+	// Quarantine: later writes of the key are dead-lettered too, until the
+	// dead letters are redriven.
+	Quarantine Policy = "quarantine"
+)
+
+// Config tunes the engine. The zero value of a field means its default.
+type Config struct {
+	// Limits bound one record (bytes, ops per write).
+	Limits graft.Limits
+	// MaxInflightRecords and MaxInflightBytes bound the records admitted but
+	// not yet committed or dead-lettered; the source pauses at the bound.
+	MaxInflightRecords int
+	MaxInflightBytes   int
+	// MaxBatchWrites, MaxBatchUnits and MaxBatchBytes bound one batch; each
+	// is capped by what the sink reports.
+	MaxBatchWrites int
+	MaxBatchUnits  int
+	MaxBatchBytes  int
+	// Concurrency is the number of batches in flight (capped by the sink).
+	Concurrency int
+	// Linger is how long a partial batch waits for more writes.
+	Linger time.Duration
+	// BackoffBase and BackoffMax bound the full-jitter backoff of retries.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// ParkDelay is the first wait of a write whose edge has a missing
+	// endpoint; it doubles per retry. ParkFor is how long the write may stay
+	// parked in all before it is dead-lettered.
+	ParkDelay time.Duration
+	ParkFor   time.Duration
+	// Policy after a dead letter: Continue or Quarantine.
+	Policy Policy
+	// DrainTimeout bounds the graceful stop.
+	DrainTimeout time.Duration
+	// CacheSize is the number of elements the write cache remembers; negative
+	// disables it.
+	CacheSize int
+	// Logger receives events worth a human's attention.
+	Logger *slog.Logger
+}
+
+// Default returns the defaults.
+func Default() Config {
+	return Config{
+		Limits:             graft.DefaultLimits,
+		MaxInflightRecords: 50000,
+		MaxInflightBytes:   64 << 20,
+		MaxBatchWrites:     1000,
+		MaxBatchUnits:      4000,
+		MaxBatchBytes:      4 << 20,
+		Concurrency:        8,
+		Linger:             5 * time.Millisecond,
+		BackoffBase:        20 * time.Millisecond,
+		BackoffMax:         5 * time.Second,
+		ParkDelay:          100 * time.Millisecond,
+		ParkFor:            30 * time.Second,
+		Policy:             Continue,
+		DrainTimeout:       30 * time.Second,
+		CacheSize:          200000,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := Default()
+	set := func(v *int, dv int) {
+		if *v == 0 {
+			*v = dv
+		}
+	}
+	setD := func(v *time.Duration, dv time.Duration) {
+		if *v == 0 {
+			*v = dv
+		}
+	}
+	set(&c.Limits.MaxRecordBytes, d.Limits.MaxRecordBytes)
+	set(&c.Limits.MaxOps, d.Limits.MaxOps)
+	set(&c.MaxInflightRecords, d.MaxInflightRecords)
+	set(&c.MaxInflightBytes, d.MaxInflightBytes)
+	set(&c.MaxBatchWrites, d.MaxBatchWrites)
+	set(&c.MaxBatchUnits, d.MaxBatchUnits)
+	set(&c.MaxBatchBytes, d.MaxBatchBytes)
+	set(&c.Concurrency, d.Concurrency)
+	set(&c.CacheSize, d.CacheSize)
+	setD(&c.Linger, d.Linger)
+	setD(&c.BackoffBase, d.BackoffBase)
+	setD(&c.BackoffMax, d.BackoffMax)
+	setD(&c.ParkDelay, d.ParkDelay)
+	setD(&c.ParkFor, d.ParkFor)
+	setD(&c.DrainTimeout, d.DrainTimeout)
+	if c.Policy == "" {
+		c.Policy = d.Policy
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports every invalid field, by name.
+func (c Config) Validate() error {
+	var errs []error
+	neg := func(name string, v int64) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative (got %d)", name, v))
+		}
+	}
+	neg("limits.max_record_bytes", int64(c.Limits.MaxRecordBytes))
+	neg("limits.max_ops", int64(c.Limits.MaxOps))
+	neg("max_inflight_records", int64(c.MaxInflightRecords))
+	neg("max_inflight_bytes", int64(c.MaxInflightBytes))
+	neg("batch.max_writes", int64(c.MaxBatchWrites))
+	neg("batch.max_units", int64(c.MaxBatchUnits))
+	neg("batch.max_bytes", int64(c.MaxBatchBytes))
+	neg("concurrency", int64(c.Concurrency))
+	neg("batch.linger", int64(c.Linger))
+	neg("retry.backoff_base", int64(c.BackoffBase))
+	neg("retry.backoff_max", int64(c.BackoffMax))
+	neg("retry.park_delay", int64(c.ParkDelay))
+	neg("retry.park_for", int64(c.ParkFor))
+	neg("drain_timeout", int64(c.DrainTimeout))
+	if c.Policy != "" && c.Policy != Continue && c.Policy != Quarantine {
+		errs = append(errs, fmt.Errorf("dead_letters.policy: %q is not continue or quarantine", c.Policy))
+	}
+	if c.BackoffMax != 0 && c.BackoffBase > c.BackoffMax {
+		errs = append(errs, fmt.Errorf("retry.backoff_base: %v is above retry.backoff_max %v", c.BackoffBase, c.BackoffMax))
+	}
+	return errors.Join(errs...)
+}

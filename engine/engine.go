@@ -1,0 +1,690 @@
+// Package engine is Graft's pipeline: it takes records from a Source,
+// decodes them, schedules them in per-key order with conflict domains,
+// batches and coalesces them, eliminates what the graph already holds, applies
+// batches to a Sink, reacts to each class of error, dead-letters what cannot
+// succeed, and acknowledges source positions once everything before them is
+// committed or dead-lettered.
+//
+// One goroutine (the scheduler, in Run) owns all scheduling state; a reader
+// goroutine feeds it decoded records, workers apply batches, and a dead-letter
+// goroutine writes letters durably. They talk over channels only.
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/graftdb/graft"
+)
+
+// DeadLetters stores dead letters durably. Append returns once they are safe.
+type DeadLetters interface {
+	Append(ctx context.Context, letters []*graft.Letter) error
+}
+
+// Engine runs records from a source into a sink.
+type Engine struct {
+	sink  graft.Sink
+	dlq   DeadLetters
+	cfg   Config
+	log   *slog.Logger
+	cache *writeCache
+	stats Stats
+
+	quarantined map[string]bool // scheduler goroutine only
+	qmu         sync.Mutex      // guards quarantined for Quarantine()
+}
+
+// New returns an engine writing to sink and dead-lettering to dlq.
+func New(sink graft.Sink, dlq DeadLetters, cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	lim := sink.Limits()
+	capTo := func(v *int, max int) {
+		if max > 0 && *v > max {
+			*v = max
+		}
+	}
+	capTo(&cfg.MaxBatchWrites, lim.MaxWrites)
+	capTo(&cfg.MaxBatchUnits, lim.MaxUnits)
+	capTo(&cfg.MaxBatchBytes, lim.MaxBytes)
+	capTo(&cfg.Concurrency, lim.Concurrency)
+	return &Engine{
+		sink: sink, dlq: dlq, cfg: cfg, log: cfg.Logger,
+		cache:       newWriteCache(cfg.CacheSize),
+		quarantined: map[string]bool{},
+	}, nil
+}
+
+// Config returns the effective configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() *Stats { return &e.stats }
+
+// Quarantine marks keys as quarantined (their writes are dead-lettered), for
+// keys already in the dead letters when the engine starts. Call before Run.
+func (e *Engine) Quarantine(keys ...string) {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	for _, k := range keys {
+		e.quarantined[k] = true
+	}
+}
+
+// ErrDrainTimeout: the graceful stop did not finish in time; what was not
+// committed was not acknowledged and will be replayed.
+var ErrDrainTimeout = errors.New("drain timed out: unacknowledged records will be replayed")
+
+// FatalError stops the engine: the sink cannot take any write.
+type FatalError struct{ Err error }
+
+func (e *FatalError) Error() string { return "fatal sink error: " + e.Err.Error() }
+func (e *FatalError) Unwrap() error { return e.Err }
+
+// input is what the reader goroutine sends the scheduler.
+type input struct {
+	nodes []*node
+	err   error // io.EOF at the end of a finite source
+}
+
+// result is what a worker reports for one batch.
+type result struct {
+	committed []*node
+	dead      []*node
+	returned  []*node // back to the scheduler, not applied
+	parked    []*node // returned, to retry after n.due
+	fatal     error
+	shrink    bool    // the sink asked for smaller batches
+	batch     []*node // the batch as dispatched
+}
+
+// Run consumes src until it is exhausted (io.EOF) or ctx is cancelled, then
+// drains in-flight work (within DrainTimeout) and returns. A cancelled ctx is
+// a graceful stop: Run returns nil if the drain finished.
+func (e *Engine) Run(ctx context.Context, src graft.Source) error {
+	s := newScheduler(e, src)
+	return s.run(ctx)
+}
+
+type scheduler struct {
+	e   *Engine
+	src graft.Source
+	cfg Config
+
+	in      chan input
+	results chan result
+	dlDone  chan []*node
+	work    chan []*node
+	dlWork  chan []*node
+
+	last         map[string]*node // resource → latest node touching it, not done
+	locked       map[string]int   // vertex → batches in flight touching it
+	readyQ       seqHeap
+	readyUnits   int
+	readySince   time.Time
+	parkQ        dueHeap
+	tracks       map[string]*partitionTrack
+	pending      int // nodes admitted and not done
+	pendingBytes int
+	idle         int
+	batchID      uint32
+	unitsCap     int // adaptive batch unit limit (shrinks on conflict)
+
+	budget      *semaphore.Weighted
+	budgetBytes *semaphore.Weighted
+	inputDone   bool
+	stopping    bool
+	fatal       error
+
+	acks      *acker
+	dlPending []*node // dead letters not yet handed to the dead-letter goroutine
+}
+
+func newScheduler(e *Engine, src graft.Source) *scheduler {
+	cfg := e.cfg
+	return &scheduler{
+		e: e, src: src, cfg: cfg,
+		in:          make(chan input, 16),
+		results:     make(chan result, cfg.Concurrency),
+		dlDone:      make(chan []*node, 16),
+		work:        make(chan []*node),
+		dlWork:      make(chan []*node),
+		last:        map[string]*node{},
+		locked:      map[string]int{},
+		tracks:      map[string]*partitionTrack{},
+		idle:        cfg.Concurrency,
+		unitsCap:    cfg.MaxBatchUnits,
+		budget:      semaphore.NewWeighted(int64(cfg.MaxInflightRecords)),
+		budgetBytes: semaphore.NewWeighted(int64(cfg.MaxInflightBytes)),
+	}
+}
+
+func (s *scheduler) run(ctx context.Context) error {
+	// Work outlives ctx by the drain deadline.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+
+	s.acks = newAcker(workCtx, s.src, s.e.log)
+	var wg sync.WaitGroup
+	for i := 0; i < s.cfg.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for nodes := range s.work {
+				s.results <- s.e.execute(workCtx, nodes)
+			}
+		}()
+	}
+	var dlwg sync.WaitGroup
+	dlwg.Add(1)
+	go func() {
+		defer dlwg.Done()
+		s.deadLetterLoop(workCtx)
+	}()
+	go s.readLoop(readCtx)
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var drainDeadline <-chan time.Time
+	ctxDone := ctx.Done()
+	var err error
+	for {
+		s.dispatch()
+		if s.finished() {
+			break
+		}
+		s.resetTimer(timer)
+		var dlSend chan []*node
+		if len(s.dlPending) > 0 {
+			dlSend = s.dlWork
+		}
+		select {
+		case dlSend <- s.dlPending:
+			s.dlPending = nil
+		case in := <-s.in:
+			s.admit(in)
+		case r := <-s.results:
+			s.idle++
+			s.lock(r.batch, -1)
+			s.handle(r)
+		case nodes := <-s.dlDone:
+			for _, n := range nodes {
+				s.complete(n)
+			}
+		case <-timer.C:
+			s.unpark()
+		case <-ctxDone:
+			ctxDone = nil
+			s.stopping = true
+			stopReading()
+			drainDeadline = time.After(s.cfg.DrainTimeout)
+			s.e.log.Info("stopping: draining in-flight writes", "pending", s.pending, "deadline", s.cfg.DrainTimeout)
+		case <-drainDeadline:
+			err = ErrDrainTimeout
+			s.e.log.Warn("drain deadline passed", "pending", s.pending)
+		}
+		if err != nil {
+			break
+		}
+	}
+	stopReading()
+	close(s.work)
+	if err != nil || s.fatal != nil {
+		cancelWork()
+	}
+	// Let workers finish (they return quickly once work is cancelled), keep
+	// taking their results so none blocks.
+	go func() { wg.Wait(); close(s.results) }()
+	for r := range s.results {
+		if s.fatal == nil && err == nil {
+			s.handle(r)
+		}
+	}
+	close(s.dlWork)
+	dlwg.Wait()
+	for {
+		select {
+		case nodes := <-s.dlDone:
+			for _, n := range nodes {
+				s.complete(n)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	s.acks.close()
+	if s.fatal != nil {
+		return s.fatal
+	}
+	return err
+}
+
+// finished: nothing more will happen.
+func (s *scheduler) finished() bool {
+	if s.fatal != nil {
+		return true
+	}
+	return (s.inputDone || s.stopping) && s.pending == 0 && s.idle == s.cfg.Concurrency
+}
+
+func (s *scheduler) resetTimer(t *time.Timer) {
+	var d time.Duration = time.Hour
+	if len(s.parkQ) > 0 {
+		d = time.Until(s.parkQ[0].due)
+	}
+	if len(s.readyQ) > 0 && s.idle > 0 {
+		if l := s.cfg.Linger - time.Since(s.readySince); l < d {
+			d = l
+		}
+	}
+	if d < 0 {
+		d = 0
+	}
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+	t.Reset(d)
+}
+
+// readLoop fetches records, takes in-flight budget for each, decodes them and
+// hands them to the scheduler in order.
+func (s *scheduler) readLoop(ctx context.Context) {
+	var seq uint64
+	send := func(in input) bool {
+		select {
+		case s.in <- in:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		recs, err := s.src.Fetch(ctx)
+		nodes := make([]*node, 0, len(recs))
+		for i := range recs {
+			rec := recs[i]
+			size := len(rec.Value)
+			if err := s.budget.Acquire(ctx, 1); err != nil {
+				return
+			}
+			if err := s.budgetBytes.Acquire(ctx, s.byteWeight(size)); err != nil {
+				s.budget.Release(1)
+				return
+			}
+			seq++
+			n := &node{seq: seq, rec: rec, size: size}
+			if rec.Truncated > 0 {
+				n.derr = &graft.FieldError{Msg: fmt.Sprintf("record is %d bytes, over the limit of %d bytes", rec.Truncated, s.cfg.Limits.MaxRecordBytes)}
+			} else {
+				n.w, n.derr = graft.Decode(rec.Value, rec.Key, s.cfg.Limits)
+			}
+			if n.w != nil {
+				n.units = n.w.Units()
+			}
+			nodes = append(nodes, n)
+			if len(nodes) >= 256 {
+				if !send(input{nodes: nodes}) {
+					return
+				}
+				nodes = make([]*node, 0, len(recs)-i)
+			}
+		}
+		if len(nodes) > 0 && !send(input{nodes: nodes}) {
+			return
+		}
+		if err != nil {
+			if ctx.Err() != nil && graft.IsStop(err) {
+				return
+			}
+			send(input{err: err})
+			return
+		}
+	}
+}
+
+func (s *scheduler) byteWeight(size int) int64 {
+	if size > s.cfg.MaxInflightBytes {
+		return int64(s.cfg.MaxInflightBytes)
+	}
+	return int64(size)
+}
+
+func (s *scheduler) admit(in input) {
+	if in.err != nil {
+		s.inputDone = true
+		if !errors.Is(in.err, io.EOF) {
+			s.e.log.Error("source failed; draining", "err", in.err)
+			s.fatal = fmt.Errorf("source: %w", in.err)
+		}
+		return
+	}
+	for _, n := range in.nodes {
+		s.pending++
+		s.pendingBytes += n.size
+		s.e.stats.Records.Add(1)
+		t := s.tracks[n.rec.Pos.Partition]
+		if t == nil {
+			t = &partitionTrack{name: n.rec.Pos.Partition}
+			s.tracks[n.rec.Pos.Partition] = t
+		}
+		n.track, n.trackIdx = t, t.add(n.rec.Pos.Offset)
+		if n.w == nil {
+			// Undecodable: nothing depends on it, nothing to order.
+			n.deadClass, n.deadErr = graft.Permanent.String(), n.derr.Error()
+			s.e.stats.Invalid.Add(1)
+			s.deadLetter(n)
+			continue
+		}
+		s.e.stats.Writes.Add(1)
+		s.e.stats.Ops.Add(int64(len(n.w.Ops)))
+		s.link(n)
+		if n.deps == 0 {
+			s.makeReady(n)
+		}
+	}
+}
+
+// link adds n to the conflict graph: it depends on the latest pending node of
+// each of its resources (its key and every vertex it touches).
+func (s *scheduler) link(n *node) {
+	seen := make(map[string]struct{}, 4)
+	add := func(r string) {
+		if _, ok := seen[r]; ok {
+			return
+		}
+		seen[r] = struct{}{}
+		n.resources = append(n.resources, r)
+		if p := s.last[r]; p != nil && p != n {
+			if len(p.succ) == 0 || p.succ[len(p.succ)-1] != n {
+				p.succ = append(p.succ, n)
+				n.deps++
+			}
+		}
+		s.last[r] = n
+	}
+	add("k:" + n.w.Key)
+	for i := range n.w.Ops {
+		n.w.Ops[i].Vertices(func(id string) { add("v:" + id) })
+	}
+}
+
+func (s *scheduler) makeReady(n *node) {
+	if s.isQuarantined(n.key()) {
+		n.deadClass = graft.ClassQuarantined
+		n.deadErr = "an earlier write of key " + fmt.Sprintf("%q", n.key()) + " is in the dead letters (policy quarantine)"
+		s.deadLetter(n)
+		return
+	}
+	if len(s.readyQ) == 0 {
+		s.readySince = time.Now()
+	}
+	n.state = ready
+	heap.Push(&s.readyQ, n)
+	s.readyUnits += n.units
+}
+
+func (s *scheduler) isQuarantined(key string) bool {
+	s.e.qmu.Lock()
+	defer s.e.qmu.Unlock()
+	return s.e.quarantined[key]
+}
+
+func (s *scheduler) deadLetter(n *node) {
+	n.state = dying
+	s.dlPending = append(s.dlPending, n)
+}
+
+// complete marks n done: its successors may run, its position may be acked.
+func (s *scheduler) complete(n *node) {
+	if n.state == done {
+		return
+	}
+	n.state = done
+	s.pending--
+	s.pendingBytes -= n.size
+	s.budget.Release(1)
+	s.budgetBytes.Release(s.byteWeight(n.size))
+	for _, r := range n.resources {
+		if s.last[r] == n {
+			delete(s.last, r)
+		}
+	}
+	for _, c := range n.succ {
+		c.deps--
+		if c.deps == 0 && c.state == waiting {
+			s.makeReady(c)
+		}
+	}
+	n.succ = nil
+	if n.track.markDone(n.trackIdx) {
+		s.acks.ack(graft.Position{Partition: n.track.name, Offset: n.track.acked})
+	}
+	n.w, n.rec.Value = nil, nil
+}
+
+// detach lets the writes that wait for a parked node only because they share
+// a vertex with it go ahead: the missing endpoint may be created by one of
+// them. Writes of its key keep waiting (per-key order). When it retries, the
+// locked set keeps it out of any batch in flight on its vertices.
+func (s *scheduler) detach(n *node) {
+	key := n.key()
+	kept := n.succ[:0]
+	for _, c := range n.succ {
+		if c.key() == key {
+			kept = append(kept, c)
+			continue
+		}
+		c.deps--
+		if c.deps == 0 && c.state == waiting {
+			s.makeReady(c)
+		}
+	}
+	clear(n.succ[len(kept):])
+	n.succ = kept
+	for _, r := range n.resources {
+		if s.last[r] == n && r != "k:"+key {
+			delete(s.last, r)
+		}
+	}
+	n.resources = []string{"k:" + key}
+}
+
+// lock counts the vertices of a batch in flight; conflicts reports whether a
+// node touches any of them.
+func (s *scheduler) lock(b []*node, delta int) {
+	for _, n := range b {
+		for i := range n.w.Ops {
+			n.w.Ops[i].Vertices(func(id string) {
+				if c := s.locked[id] + delta; c > 0 {
+					s.locked[id] = c
+				} else {
+					delete(s.locked, id)
+				}
+			})
+		}
+	}
+}
+
+func (s *scheduler) conflicts(n *node) bool {
+	if len(s.locked) == 0 {
+		return false
+	}
+	hit := false
+	for i := range n.w.Ops {
+		n.w.Ops[i].Vertices(func(id string) { hit = hit || s.locked[id] > 0 })
+	}
+	return hit
+}
+
+func (s *scheduler) handle(r result) {
+	if r.fatal != nil {
+		s.fatal = &FatalError{Err: r.fatal}
+		s.e.log.Error("stopping: the sink reports a fatal error", "err", r.fatal)
+		return
+	}
+	if r.shrink {
+		s.unitsCap = max(s.unitsCap/2, 1)
+	} else if s.unitsCap < s.cfg.MaxBatchUnits {
+		s.unitsCap = min(s.unitsCap+s.cfg.MaxBatchUnits/16+1, s.cfg.MaxBatchUnits)
+	}
+	for _, n := range r.dead {
+		if s.cfg.Policy == Quarantine && n.deadClass != graft.ClassQuarantined {
+			s.e.Quarantine(n.key())
+		}
+		s.deadLetter(n)
+	}
+	for _, n := range r.returned {
+		n.state = waiting
+	}
+	for _, n := range r.parked {
+		n.state = parked
+		heap.Push(&s.parkQ, n)
+		s.detach(n)
+	}
+	for _, n := range r.committed {
+		s.complete(n)
+	}
+	for _, n := range r.returned {
+		if n.state == waiting && n.deps == 0 {
+			s.makeReady(n)
+		}
+	}
+}
+
+func (s *scheduler) unpark() {
+	now := time.Now()
+	for len(s.parkQ) > 0 && !s.parkQ[0].due.After(now) {
+		n := heap.Pop(&s.parkQ).(*node)
+		s.makeReady(n)
+	}
+}
+
+// dispatch builds and sends batches while workers are idle and writes ready.
+func (s *scheduler) dispatch() {
+	for s.idle > 0 && len(s.readyQ) > 0 && s.fatal == nil {
+		if !s.shouldFlush() {
+			return
+		}
+		b := s.build()
+		if len(b) == 0 {
+			s.readySince = time.Now() // all ready writes wait for a batch in flight
+			return
+		}
+		// The worker follows dependencies inside its batch only, on a list
+		// of its own: succ keeps growing on this goroutine.
+		for _, n := range b {
+			n.batchSucc = n.batchSucc[:0]
+			for _, c := range n.succ {
+				if c.mark == n.mark && c.state == batched {
+					n.batchSucc = append(n.batchSucc, c)
+				}
+			}
+		}
+		s.idle--
+		s.e.stats.Batches.Add(1)
+		s.lock(b, +1)
+		s.work <- b
+		if len(s.readyQ) > 0 {
+			s.readySince = time.Now()
+		}
+	}
+}
+
+// shouldFlush: a batch is worth sending now rather than lingering for more.
+func (s *scheduler) shouldFlush() bool {
+	switch {
+	case s.inputDone || s.stopping:
+		return true
+	case s.readyUnits >= s.unitsCap || len(s.readyQ) >= s.cfg.MaxBatchWrites:
+		return true
+	case time.Since(s.readySince) >= s.cfg.Linger:
+		return true
+	case s.pending >= s.cfg.MaxInflightRecords*9/10 || s.pendingBytes >= s.cfg.MaxInflightBytes*9/10:
+		return true // the source is (nearly) paused: no more is coming
+	}
+	return false
+}
+
+// build takes ready nodes in arrival order into one batch, together with the
+// nodes that become ready because their only missing predecessors are in the
+// batch: writes that share a hot vertex go in the same batch, in order
+// (invariant 5), instead of queueing behind each other.
+func (s *scheduler) build() []*node {
+	s.batchID++
+	id := s.batchID
+	var (
+		batch        []*node
+		units, bytes int
+		cand         seqHeap // eligible because of this batch
+		inBatchDeps  = map[*node]int{}
+		deferred     []*node
+	)
+	defer func() {
+		for _, n := range deferred {
+			heap.Push(&s.readyQ, n)
+			s.readyUnits += n.units
+		}
+	}()
+	for {
+		var n *node
+		switch {
+		case len(s.readyQ) > 0 && (len(cand) == 0 || s.readyQ[0].seq < cand[0].seq):
+			n = s.readyQ[0]
+		case len(cand) > 0:
+			n = cand[0]
+		default:
+			return batch
+		}
+		if len(batch) > 0 && (len(batch) >= s.cfg.MaxBatchWrites || units+n.units > s.unitsCap || bytes+n.size > s.cfg.MaxBatchBytes) {
+			return batch
+		}
+		if n.state == ready {
+			heap.Pop(&s.readyQ)
+			s.readyUnits -= n.units
+		} else {
+			heap.Pop(&cand)
+			s.e.stats.InHotBatches.Add(1)
+		}
+		if s.conflicts(n) {
+			// Only after a parked write was detached: it is in flight on a
+			// vertex of n. n waits (invariant 5).
+			if n.state == ready {
+				deferred = append(deferred, n)
+			}
+			continue
+		}
+		n.state, n.mark = batched, id
+		batch = append(batch, n)
+		units += n.units
+		bytes += n.size
+		for _, c := range n.succ {
+			if c.state != waiting {
+				continue
+			}
+			inBatchDeps[c]++
+			if inBatchDeps[c] == c.deps {
+				if s.isQuarantined(c.key()) {
+					continue // dead-lettered once its predecessors are done
+				}
+				heap.Push(&cand, c)
+			}
+		}
+	}
+}

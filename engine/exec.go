@@ -1,0 +1,287 @@
+package engine
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/graftdb/graft"
+)
+
+// execution runs one batch to a terminal outcome for each of its writes:
+// committed, dead-lettered, parked, or returned to the scheduler. It is the
+// one place where retries, backoff, shrinking and bisection happen.
+type execution struct {
+	e    *Engine
+	ctx  context.Context
+	r    result
+	gone map[*node]bool // parked, returned or dead under quarantine: not in this run any more
+}
+
+func (e *Engine) execute(ctx context.Context, nodes []*node) result {
+	x := &execution{e: e, ctx: ctx, gone: map[*node]bool{}, r: result{batch: nodes}}
+	queue := [][]*node{nodes}
+	for len(queue) > 0 {
+		cur := x.filter(queue[0])
+		queue = queue[1:]
+		more, stop := x.run(cur)
+		if stop {
+			for _, q := range queue {
+				x.returnAll(q)
+			}
+			break
+		}
+		queue = append(more, queue...)
+	}
+	return x.r
+}
+
+// run applies cur until it commits, and returns sub-batches to run next when
+// it had to split. stop means the run ends (fatal error or shutdown).
+func (x *execution) run(cur []*node) (split [][]*node, stop bool) {
+	attempt := 0
+	for len(cur) > 0 {
+		err := x.apply(cur)
+		if err == nil {
+			return nil, false
+		}
+		if x.ctx.Err() != nil {
+			x.returnAll(cur)
+			return nil, true
+		}
+		now := time.Now()
+		for _, n := range cur {
+			n.attempts++
+			if n.firstFail.IsZero() {
+				n.firstFail = now
+			}
+			n.lastFail = now
+		}
+		class, idx := graft.ClassOf(err), graft.IndexOf(err)
+		if idx < 0 && len(cur) == 1 {
+			idx = 0
+		}
+		switch class {
+		case graft.Fatal:
+			x.r.fatal = err
+			x.returnAll(cur)
+			return nil, true
+		case graft.Permanent, graft.MissingEndpoint, graft.TooLarge:
+			if idx < 0 || (class == graft.TooLarge && len(cur) > 1) {
+				// The sink cannot say which write failed: bisect.
+				x.e.stats.Bisections.Add(1)
+				x.r.shrink = x.r.shrink || class == graft.TooLarge
+				h := len(cur) / 2
+				return [][]*node{cur[:h], cur[h:]}, false
+			}
+			target := cur[idx]
+			if class == graft.MissingEndpoint {
+				x.park(target, err)
+			} else {
+				x.dead(target, class, err)
+			}
+			cur = x.filter(cur)
+			attempt = 0
+		case graft.Conflict:
+			x.e.stats.Conflicts.Add(1)
+			x.e.stats.Retries.Add(1)
+			if !x.backoff(attempt) {
+				x.returnAll(cur)
+				return nil, true
+			}
+			attempt++
+			if len(cur) > 1 && attempt >= 2 {
+				// Shrink: smaller transactions hold fewer locks.
+				x.r.shrink = true
+				h := len(cur) / 2
+				return [][]*node{cur[:h], cur[h:]}, false
+			}
+		default: // Transient, Reconnect, Throttled
+			x.e.stats.Retries.Add(1)
+			if class == graft.Throttled {
+				x.r.shrink = true
+			}
+			if attempt == 3 || attempt%20 == 19 {
+				x.e.log.Warn("sink keeps failing; retrying", "class", class.String(), "attempt", attempt+1, "err", err)
+			}
+			if !x.backoff(attempt) {
+				x.returnAll(cur)
+				return nil, true
+			}
+			attempt++
+		}
+	}
+	return nil, false
+}
+
+// apply plans cur against the write cache and applies it in one transaction.
+func (x *execution) apply(cur []*node) error {
+	p := newPlanner(x.e.cache)
+	b := &graft.Batch{Writes: make([]*graft.Write, 0, len(cur))}
+	index := make([]int, 0, len(cur)) // batch index → cur index
+	for i, n := range cur {
+		if w := p.plan(n.w); w != nil {
+			b.Writes = append(b.Writes, w)
+			index = append(index, i)
+		}
+	}
+	if len(b.Writes) > 0 {
+		x.e.stats.Applies.Add(1)
+		if err := x.e.sink.Apply(x.ctx, b); err != nil {
+			x.e.cache.forget(p)
+			if ge, ok := err.(*graft.Error); ok && ge.Index >= 0 && ge.Index < len(index) {
+				return &graft.Error{Class: ge.Class, Index: index[ge.Index], Err: ge.Err}
+			}
+			if graft.IndexOf(err) >= 0 {
+				return graft.NewError(graft.ClassOf(err), err)
+			}
+			return err
+		}
+	}
+	x.e.cache.learn(p)
+	x.e.stats.Eliminated.Add(int64(p.eliminated))
+	x.e.stats.Coalesced.Add(int64(p.coalesced))
+	x.e.stats.Committed.Add(int64(len(cur)))
+	x.r.committed = append(x.r.committed, cur...)
+	return nil
+}
+
+// filter removes the nodes that are gone, and those that depend on them.
+func (x *execution) filter(cur []*node) []*node {
+	out := cur[:0:0]
+	for _, n := range cur {
+		if !x.gone[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// leave takes n out of this run, with every later node of the batch that
+// depends on it: they go back to the scheduler to wait for it.
+func (x *execution) leave(n *node) {
+	for _, c := range n.batchSucc {
+		if !x.gone[c] {
+			x.gone[c] = true
+			x.r.returned = append(x.r.returned, c)
+			x.leave(c)
+		}
+	}
+}
+
+func (x *execution) returnAll(cur []*node) {
+	for _, n := range cur {
+		if !x.gone[n] {
+			x.gone[n] = true
+			x.r.returned = append(x.r.returned, n)
+		}
+	}
+}
+
+// park sets n aside until a missing endpoint may have appeared, or gives up
+// on it once it has waited ParkFor.
+func (x *execution) park(n *node, err error) {
+	now := time.Now()
+	if n.parkedSince.IsZero() {
+		n.parkedSince, n.parkDelay = now, x.e.cfg.ParkDelay
+	} else {
+		n.parkDelay = min(2*n.parkDelay, x.e.cfg.ParkFor)
+	}
+	if now.Add(n.parkDelay).Sub(n.parkedSince) > x.e.cfg.ParkFor {
+		x.dead(n, graft.MissingEndpoint, err)
+		return
+	}
+	x.e.stats.Parked.Add(1)
+	n.due = now.Add(n.parkDelay)
+	x.gone[n] = true
+	x.r.parked = append(x.r.parked, n)
+	x.leave(n)
+}
+
+// dead gives up on n. Its successors in the batch go on (policy continue), or
+// every later write of its key goes back to be quarantined.
+func (x *execution) dead(n *node, class graft.Class, err error) {
+	n.deadClass, n.deadErr = class.String(), err.Error()
+	x.gone[n] = true
+	x.r.dead = append(x.r.dead, n)
+	if x.e.cfg.Policy == Quarantine {
+		x.e.Quarantine(n.key())
+		x.leave(n)
+	}
+}
+
+// backoff sleeps a full-jitter exponential delay; false when stopped.
+func (x *execution) backoff(attempt int) bool {
+	d := x.e.cfg.BackoffBase << min(attempt, 20)
+	if d > x.e.cfg.BackoffMax || d <= 0 {
+		d = x.e.cfg.BackoffMax
+	}
+	t := time.NewTimer(rand.N(d) + 1)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-x.ctx.Done():
+		return false
+	}
+}
+
+// deadLetterLoop writes letters durably, then hands their nodes back to be
+// completed (and so acknowledged).
+func (s *scheduler) deadLetterLoop(ctx context.Context) {
+	for nodes := range s.dlWork {
+		letters := make([]*graft.Letter, len(nodes))
+		for i, n := range nodes {
+			letters[i] = s.e.letter(n)
+		}
+		for attempt := 0; ; attempt++ {
+			err := s.e.dlq.Append(ctx, letters)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return // not acknowledged: replayed after restart
+			}
+			s.e.log.Error("cannot write dead letters; retrying", "err", err, "attempt", attempt+1)
+			x := &execution{e: s.e, ctx: ctx}
+			if !x.backoff(attempt + 5) {
+				return
+			}
+		}
+		s.e.stats.DeadLetters.Add(int64(len(nodes)))
+		s.dlDone <- nodes
+	}
+}
+
+func (e *Engine) letter(n *node) *graft.Letter {
+	now := time.Now().UTC()
+	l := &graft.Letter{
+		Key: n.key(), Position: n.rec.Pos, Class: n.deadClass, Error: n.deadErr,
+		Attempts: n.attempts, FirstFailure: n.firstFail.UTC(), LastFailure: n.lastFail.UTC(),
+		RawBytes: n.size, SourceKey: n.rec.Key,
+	}
+	if n.w != nil {
+		l.WriteID = n.w.ID
+	}
+	if l.Attempts == 0 {
+		l.Attempts = 1
+	}
+	if n.firstFail.IsZero() {
+		l.FirstFailure, l.LastFailure = now, now
+	}
+	if p := n.rec.Prior; p != nil {
+		l.Attempts += p.Attempts
+		l.Position = p.Position // where the record first came from
+		if !p.FirstFailure.IsZero() {
+			l.FirstFailure = p.FirstFailure
+		}
+		if p.RawTruncated {
+			l.RawTruncated, l.RawBytes = true, p.RawBytes
+		}
+	}
+	if n.rec.Truncated > 0 {
+		l.RawTruncated, l.RawBytes = true, n.rec.Truncated
+	}
+	l.SetRaw(n.rec.Value)
+	return l
+}

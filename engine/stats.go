@@ -1,0 +1,44 @@
+package engine
+
+import (
+	"sync/atomic"
+)
+
+// Stats are the engine's counters, safe to read while it runs.
+type Stats struct {
+	Records      atomic.Int64 // records taken from the source
+	Writes       atomic.Int64 // records that decoded into writes
+	Invalid      atomic.Int64 // records that did not decode
+	Ops          atomic.Int64 // ops of decoded writes
+	Committed    atomic.Int64 // writes committed
+	DeadLetters  atomic.Int64 // records dead-lettered (invalid ones included)
+	Eliminated   atomic.Int64 // ops dropped because the write cache proved them applied
+	Coalesced    atomic.Int64 // ops dropped as redundant with an earlier op of their batch
+	Batches      atomic.Int64 // batches dispatched
+	Applies      atomic.Int64 // sink transactions attempted
+	Retries      atomic.Int64 // failed sink transactions retried
+	Conflicts    atomic.Int64 // sink conflicts (each one retried)
+	Bisections   atomic.Int64 // batches split to isolate a failing write
+	Parked       atomic.Int64 // writes parked for a missing endpoint
+	InHotBatches atomic.Int64 // writes batched behind a conflicting write of the same batch
+}
+
+// Snapshot is a copy of Stats at one instant.
+type Snapshot struct {
+	Records, Writes, Invalid, Ops, Committed, DeadLetters int64
+	Eliminated, Coalesced                                 int64
+	Batches, Applies, Retries, Conflicts, Bisections      int64
+	Parked, InHotBatches                                  int64
+}
+
+// Snapshot copies the counters.
+func (s *Stats) Snapshot() Snapshot {
+	return Snapshot{
+		Records: s.Records.Load(), Writes: s.Writes.Load(), Invalid: s.Invalid.Load(), Ops: s.Ops.Load(),
+		Committed: s.Committed.Load(), DeadLetters: s.DeadLetters.Load(),
+		Eliminated: s.Eliminated.Load(), Coalesced: s.Coalesced.Load(),
+		Batches: s.Batches.Load(), Applies: s.Applies.Load(), Retries: s.Retries.Load(),
+		Conflicts: s.Conflicts.Load(), Bisections: s.Bisections.Load(),
+		Parked: s.Parked.Load(), InHotBatches: s.InHotBatches.Load(),
+	}
+}

@@ -1,0 +1,157 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/internal/memgraph"
+)
+
+// testWorkload is a random stream of writes over a few keys and a few hot
+// vertices, and the graph that applying it in order must produce: the model,
+// computed by applying each write to a memgraph one at a time, independently
+// of the engine. Writes the model rejects must be dead-lettered.
+type testWorkload struct {
+	lines  []string
+	model  *memgraph.Graph
+	poison map[string]bool // write ids the model rejected
+}
+
+func genWorkload(t testing.TB, seed uint64, n, keys, stable int) *testWorkload {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	zipf := rand.NewZipf(rng, 1.3, 1, uint64(stable-1))
+	wl := &testWorkload{model: memgraph.New(), poison: map[string]bool{}}
+	sv := func(i uint64) string { return fmt.Sprintf("s%d", i) }
+	label := func(i uint64) string { return []string{"software", "device", "org"}[i%3] }
+	prop := func() graft.Value {
+		switch rng.IntN(4) {
+		case 0:
+			return graft.Int(rng.Int64() - rng.Int64())
+		case 1:
+			return graft.Float(rng.NormFloat64())
+		case 2:
+			return graft.Bool(rng.IntN(2) == 0)
+		}
+		return graft.String(fmt.Sprintf("v%d\"'\n", rng.IntN(100)))
+	}
+	props := func() graft.Props {
+		p := graft.Props{}
+		for i := rng.IntN(3); i > 0; i-- {
+			p[fmt.Sprintf("p%d", rng.IntN(4))] = prop()
+		}
+		return p
+	}
+	emit := func(w *graft.Write) {
+		b, err := json.Marshal(wireOf(w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wl.lines = append(wl.lines, string(b))
+		if err := wl.model.ApplyWrite(w); err != nil {
+			wl.poison[w.ID] = true
+		}
+	}
+	seq := 0
+	next := func(key string) *graft.Write {
+		seq++
+		return &graft.Write{ID: fmt.Sprintf("w%d", seq), Key: key}
+	}
+	// Every stable vertex first, so that edges to them never miss an endpoint.
+	for i := 0; i < stable; i++ {
+		w := next(fmt.Sprintf("k%d", i%keys))
+		w.Ops = []graft.Op{{Kind: graft.UpsertVertex, ID: sv(uint64(i)), Label: label(uint64(i)), Props: props()}}
+		emit(w)
+	}
+	ephemeral := 0
+	for len(wl.lines) < n {
+		key := fmt.Sprintf("k%d", rng.IntN(keys))
+		w := next(key)
+		a, b := zipf.Uint64(), zipf.Uint64()
+		for j := 1 + rng.IntN(3); j > 0; j-- {
+			switch r := rng.IntN(100); {
+			case r < 30:
+				w.Ops = append(w.Ops, graft.Op{Kind: graft.UpsertVertex, ID: sv(a), Label: label(a), Props: props()})
+			case r < 50:
+				w.Ops = append(w.Ops, graft.Op{Kind: graft.UpsertEdge, Label: "e" + fmt.Sprint(rng.IntN(2)), From: sv(a), To: sv(b), Props: props()})
+			case r < 62:
+				var ts []string
+				for k := rng.IntN(4); k > 0; k-- {
+					ts = append(ts, sv(zipf.Uint64()))
+				}
+				ts = dedupe(ts)
+				w.Ops = append(w.Ops, graft.Op{Kind: graft.ReplaceEdges, Label: "e1", From: sv(a), Targets: ts})
+			case r < 68:
+				w.Ops = append(w.Ops, graft.Op{Kind: graft.DeleteEdge, Label: "e0", From: sv(a), To: sv(b)})
+			case r < 73:
+				w.Ops = append(w.Ops, graft.Op{Kind: graft.DropVertexProps, ID: sv(a), Keys: []string{"p0", "p1"}})
+			case r < 76:
+				w.Ops = append(w.Ops, graft.Op{Kind: graft.DropEdgeProps, Label: "e0", From: sv(a), To: sv(b), Keys: []string{"p2"}})
+			case r < 88:
+				ephemeral++
+				e := fmt.Sprintf("x%d", rng.IntN(ephemeral))
+				w.Ops = append(w.Ops,
+					graft.Op{Kind: graft.UpsertVertex, ID: e, Label: "ephemeral", Props: props()},
+					graft.Op{Kind: graft.UpsertEdge, Label: "uses", From: e, To: sv(a)},
+					graft.Op{Kind: graft.UpsertEdge, Label: "usedBy", From: sv(b), To: e})
+			case r < 96:
+				w.Ops = append(w.Ops, graft.Op{Kind: graft.DeleteVertex, ID: fmt.Sprintf("x%d", rng.IntN(ephemeral+1))})
+			default:
+				// Poison: a stable vertex with the wrong label.
+				w.Ops = append(w.Ops, graft.Op{Kind: graft.UpsertVertex, ID: sv(a), Label: label(a + 1)})
+			}
+		}
+		emit(w)
+	}
+	return wl
+}
+
+func dedupe(ss []string) []string {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// wireOf renders a write in the wire format.
+func wireOf(w *graft.Write) map[string]any {
+	ops := make([]map[string]any, len(w.Ops))
+	for i, op := range w.Ops {
+		m := map[string]any{"op": op.Kind.String()}
+		set := func(k, v string) {
+			if v != "" {
+				m[k] = v
+			}
+		}
+		set("id", op.ID)
+		set("label", op.Label)
+		set("from", op.From)
+		switch op.Kind {
+		case graft.ReplaceEdges:
+			m["to"] = op.Targets
+		default:
+			set("to", op.To)
+		}
+		if op.Props != nil {
+			m["props"] = op.Props
+		}
+		if op.Keys != nil {
+			m["keys"] = op.Keys
+		}
+		switch op.Kind {
+		case graft.DropVertexProps:
+			m["element"] = "vertex"
+		case graft.DropEdgeProps:
+			m["element"] = "edge"
+		}
+		ops[i] = m
+	}
+	return map[string]any{"key": w.Key, "id": w.ID, "ops": ops}
+}
