@@ -52,6 +52,9 @@ func Decode(raw []byte, recordKey string, lim Limits) (*Write, error) {
 		return nil, &FieldError{Msg: "empty record"}
 	}
 	if trimmed[0] != '{' {
+		if err := json.Unmarshal(trimmed, new(json.RawMessage)); err != nil {
+			return nil, &FieldError{Msg: "malformed JSON: " + jsonMessage(err, trimmed)}
+		}
 		return nil, &FieldError{Msg: "a write must be a JSON object, not " + jsonKind(trimmed)}
 	}
 	var ww wireWrite

@@ -61,8 +61,8 @@ type Config struct {
 func Default() Config {
 	return Config{
 		Limits:             graft.DefaultLimits,
-		MaxInflightRecords: 50000,
-		MaxInflightBytes:   64 << 20,
+		MaxInflightRecords: 10000,
+		MaxInflightBytes:   32 << 20,
 		MaxBatchWrites:     1000,
 		MaxBatchUnits:      4000,
 		MaxBatchBytes:      4 << 20,

@@ -28,7 +28,7 @@ func (s *Store) Vertex(ctx context.Context, id string) (*graft.Vertex, error) {
 
 // Edges implements graft.Reader, ordered by (from, label, to, id).
 func (s *Store) Edges(ctx context.Context, id string, dir graft.Direction, label string) ([]graft.Edge, error) {
-	const cols = `SELECT coalesce(id, ''), label, src, dst, props FROM edges `
+	const cols = `SELECT eid, label, src, dst, props FROM edges `
 	var q string
 	switch dir {
 	case graft.Out:
@@ -101,7 +101,7 @@ func (s *Store) Export(ctx context.Context, vf func(*graft.Vertex) error, ef fun
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT coalesce(id, ''), label, src, dst, props FROM edges ORDER BY src, label, dst, id`)
+	rows, err = tx.QueryContext(ctx, `SELECT eid, label, src, dst, props FROM edges ORDER BY src, label, dst, eid`)
 	if err != nil {
 		return fmt.Errorf("sqlite:%s: export: %w", s.path, err)
 	}

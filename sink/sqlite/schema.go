@@ -11,16 +11,19 @@ var migrations = []string{
 		label TEXT NOT NULL,
 		props TEXT NOT NULL DEFAULT '{}'
 	) WITHOUT ROWID;
+	-- An edge is keyed by (src, label, dst, eid): eid is '' for an edge
+	-- identified by (label, from, to) and its explicit id otherwise. One
+	-- b-tree holds the rows and serves out-edges; edges_in serves in-edges;
+	-- edges_id holds explicit ids only.
 	CREATE TABLE edges (
-		seq   INTEGER PRIMARY KEY,
-		id    TEXT UNIQUE,
-		label TEXT NOT NULL,
 		src   TEXT NOT NULL REFERENCES vertices(id) ON DELETE CASCADE,
+		label TEXT NOT NULL,
 		dst   TEXT NOT NULL REFERENCES vertices(id) ON DELETE CASCADE,
-		props TEXT NOT NULL DEFAULT '{}'
-	);
-	CREATE UNIQUE INDEX edges_natural ON edges(src, label, dst) WHERE id IS NULL;
-	CREATE INDEX edges_out ON edges(src, label, dst);
+		eid   TEXT NOT NULL DEFAULT '',
+		props TEXT NOT NULL DEFAULT '{}',
+		PRIMARY KEY (src, label, dst, eid)
+	) WITHOUT ROWID;
+	CREATE UNIQUE INDEX edges_id ON edges(eid) WHERE eid <> '';
 	CREATE INDEX edges_in ON edges(dst, label);`,
 }
 
@@ -34,15 +37,16 @@ const (
 	stmtSetVertexProp = `UPDATE vertices SET props = ?2 WHERE id = ?1`
 
 	stmtUpsertEdge = `INSERT INTO edges(label, src, dst, props) VALUES (?1, ?2, ?3, ?4)
-		ON CONFLICT(src, label, dst) WHERE id IS NULL DO UPDATE SET props = json_patch(props, excluded.props)`
-	stmtUpsertEdgeID = `INSERT INTO edges(id, label, src, dst, props) VALUES (?1, ?2, ?3, ?4, ?5)
-		ON CONFLICT(id) DO UPDATE SET props = CASE WHEN label = excluded.label AND src = excluded.src AND dst = excluded.dst
+		ON CONFLICT(src, label, dst, eid) DO UPDATE SET props = json_patch(props, excluded.props)`
+	stmtUpsertEdgeID = `INSERT INTO edges(eid, label, src, dst, props) VALUES (?1, ?2, ?3, ?4, ?5)
+		ON CONFLICT(eid) WHERE eid <> '' DO UPDATE SET props = CASE WHEN label = excluded.label AND src = excluded.src AND dst = excluded.dst
 			THEN json_patch(props, excluded.props) ELSE props END
 		RETURNING label, src, dst`
-	stmtFindEdge     = `SELECT seq, props FROM edges WHERE src = ?2 AND label = ?1 AND dst = ?3 AND id IS NULL`
-	stmtFindEdgeID   = `SELECT seq, props, label, src, dst FROM edges WHERE id = ?1`
-	stmtDeleteEdge   = `DELETE FROM edges WHERE seq = ?1`
-	stmtSetEdgeProps = `UPDATE edges SET props = ?2 WHERE seq = ?1`
+	// ?1 label, ?2 src, ?3 dst, ?4 eid ('' for a natural edge)
+	stmtFindEdge     = `SELECT props FROM edges WHERE src = ?2 AND label = ?1 AND dst = ?3 AND eid = ?4`
+	stmtFindEdgeID   = `SELECT label, src, dst FROM edges WHERE eid = ?1 AND eid <> ''`
+	stmtDeleteEdge   = `DELETE FROM edges WHERE src = ?2 AND label = ?1 AND dst = ?3 AND eid = ?4`
+	stmtSetEdgeProps = `UPDATE edges SET props = ?5 WHERE src = ?2 AND label = ?1 AND dst = ?3 AND eid = ?4`
 
 	// replaceEdges: ?1 from, ?2 label, ?3 JSON array of target ids.
 	stmtReplaceDelete = `DELETE FROM edges WHERE src = ?1 AND label = ?2

@@ -266,19 +266,19 @@ func (w *writer) applyOp(ctx context.Context, op *graft.Op) error {
 		}
 		return edgeMismatch(op, label, from, to)
 	case graft.DeleteEdge, graft.DropEdgeProps:
-		seq, raw, err := w.findEdge(ctx, op)
-		if err != nil || seq == 0 {
+		raw, found, err := w.findEdge(ctx, op)
+		if err != nil || !found {
 			return err
 		}
 		if op.Kind == graft.DeleteEdge {
-			_, err = st[stmtDeleteEdge].ExecContext(ctx, seq)
+			_, err = st[stmtDeleteEdge].ExecContext(ctx, op.Label, op.From, op.To, op.ID)
 			return err
 		}
 		p, err := dropKeys(raw, op.Keys)
 		if err != nil {
 			return err
 		}
-		_, err = st[stmtSetEdgeProps].ExecContext(ctx, seq, w.props(p))
+		_, err = st[stmtSetEdgeProps].ExecContext(ctx, op.Label, op.From, op.To, op.ID, w.props(p))
 		return err
 	case graft.ReplaceEdges:
 		targets := w.idArray(op.Targets)
@@ -299,22 +299,27 @@ func (w *writer) applyOp(ctx context.Context, op *graft.Op) error {
 	return nil
 }
 
-// findEdge returns the rowid and props of the edge an op identifies; seq 0
-// when there is none.
-func (w *writer) findEdge(ctx context.Context, op *graft.Op) (seq int64, props string, err error) {
-	if op.ID == "" {
-		err = w.stmts[stmtFindEdge].QueryRowContext(ctx, op.Label, op.From, op.To).Scan(&seq, &props)
-	} else {
+// findEdge returns the props of the edge an op identifies, and whether it
+// exists. An explicit id naming an edge with other endpoints is an error.
+func (w *writer) findEdge(ctx context.Context, op *graft.Op) (props string, found bool, err error) {
+	if op.ID != "" {
 		var label, from, to string
-		err = w.stmts[stmtFindEdgeID].QueryRowContext(ctx, op.ID).Scan(&seq, &props, &label, &from, &to)
-		if err == nil {
-			err = edgeMismatch(op, label, from, to)
+		err := w.stmts[stmtFindEdgeID].QueryRowContext(ctx, op.ID).Scan(&label, &from, &to)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		if err := edgeMismatch(op, label, from, to); err != nil {
+			return "", false, err
 		}
 	}
+	err = w.stmts[stmtFindEdge].QueryRowContext(ctx, op.Label, op.From, op.To, op.ID).Scan(&props)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, "", nil
+		return "", false, nil
 	}
-	return seq, props, err
+	return props, err == nil, err
 }
 
 func edgeMismatch(op *graft.Op, label, from, to string) error {

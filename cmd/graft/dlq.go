@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/deadletter"
+	"github.com/graftdb/graft/engine"
+)
+
+const dlqAbout = `
+Dead letters are the records graft gave up on: undecodable input, writes the
+sink rejects for good, edges whose endpoint never appeared. Each is kept in
+<data-dir>/deadletters.ndjson as one JSON envelope: write_id, key, position,
+class, error, attempts, first_failure, last_failure and the raw record (raw,
+or raw_base64 when it is not UTF-8).
+
+Subcommands:
+  list     print the letters (--format ndjson or table)
+  redrive  submit every letter again through the engine; letters that
+           commit leave the list, letters that fail again come back with
+           their attempts increased`
+
+func runDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		fmt.Fprintf(stdout, "Usage: graft dlq list|redrive [flags]\n%s\n", dlqAbout)
+		if len(args) == 0 {
+			return usagef("missing subcommand: list or redrive")
+		}
+		return errHelp
+	}
+	switch args[0] {
+	case "list":
+		return runDLQList(args[1:], stdout)
+	case "redrive":
+		return runDLQRedrive(ctx, args[1:], stdout, stderr)
+	}
+	return usagef("unknown subcommand %q: list or redrive", args[0])
+}
+
+func runDLQList(args []string, stdout io.Writer) error {
+	var dataDir, format string
+	fs := newFlagSet("dlq list", "graft dlq list [flags]", "Prints the dead letters of the data directory, oldest first.", stdout)
+	fs.StringVar(&dataDir, "data-dir", "./graft-data", "`directory` holding deadletters.ndjson")
+	fs.StringVar(&format, "format", "table", "output `format`: table or ndjson (the envelopes as stored)")
+	if _, err := fs.parse(args, stdout); err != nil {
+		return err
+	}
+	if format != "table" && format != "ndjson" {
+		return usagef("--format: %q is not table or ndjson", format)
+	}
+	w := bufio.NewWriter(stdout)
+	defer w.Flush()
+	var tw *tabwriter.Writer
+	if format == "table" {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "POSITION\tKEY\tWRITE\tCLASS\tATTEMPTS\tLAST FAILURE\tERROR")
+	}
+	n := 0
+	var files []string
+	// Letters taken by a redrive that did not finish are still letters.
+	for _, name := range []string{deadletter.RedriveName, deadletter.FileName} {
+		files = append(files, filepath.Join(dataDir, name))
+	}
+	for _, path := range files {
+		err := deadletter.Read(path, func(_ int, l *graft.Letter) error {
+			n++
+			if tw == nil {
+				b, err := l.MarshalLine()
+				if err != nil {
+					return err
+				}
+				_, err = w.Write(b)
+				return err
+			}
+			fmt.Fprintf(tw, "%s:%d\t%s\t%s\t%s\t%d\t%s\t%s\n", l.Position.Partition, l.Position.Offset,
+				clip(l.Key, 24), clip(l.WriteID, 16), l.Class, l.Attempts, l.LastFailure.Format(time.RFC3339), clip(l.Error, 100))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if tw != nil {
+		tw.Flush()
+		fmt.Fprintf(w, "%d dead letters\n", n)
+	}
+	return nil
+}
+
+// clip shortens s for a table cell and keeps it on one line.
+func clip(s string, n int) string {
+	s = strings.NewReplacer("\n", `\n`, "\t", `\t`, "\r", `\r`).Replace(s)
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+const redriveAbout = `
+Takes every dead letter out of <data-dir>/deadletters.ndjson and runs it
+through the engine again, in its original order, into the sink. Letters that
+commit are gone; letters that fail again are written back with their attempts
+increased and their first failure kept. Under --policy quarantine, the keys of
+redriven letters are released. If a redrive is interrupted, the next one picks
+up the letters it had taken.`
+
+func runDLQRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f engineFlags
+	fs := newFlagSet("dlq redrive", "graft dlq redrive [flags]", redriveAbout, stdout)
+	f.register(fs)
+	if _, err := fs.parse(args, stdout); err != nil {
+		return err
+	}
+	unlock, err := lockDataDir(f.dataDir)
+	if err != nil {
+		return err
+	}
+	taken, err := deadletter.TakeForRedrive(f.dataDir)
+	unlock() // openPipeline takes it again
+	if err != nil {
+		return err
+	}
+	src, err := deadletter.NewSource(taken)
+	if err != nil {
+		return err
+	}
+	p, err := openPipeline(ctx, &f, stderr, "")
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	start := time.Now()
+	err = p.eng.Run(ctx, src)
+	sum := summarize(p.eng.Stats().Snapshot(), time.Since(start))
+	if err != nil {
+		if errors.Is(err, engine.ErrDrainTimeout) || graft.IsStop(err) {
+			return fmt.Errorf("redrive interrupted; the letters not yet done stay in %s for the next redrive: %w", taken, err)
+		}
+		return err
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("redrive interrupted; the letters not yet done stay in %s for the next redrive", taken)
+	}
+	if err := os.Remove(taken); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if !f.quiet {
+		fmt.Fprintf(stderr, "redrove %d dead letters: %d committed, %d dead-lettered again\n", src.Len(), sum.Committed, sum.DeadLetters)
+	}
+	if f.json {
+		b, _ := json.Marshal(sum)
+		fmt.Fprintln(stdout, string(b))
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+)
+
+// errHelp: --help was asked for and printed.
+var errHelp = errors.New("help shown")
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// flagSet is a flag.FlagSet that accepts flags after positional arguments
+// ("graft ingest file.ndjson --json") and prints a command's help.
+type flagSet struct {
+	*flag.FlagSet
+	usage string // "graft ingest [flags] [FILE|-]"
+	about string // what the command does, paragraphs
+}
+
+func newFlagSet(name, usage, about string, out io.Writer) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), usage: usage, about: about}
+	fs.SetOutput(io.Discard)
+	fs.FlagSet.Usage = func() {}
+	_ = out
+	return fs
+}
+
+func (fs *flagSet) printHelp(w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n\nFlags:\n", fs.usage, strings.TrimSpace(fs.about))
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// parse parses args, flags anywhere, and returns the positional arguments.
+func (fs *flagSet) parse(args []string, stdout io.Writer) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.printHelp(stdout)
+				return nil, errHelp
+			}
+			return nil, usagef("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// sinkFlags are the flags of every sink-using command.
+type sinkFlags struct {
+	dataDir string
+	sink    string
+}
+
+func (s *sinkFlags) register(fs *flagSet) {
+	fs.StringVar(&s.dataDir, "data-dir", "./graft-data", "`directory` for the embedded graph store, dead letters and the lock file")
+	fs.StringVar(&s.sink, "sink", "", "sink `URL`; default sqlite:<data-dir>/graph.db (the embedded store)")
+}
+
+func (s *sinkFlags) sinkURL() string {
+	if s.sink != "" {
+		return s.sink
+	}
+	return "sqlite:" + filepath.Join(s.dataDir, "graph.db")
+}

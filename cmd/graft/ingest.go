@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"time"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/deadletter"
+	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/source/file"
+)
+
+// engineFlags tune the engine, for every command that runs it.
+type engineFlags struct {
+	sinkFlags
+	cfg    engine.Config
+	policy string
+	json   bool
+	quiet  bool
+
+	cpuProfile string
+}
+
+func (f *engineFlags) register(fs *flagSet) {
+	f.sinkFlags.register(fs)
+	d := engine.Default()
+	f.cfg = d
+	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress and no summary on stderr")
+	fs.StringVar(&f.policy, "policy", string(d.Policy), "after a dead letter: `continue` with the key's later writes, or quarantine them")
+	fs.IntVar(&f.cfg.Limits.MaxRecordBytes, "max-record-bytes", d.Limits.MaxRecordBytes, "largest record accepted, in `bytes`; larger ones are dead-lettered")
+	fs.IntVar(&f.cfg.Limits.MaxOps, "max-ops", d.Limits.MaxOps, "most ops in one write")
+	fs.IntVar(&f.cfg.MaxBatchWrites, "batch-writes", d.MaxBatchWrites, "most writes in one batch (capped by the sink)")
+	fs.IntVar(&f.cfg.MaxBatchUnits, "batch-units", d.MaxBatchUnits, "most sink units (elements, properties, targets) in one batch")
+	fs.DurationVar(&f.cfg.Linger, "linger", d.Linger, "how long a partial batch waits for more writes")
+	fs.IntVar(&f.cfg.Concurrency, "concurrency", d.Concurrency, "batches in flight at once (capped by the sink: 1 for sqlite)")
+	fs.IntVar(&f.cfg.MaxInflightRecords, "max-inflight", d.MaxInflightRecords, "records read but not yet committed; reading pauses at this bound")
+	fs.IntVar(&f.cfg.CacheSize, "cache-size", d.CacheSize, "elements the write cache remembers; -1 disables write elimination")
+	fs.DurationVar(&f.cfg.ParkFor, "park-for", d.ParkFor, "how long a write whose edge has a missing endpoint is retried before it is dead-lettered")
+	fs.DurationVar(&f.cfg.DrainTimeout, "drain-timeout", d.DrainTimeout, "on SIGINT/SIGTERM, how long to finish in-flight writes")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (for developers)")
+}
+
+func (f *engineFlags) config(stderr io.Writer) (engine.Config, error) {
+	cfg := f.cfg
+	cfg.Policy = engine.Policy(f.policy)
+	if err := cfg.Validate(); err != nil {
+		return cfg, usagef("%v", err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return cfg, nil
+}
+
+// pipeline is an engine wired to a sink and the data directory's dead letters.
+type pipeline struct {
+	eng    *engine.Engine
+	sink   sinkStore
+	dlq    *deadletter.File
+	unlock func()
+}
+
+func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, dlqPath string) (*pipeline, error) {
+	cfg, err := f.config(stderr)
+	if err != nil {
+		return nil, err
+	}
+	sink, err := openSink(ctx, f.sinkURL())
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lockDataDir(f.dataDir)
+	if err != nil {
+		sink.Close()
+		return nil, err
+	}
+	p := &pipeline{sink: sink, unlock: unlock}
+	if dlqPath == "" {
+		dlqPath = filepath.Join(f.dataDir, deadletter.FileName)
+	}
+	if p.dlq, err = deadletter.Open(dlqPath); err != nil {
+		p.close()
+		return nil, err
+	}
+	if p.eng, err = engine.New(sink, p.dlq, cfg); err != nil {
+		p.close()
+		return nil, usagef("%v", err)
+	}
+	if cfg.Policy == engine.Quarantine {
+		keys, err := deadletter.Keys(dlqPath)
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.eng.Quarantine(keys...)
+	}
+	return p, nil
+}
+
+func (p *pipeline) close() {
+	if p.dlq != nil {
+		p.dlq.Close()
+	}
+	p.sink.Close()
+	p.unlock()
+}
+
+const ingestAbout = `
+Reads writes in the wire format (docs/wire-format.md), one JSON object per
+line, from FILE or from stdin ("-" or no argument), and runs them through the
+full engine into the sink: per-key order, conflict-free batches, write
+elimination, retries, dead letters. Blank lines are skipped.
+
+Exits 0 once every write is committed or dead-lettered (dead letters go to
+<data-dir>/deadletters.ndjson; see "graft dlq"). Prints a summary on stderr,
+and with --json as one JSON object on stdout. Shows progress when stderr is a
+terminal. On SIGINT or SIGTERM it stops reading, finishes the writes in
+flight and exits 0.
+
+Exit codes: 0 done, 1 error (sink unreachable, unreadable input),
+2 bad usage, 3 fatal sink error.`
+
+func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var f engineFlags
+	fs := newFlagSet("ingest", "graft ingest [flags] [FILE|-]", ingestAbout, stdout)
+	f.register(fs)
+	pos, err := fs.parse(args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("one input file at most, got %d", len(pos))
+	}
+	in, name, size := stdin, "stdin", int64(0)
+	if len(pos) == 1 && pos[0] != "-" {
+		fh, err := os.Open(pos[0])
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		if st, err := fh.Stat(); err == nil {
+			size = st.Size()
+		}
+		in, name = fh, pos[0]
+	}
+	p, err := openPipeline(ctx, &f, stderr, "")
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	src := file.New(name, in, f.cfg.Limits.MaxRecordBytes)
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	stopProgress := startProgress(stderr, f.quiet, func() string {
+		return progressLine(p.eng.Stats().Snapshot(), time.Since(start), src.BytesRead(), size)
+	})
+	err = p.eng.Run(ctx, src)
+	stopProgress()
+	sum := summarize(p.eng.Stats().Snapshot(), time.Since(start))
+	if !f.quiet {
+		fmt.Fprintln(stderr, sum.line())
+		if sum.DeadLetters > 0 {
+			fmt.Fprintf(stderr, "%d dead letters in %s: see 'graft dlq list --data-dir %s'\n", sum.DeadLetters, p.dlq.Path(), f.dataDir)
+		}
+	}
+	if f.json {
+		b, _ := json.Marshal(sum)
+		fmt.Fprintln(stdout, string(b))
+	}
+	if errors.Is(err, engine.ErrDrainTimeout) {
+		return fmt.Errorf("stopped before every write was committed: %w", err)
+	}
+	return err
+}
+
+// summary is the report of a run (also the --json output).
+type summary struct {
+	Writes        int64   `json:"writes"`
+	Ops           int64   `json:"ops"`
+	Committed     int64   `json:"committed"`
+	EliminatedOps int64   `json:"eliminated_ops"`
+	CoalescedOps  int64   `json:"coalesced_ops"`
+	DeadLetters   int64   `json:"dead_letters"`
+	Invalid       int64   `json:"invalid"`
+	Batches       int64   `json:"batches"`
+	Conflicts     int64   `json:"conflicts"`
+	Retries       int64   `json:"retries"`
+	Parked        int64   `json:"parked"`
+	Seconds       float64 `json:"seconds"`
+	WritesPerSec  float64 `json:"writes_per_second"`
+}
+
+func summarize(s engine.Snapshot, d time.Duration) summary {
+	sec := d.Seconds()
+	sum := summary{
+		Writes: s.Records, Ops: s.Ops, Committed: s.Committed, EliminatedOps: s.Eliminated,
+		CoalescedOps: s.Coalesced, DeadLetters: s.DeadLetters, Invalid: s.Invalid, Batches: s.Batches,
+		Conflicts: s.Conflicts, Retries: s.Retries, Parked: s.Parked, Seconds: sec,
+	}
+	if sec > 0 {
+		sum.WritesPerSec = float64(s.Records) / sec
+	}
+	return sum
+}
+
+func (s summary) line() string {
+	return fmt.Sprintf("%d writes (%d ops): %d committed, %d dead letters; %d ops eliminated, %d coalesced; %d batches; %.2fs, %.0f writes/s",
+		s.Writes, s.Ops, s.Committed, s.DeadLetters, s.EliminatedOps, s.CoalescedOps, s.Batches, s.Seconds, s.WritesPerSec)
+}
+
+var _ graft.Source = (*file.Source)(nil)

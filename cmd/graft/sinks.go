@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/sink/sqlite"
+)
+
+// sinkStore is an open sink and the reader of its graph.
+type sinkStore interface {
+	graft.Sink
+	graft.Reader
+}
+
+// openSink opens the sink a URL names and checks that it is reachable. Every
+// sink is wired here, explicitly.
+func openSink(ctx context.Context, url string) (sinkStore, error) {
+	scheme, _, _ := strings.Cut(url, ":")
+	switch scheme {
+	case "sqlite":
+		path, err := sqlite.ParseURL(url)
+		if err != nil {
+			return nil, usagef("--sink: %v", err)
+		}
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open sink %s: %w", url, err)
+		}
+		if err := s.Ping(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("cannot reach sink %s: %w", url, err)
+		}
+		return s, nil
+	}
+	return nil, usagef("--sink %q: unknown scheme %q (supported: sqlite:PATH)", url, scheme)
+}
