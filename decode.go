@@ -3,11 +3,12 @@ package graft
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
 // Limits bound what one record may hold.
@@ -19,27 +20,14 @@ type Limits struct {
 // DefaultLimits are the limits used when none are configured.
 var DefaultLimits = Limits{MaxRecordBytes: 1 << 20, MaxOps: 10000}
 
-type wireWrite struct {
-	Key     json.RawMessage `json:"key"`
-	ID      json.RawMessage `json:"id"`
-	Version json.RawMessage `json:"version"`
-	Ops     json.RawMessage `json:"ops"`
-}
-
-type wireOp struct {
-	Op      string          `json:"op"`
-	ID      *string         `json:"id"`
-	Label   *string         `json:"label"`
-	From    *string         `json:"from"`
-	To      json.RawMessage `json:"to"`
-	Props   json.RawMessage `json:"props"`
-	Keys    []string        `json:"keys"`
-	Element *string         `json:"element"`
-}
+var parsers fastjson.ParserPool
 
 // Decode parses one record of the wire format (DESIGN.md, "The logical
 // write"). recordKey is the source's key for the record, used when the write
 // has no "key". Every error is a *FieldError naming the field at fault.
+//
+// It parses with fastjson (one pass, no reflection): decoding is on the hot
+// path of every source.
 func Decode(raw []byte, recordKey string, lim Limits) (*Write, error) {
 	if lim.MaxRecordBytes > 0 && len(raw) > lim.MaxRecordBytes {
 		return nil, &FieldError{Msg: fmt.Sprintf("record is %d bytes, over the limit of %d bytes", len(raw), lim.MaxRecordBytes)}
@@ -51,50 +39,64 @@ func Decode(raw []byte, recordKey string, lim Limits) (*Write, error) {
 	if len(trimmed) == 0 {
 		return nil, &FieldError{Msg: "empty record"}
 	}
-	if trimmed[0] != '{' {
-		if err := json.Unmarshal(trimmed, new(json.RawMessage)); err != nil {
-			return nil, &FieldError{Msg: "malformed JSON: " + jsonMessage(err, trimmed)}
-		}
-		return nil, &FieldError{Msg: "a write must be a JSON object, not " + jsonKind(trimmed)}
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(trimmed)
+	if err == nil && hasControl(trimmed) && !json.Valid(trimmed) {
+		err = errControl // fastjson lets control characters into strings
 	}
-	var ww wireWrite
-	if err := json.Unmarshal(trimmed, &ww); err != nil {
-		return nil, &FieldError{Msg: "malformed JSON: " + jsonMessage(err, trimmed)}
+	if err != nil {
+		return nil, &FieldError{Msg: "malformed JSON: " + syntaxMessage(trimmed)}
+	}
+	if v.Type() != fastjson.TypeObject {
+		return nil, &FieldError{Msg: "a write must be a JSON object, not " + kindOf(v)}
 	}
 	w := &Write{}
-	if err := decodeString(ww.Key, "key", &w.Key); err != nil {
-		return nil, err
-	}
-	if err := decodeString(ww.ID, "id", &w.ID); err != nil {
-		return nil, err
-	}
-	if v := bytes.TrimSpace(ww.Version); len(v) > 0 && string(v) != "null" {
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil || n < 0 {
-			return nil, &FieldError{Field: "version", Msg: "must be a non-negative integer that fits in int64"}
+	var opsV *fastjson.Value
+	obj, _ := v.Object()
+	var ferr error
+	obj.Visit(func(k []byte, fv *fastjson.Value) {
+		if ferr != nil {
+			return
 		}
-		w.Version = n
+		switch string(k) {
+		case "key":
+			ferr = optString(fv, "key", &w.Key)
+		case "id":
+			ferr = optString(fv, "id", &w.ID)
+		case "version":
+			if fv.Type() == fastjson.TypeNull {
+				return
+			}
+			n, err := strconv.ParseInt(string(fv.MarshalTo(nil)), 10, 64)
+			if fv.Type() != fastjson.TypeNumber || err != nil || n < 0 {
+				ferr = &FieldError{Field: "version", Msg: "must be a non-negative integer that fits in int64"}
+			}
+			w.Version = n
+		case "ops":
+			opsV = fv
+		}
+		// Other top-level fields are the producer's metadata: ignored.
+	})
+	if ferr != nil {
+		return nil, ferr
 	}
-	ops := bytes.TrimSpace(ww.Ops)
-	if len(ops) == 0 || string(ops) == "null" {
+	if opsV == nil || opsV.Type() == fastjson.TypeNull {
 		return nil, &FieldError{Field: "ops", Msg: "missing: a write needs at least one op"}
 	}
-	if ops[0] != '[' {
-		return nil, &FieldError{Field: "ops", Msg: "must be an array of ops, not " + jsonKind(ops)}
+	if opsV.Type() != fastjson.TypeArray {
+		return nil, &FieldError{Field: "ops", Msg: "must be an array of ops, not " + kindOf(opsV)}
 	}
-	var rawOps []json.RawMessage
-	if err := json.Unmarshal(ops, &rawOps); err != nil {
-		return nil, &FieldError{Field: "ops", Msg: jsonMessage(err, ops)}
-	}
-	if len(rawOps) == 0 {
+	ops, _ := opsV.Array()
+	if len(ops) == 0 {
 		return nil, &FieldError{Field: "ops", Msg: "empty: a write needs at least one op"}
 	}
-	if lim.MaxOps > 0 && len(rawOps) > lim.MaxOps {
-		return nil, &FieldError{Field: "ops", Msg: fmt.Sprintf("%d ops, over the limit of %d per write", len(rawOps), lim.MaxOps)}
+	if lim.MaxOps > 0 && len(ops) > lim.MaxOps {
+		return nil, &FieldError{Field: "ops", Msg: fmt.Sprintf("%d ops, over the limit of %d per write", len(ops), lim.MaxOps)}
 	}
-	w.Ops = make([]Op, len(rawOps))
-	for i, r := range rawOps {
-		if err := decodeOp(r, fmt.Sprintf("ops[%d]", i), &w.Ops[i]); err != nil {
+	w.Ops = make([]Op, len(ops))
+	for i, ov := range ops {
+		if err := decodeOp(ov, i, &w.Ops[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -116,240 +118,350 @@ func defaultKey(op *Op) string {
 	return op.From
 }
 
-func decodeOp(raw json.RawMessage, path string, op *Op) error {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return &FieldError{Field: path, Msg: "an op must be a JSON object, not " + jsonKind(raw)}
+// wireOp holds the fields of an op as found, before checking them.
+type wireOp struct {
+	op, element                      string
+	id, label, from, to, props, keys *fastjson.Value
+}
+
+var opFields = "an op has op, id, label, from, to, props, keys, element"
+
+func decodeOp(v *fastjson.Value, i int, op *Op) error {
+	path := "ops[" + strconv.Itoa(i) + "]"
+	if v.Type() != fastjson.TypeObject {
+		return &FieldError{Field: path, Msg: "an op must be a JSON object, not " + kindOf(v)}
 	}
 	var wo wireOp
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&wo); err != nil {
-		return opDecodeError(err, path, raw)
-	}
-	need := func(field string, v *string) error {
-		if v == nil {
-			return &FieldError{Field: path + "." + field, Msg: fmt.Sprintf("missing (required by %s)", wo.Op)}
+	var ferr error
+	obj, _ := v.Object()
+	obj.Visit(func(k []byte, fv *fastjson.Value) {
+		if ferr != nil {
+			return
 		}
-		if *v == "" {
-			return &FieldError{Field: path + "." + field, Msg: "must not be empty"}
+		switch string(k) {
+		case "op":
+			ferr = optString(fv, path+".op", &wo.op)
+		case "element":
+			ferr = optString(fv, path+".element", &wo.element)
+		case "id":
+			wo.id = fv
+		case "label":
+			wo.label = fv
+		case "from":
+			wo.from = fv
+		case "to":
+			wo.to = fv
+		case "props":
+			wo.props = fv
+		case "keys":
+			wo.keys = fv
+		default:
+			ferr = &FieldError{Field: path + "." + fieldName(string(k)), Msg: "unknown field (" + opFields + ")"}
 		}
-		return nil
+	})
+	if ferr != nil {
+		return ferr
 	}
-	forbid := func(field string, set bool) error {
-		if set {
-			return &FieldError{Field: path + "." + field, Msg: fmt.Sprintf("not allowed in %s", wo.Op)}
-		}
-		return nil
-	}
-	var err error
-	switch wo.Op {
+	d := opDecoder{path: path, wo: &wo, op: op}
+	switch wo.op {
 	case "upsertVertex":
 		op.Kind = UpsertVertex
-		err = errors.Join(need("id", wo.ID), need("label", wo.Label), forbid("from", wo.From != nil),
-			forbid("to", wo.To != nil), forbid("keys", wo.Keys != nil), forbid("element", wo.Element != nil))
+		d.str("id", wo.id, &op.ID)
+		d.str("label", wo.label, &op.Label)
+		d.forbid("from", wo.from)
+		d.forbid("to", wo.to)
+		d.forbid("keys", wo.keys)
+		d.props()
 	case "deleteVertex":
 		op.Kind = DeleteVertex
-		err = errors.Join(need("id", wo.ID), forbid("label", wo.Label != nil), forbid("from", wo.From != nil),
-			forbid("to", wo.To != nil), forbid("props", wo.Props != nil), forbid("keys", wo.Keys != nil), forbid("element", wo.Element != nil))
-	case "upsertEdge", "deleteEdge":
+		d.str("id", wo.id, &op.ID)
+		d.forbid("label", wo.label)
+		d.forbid("from", wo.from)
+		d.forbid("to", wo.to)
+		d.forbid("props", wo.props)
+		d.forbid("keys", wo.keys)
+	case "upsertEdge":
 		op.Kind = UpsertEdge
-		if wo.Op == "deleteEdge" {
-			op.Kind = DeleteEdge
-		}
-		err = errors.Join(edgeIdentity(&wo, need, path), forbid("keys", wo.Keys != nil), forbid("element", wo.Element != nil))
-		if op.Kind == DeleteEdge {
-			err = errors.Join(err, forbid("props", wo.Props != nil))
-		}
+		d.edge()
+		d.forbid("keys", wo.keys)
+		d.props()
+	case "deleteEdge":
+		op.Kind = DeleteEdge
+		d.edge()
+		d.forbid("props", wo.props)
+		d.forbid("keys", wo.keys)
 	case "replaceEdges":
 		op.Kind = ReplaceEdges
-		err = errors.Join(need("from", wo.From), need("label", wo.Label), forbid("id", wo.ID != nil),
-			forbid("props", wo.Props != nil), forbid("keys", wo.Keys != nil), forbid("element", wo.Element != nil))
-		if err == nil {
-			err = decodeTargets(wo.To, path+".to", &op.Targets)
-		}
+		d.str("from", wo.from, &op.From)
+		d.str("label", wo.label, &op.Label)
+		d.forbid("id", wo.id)
+		d.forbid("props", wo.props)
+		d.forbid("keys", wo.keys)
+		d.targets()
 	case "dropProps":
-		if wo.Element == nil {
-			return &FieldError{Field: path + ".element", Msg: `missing (required by dropProps): "vertex" or "edge"`}
-		}
-		switch *wo.Element {
+		switch wo.element {
 		case "vertex":
 			op.Kind = DropVertexProps
-			err = errors.Join(need("id", wo.ID), forbid("label", wo.Label != nil), forbid("from", wo.From != nil), forbid("to", wo.To != nil))
+			d.str("id", wo.id, &op.ID)
+			d.forbid("label", wo.label)
+			d.forbid("from", wo.from)
+			d.forbid("to", wo.to)
 		case "edge":
 			op.Kind = DropEdgeProps
-			err = edgeIdentity(&wo, need, path)
+			d.edge()
+		case "":
+			return &FieldError{Field: path + ".element", Msg: `missing (required by dropProps): "vertex" or "edge"`}
 		default:
-			return &FieldError{Field: path + ".element", Msg: fmt.Sprintf(`must be "vertex" or "edge", not %q`, *wo.Element)}
+			return &FieldError{Field: path + ".element", Msg: fmt.Sprintf(`must be "vertex" or "edge", not %q`, wo.element)}
 		}
-		if err == nil {
-			err = forbid("props", wo.Props != nil)
-		}
-		if err == nil && wo.Keys == nil {
-			err = &FieldError{Field: path + ".keys", Msg: "missing (required by dropProps)"}
-		}
+		d.forbid("props", wo.props)
+		d.keys()
 	case "":
 		return &FieldError{Field: path + ".op", Msg: "missing: one of upsertVertex, upsertEdge, deleteVertex, deleteEdge, replaceEdges, dropProps"}
 	default:
-		return &FieldError{Field: path + ".op", Msg: fmt.Sprintf("unknown op %q: expected one of upsertVertex, upsertEdge, deleteVertex, deleteEdge, replaceEdges, dropProps", wo.Op)}
+		return &FieldError{Field: path + ".op", Msg: fmt.Sprintf("unknown op %q: expected one of upsertVertex, upsertEdge, deleteVertex, deleteEdge, replaceEdges, dropProps", wo.op)}
 	}
-	if err != nil {
-		return firstError(err)
+	if d.err == nil && wo.element != "" && op.Kind != DropVertexProps && op.Kind != DropEdgeProps {
+		d.fail("element", fmt.Sprintf("not allowed in %s", wo.op))
 	}
-	if wo.ID != nil {
-		op.ID = *wo.ID
+	return d.err
+}
+
+// opDecoder checks the fields of one op, keeping the first error.
+type opDecoder struct {
+	path string
+	wo   *wireOp
+	op   *Op
+	err  error
+}
+
+func (d *opDecoder) fail(field, msg string) {
+	if d.err == nil {
+		d.err = &FieldError{Field: d.path + "." + field, Msg: msg}
 	}
-	if wo.Label != nil {
-		op.Label = *wo.Label
-	}
-	if wo.From != nil {
-		op.From = *wo.From
-	}
-	if op.Kind.IsEdge() {
-		_ = json.Unmarshal(wo.To, &op.To) // checked by edgeIdentity
-	}
-	op.Keys = wo.Keys
-	if wo.Props != nil {
-		p, err := parseProps(wo.Props, path+".props")
-		if err != nil {
-			return err
+}
+
+// str reads a required, non-empty string.
+func (d *opDecoder) str(field string, v *fastjson.Value, out *string) {
+	switch {
+	case d.err != nil:
+	case v == nil:
+		d.fail(field, fmt.Sprintf("missing (required by %s)", d.wo.op))
+	case v.Type() != fastjson.TypeString:
+		d.fail(field, "must be a string, not "+jsonTypeName(v))
+	default:
+		b, _ := v.StringBytes()
+		if len(b) == 0 {
+			d.fail(field, "must not be empty")
 		}
-		op.Props = p
+		*out = string(b)
 	}
-	return nil
 }
 
-// edgeIdentity checks the fields that identify an edge. An edge op always
-// names label, from and to, even when it also names the edge's id: both
-// endpoints are part of the write's conflict domain, and the engine must know
-// them without reading the graph.
-func edgeIdentity(wo *wireOp, need func(string, *string) error, path string) error {
-	if wo.ID != nil && *wo.ID == "" {
-		return &FieldError{Field: path + ".id", Msg: "must not be empty (omit it for an edge identified by label, from and to)"}
+func (d *opDecoder) forbid(field string, v *fastjson.Value) {
+	if d.err == nil && v != nil {
+		d.fail(field, fmt.Sprintf("not allowed in %s", d.wo.op))
 	}
-	if err := errors.Join(need("label", wo.Label), need("from", wo.From)); err != nil {
-		return err
-	}
-	to := bytes.TrimSpace(wo.To)
-	if len(to) == 0 {
-		return &FieldError{Field: path + ".to", Msg: fmt.Sprintf("missing (required by %s)", wo.Op)}
-	}
-	var s string
-	if to[0] != '"' || json.Unmarshal(to, &s) != nil {
-		return &FieldError{Field: path + ".to", Msg: "must be a string (a vertex id), not " + jsonKind(to)}
-	}
-	if s == "" {
-		return &FieldError{Field: path + ".to", Msg: "must not be empty"}
-	}
-	return nil
 }
 
-func decodeTargets(raw json.RawMessage, path string, out *[]string) error {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return &FieldError{Field: path, Msg: "missing (required by replaceEdges): an array of vertex ids, possibly empty"}
+// edge reads what identifies an edge. An edge op always names label, from and
+// to, even with an explicit id: both endpoints are part of the write's
+// conflict domain, and the engine must know them without reading the graph.
+func (d *opDecoder) edge() {
+	if id := d.wo.id; id != nil {
+		d.str("id", id, &d.op.ID)
+		if d.err != nil && d.op.ID == "" && id.Type() == fastjson.TypeString {
+			d.err = &FieldError{Field: d.path + ".id", Msg: "must not be empty (omit it for an edge identified by label, from and to)"}
+		}
 	}
-	if raw[0] != '[' {
-		return &FieldError{Field: path, Msg: "must be an array of vertex ids, not " + jsonKind(raw)}
+	d.str("label", d.wo.label, &d.op.Label)
+	d.str("from", d.wo.from, &d.op.From)
+	if d.err == nil && d.wo.to != nil && d.wo.to.Type() != fastjson.TypeString {
+		d.fail("to", "must be a string (a vertex id), not "+kindOf(d.wo.to))
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return &FieldError{Field: path, Msg: jsonMessage(err, raw)}
+	d.str("to", d.wo.to, &d.op.To)
+}
+
+func (d *opDecoder) targets() {
+	v := d.wo.to
+	switch {
+	case d.err != nil:
+		return
+	case v == nil:
+		d.fail("to", "missing (required by replaceEdges): an array of vertex ids, possibly empty")
+		return
+	case v.Type() != fastjson.TypeArray:
+		d.fail("to", "must be an array of vertex ids, not "+kindOf(v))
+		return
 	}
+	items, _ := v.Array()
 	targets := make([]string, 0, len(items))
-	seen := make(map[string]bool, len(items))
+	var seen map[string]bool
 	for i, it := range items {
 		var s string
-		if len(it) == 0 || it[0] != '"' || json.Unmarshal(it, &s) != nil {
-			return &FieldError{Field: fmt.Sprintf("%s[%d]", path, i), Msg: "must be a string (a vertex id), not " + jsonKind(it)}
+		d.str("to["+strconv.Itoa(i)+"]", it, &s)
+		if d.err != nil {
+			if it.Type() != fastjson.TypeString {
+				d.err = &FieldError{Field: fmt.Sprintf("%s.to[%d]", d.path, i), Msg: "must be a string (a vertex id), not " + kindOf(it)}
+			}
+			return
 		}
-		if s == "" {
-			return &FieldError{Field: fmt.Sprintf("%s[%d]", path, i), Msg: "must not be empty"}
-		}
-		if !seen[s] {
+		if len(items) > 1 {
+			if seen == nil {
+				seen = make(map[string]bool, len(items))
+			}
+			if seen[s] {
+				continue
+			}
 			seen[s] = true
-			targets = append(targets, s)
 		}
+		targets = append(targets, s)
 	}
-	*out = targets
-	return nil
+	d.op.Targets = targets
 }
 
-func decodeString(raw json.RawMessage, field string, out *string) error {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
+func (d *opDecoder) keys() {
+	v := d.wo.keys
+	switch {
+	case d.err != nil:
+		return
+	case v == nil:
+		d.fail("keys", "missing (required by dropProps)")
+		return
+	case v.Type() != fastjson.TypeArray:
+		d.fail("keys", "must be an array of strings, not "+jsonTypeName(v))
+		return
+	}
+	items, _ := v.Array()
+	keys := make([]string, len(items))
+	for i, it := range items {
+		if it.Type() != fastjson.TypeString {
+			d.fail("keys["+strconv.Itoa(i)+"]", "must be a string, not "+jsonTypeName(it))
+			return
+		}
+		b, _ := it.StringBytes()
+		keys[i] = string(b)
+	}
+	d.op.Keys = keys
+}
+
+func (d *opDecoder) props() {
+	v := d.wo.props
+	if d.err != nil || v == nil {
+		return
+	}
+	if v.Type() != fastjson.TypeObject {
+		d.fail("props", "must be an object of property values, not "+kindOf(v))
+		return
+	}
+	obj, _ := v.Object()
+	if obj.Len() == 0 {
+		return
+	}
+	p := make(Props, obj.Len())
+	obj.Visit(func(k []byte, pv *fastjson.Value) {
+		if d.err != nil {
+			return
+		}
+		val, err := valueOf(pv)
+		if err != nil {
+			d.err = &FieldError{Field: d.path + ".props." + fieldName(string(k)), Msg: err.Error()}
+			return
+		}
+		p[string(k)] = val
+	})
+	d.op.Props = p
+}
+
+// valueOf converts a parsed JSON scalar into a property value, with the
+// rules of ParseValue.
+func valueOf(v *fastjson.Value) (Value, error) {
+	switch v.Type() {
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return String(string(b)), nil
+	case fastjson.TypeTrue:
+		return Bool(true), nil
+	case fastjson.TypeFalse:
+		return Bool(false), nil
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		return ParseValue(v.MarshalTo(buf[:0]))
+	case fastjson.TypeNull:
+		return Value{}, fmt.Errorf("null is not a property value (use dropProps to remove a property)")
+	case fastjson.TypeObject:
+		return Value{}, fmt.Errorf("an object is not a property value (only string, number and bool are)")
+	case fastjson.TypeArray:
+		return Value{}, fmt.Errorf("an array is not a property value (only string, number and bool are)")
+	}
+	return Value{}, fmt.Errorf("invalid value")
+}
+
+func optString(v *fastjson.Value, field string, out *string) error {
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return nil
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		*out = string(b)
 		return nil
 	}
-	if raw[0] != '"' {
-		return &FieldError{Field: field, Msg: "must be a string, not " + jsonKind(raw)}
-	}
-	return json.Unmarshal(raw, out)
+	return &FieldError{Field: field, Msg: "must be a string, not " + kindOf(v)}
 }
 
-// opDecodeError turns an encoding/json error into a FieldError under path.
-func opDecodeError(err error, path string, raw []byte) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		field := te.Field
-		want := "a string"
-		if field == "keys" {
-			want = "an array of strings"
-		} else if strings.HasPrefix(field, "keys") {
-			want = "a string"
-		}
-		return &FieldError{Field: path + "." + field, Msg: fmt.Sprintf("must be %s, not %s", want, te.Value)}
+// kindOf names a JSON value's type with its article, for error messages.
+func kindOf(v *fastjson.Value) string {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		return "an object"
+	case fastjson.TypeArray:
+		return "an array"
+	case fastjson.TypeString:
+		return "a string"
+	case fastjson.TypeNumber:
+		return "a number"
+	case fastjson.TypeTrue, fastjson.TypeFalse:
+		return "a bool"
 	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		name, _ := strconv.Unquote(f)
-		return &FieldError{Field: path + "." + fieldName(name), Msg: "unknown field (an op has op, id, label, from, to, props, keys, element)"}
-	}
-	return &FieldError{Field: path, Msg: jsonMessage(err, raw)}
+	return "null"
 }
 
-func jsonMessage(err error, raw []byte) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
+// jsonTypeName names a JSON value's type without an article.
+func jsonTypeName(v *fastjson.Value) string {
+	switch v.Type() {
+	case fastjson.TypeTrue, fastjson.TypeFalse:
+		return "bool"
+	}
+	return v.Type().String()
+}
+
+// syntaxMessage describes a JSON syntax error with encoding/json's words and
+// byte offset (only computed on the error path).
+func syntaxMessage(raw []byte) string {
+	err := json.Unmarshal(raw, new(json.RawMessage))
+	if err == nil {
+		return "invalid JSON"
+	}
+	if se, ok := err.(*json.SyntaxError); ok {
 		return fmt.Sprintf("%s at byte %d", strings.TrimPrefix(se.Error(), "json: "), se.Offset)
 	}
-	if errors.Is(err, errUnexpectedEnd) || strings.Contains(err.Error(), "unexpected end of JSON input") {
+	if strings.Contains(err.Error(), "unexpected end of JSON input") {
 		return fmt.Sprintf("truncated JSON (input ends at byte %d)", len(raw))
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
-var errUnexpectedEnd = errors.New("unexpected end of JSON input")
+var errControl = fmt.Errorf("control character in a string")
 
-// jsonKind names the JSON type that raw starts with, for error messages.
-func jsonKind(raw []byte) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch c := raw[0]; {
-	case c == '{':
-		return "an object"
-	case c == '[':
-		return "an array"
-	case c == '"':
-		return "a string"
-	case c == 't' || c == 'f':
-		return "a bool"
-	case c == 'n':
-		return "null"
-	case c == '-' || c >= '0' && c <= '9':
-		return "a number"
-	}
-	return fmt.Sprintf("invalid JSON (%.20q)", raw)
-}
-
-func firstError(err error) error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		if errs := j.Unwrap(); len(errs) > 0 {
-			return errs[0]
+// hasControl reports whether b holds a byte below 0x20: legal only as
+// whitespace between tokens, which NDJSON records rarely have.
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
 		}
 	}
-	return err
+	return false
 }
 
 func firstInvalidUTF8(b []byte) int {
