@@ -220,6 +220,9 @@ func merge(base, add graft.Props) graft.Props {
 	if len(add) == 0 {
 		return base
 	}
+	if len(base) == 0 {
+		return add // props maps are never modified once decoded
+	}
 	m := make(graft.Props, len(base)+len(add))
 	for k, v := range base {
 		m[k] = v

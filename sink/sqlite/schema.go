@@ -29,9 +29,11 @@ var migrations = []string{
 
 // The statements of the write path, prepared once per connection.
 const (
+	// No row changes when the vertex exists with another label: the caller
+	// reports a label conflict.
 	stmtUpsertVertex = `INSERT INTO vertices(id, label, props) VALUES (?1, ?2, ?3)
-		ON CONFLICT(id) DO UPDATE SET props = CASE WHEN label = excluded.label THEN json_patch(props, excluded.props) ELSE props END
-		RETURNING label`
+		ON CONFLICT(id) DO UPDATE SET props = json_patch(props, excluded.props) WHERE label = excluded.label`
+	stmtVertexLabel = `SELECT label FROM vertices WHERE id = ?1`
 	stmtDeleteVertex  = `DELETE FROM vertices WHERE id = ?1`
 	stmtVertexProps   = `SELECT props FROM vertices WHERE id = ?1`
 	stmtSetVertexProp = `UPDATE vertices SET props = ?2 WHERE id = ?1`

@@ -173,7 +173,7 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 		return nil, err
 	}
 	w := &writer{conn: conn, stmts: map[string]*sql.Stmt{}}
-	for _, q := range []string{stmtUpsertVertex, stmtDeleteVertex, stmtVertexProps, stmtSetVertexProp,
+	for _, q := range []string{stmtUpsertVertex, stmtVertexLabel, stmtDeleteVertex, stmtVertexProps, stmtSetVertexProp,
 		stmtUpsertEdge, stmtUpsertEdgeID, stmtFindEdge, stmtFindEdgeID, stmtDeleteEdge, stmtSetEdgeProps,
 		stmtReplaceDelete, stmtReplaceInsert, stmtVerticesIn} {
 		st, err := conn.PrepareContext(ctx, q)
@@ -194,6 +194,11 @@ func (w *writer) close() {
 }
 
 func (w *writer) apply(ctx context.Context, b *graft.Batch) (err error) {
+	// Statements run under a context that cannot be cancelled: the driver
+	// watches a cancellable one with a goroutine per statement, which costs
+	// more than the statement. Cancellation is checked between writes.
+	stop := ctx
+	ctx = context.WithoutCancel(ctx)
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return wrap(err, -1, "begin")
 	}
@@ -205,6 +210,9 @@ func (w *writer) apply(ctx context.Context, b *graft.Batch) (err error) {
 		}
 	}()
 	for i, wr := range b.Writes {
+		if err := stop.Err(); err != nil {
+			return graft.NewError(graft.Transient, err)
+		}
 		for j := range wr.Ops {
 			if err := w.applyOp(ctx, &wr.Ops[j]); err != nil {
 				var ge *graft.Error
@@ -230,11 +238,15 @@ func (w *writer) applyOp(ctx context.Context, op *graft.Op) error {
 	st := w.stmts
 	switch op.Kind {
 	case graft.UpsertVertex:
-		var label string
-		if err := st[stmtUpsertVertex].QueryRowContext(ctx, op.ID, op.Label, w.props(op.Props)).Scan(&label); err != nil {
+		res, err := st[stmtUpsertVertex].ExecContext(ctx, op.ID, op.Label, w.props(op.Props))
+		if err != nil {
 			return err
 		}
-		if label != op.Label {
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			var label string
+			if err := st[stmtVertexLabel].QueryRowContext(ctx, op.ID).Scan(&label); err != nil {
+				return err
+			}
 			return graft.Errorf(graft.Permanent, -1, "vertex %q has label %q, not %q", op.ID, label, op.Label)
 		}
 	case graft.DeleteVertex:
