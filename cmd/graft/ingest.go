@@ -138,6 +138,9 @@ func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if len(pos) > 1 {
 		return usagef("one input file at most, got %d", len(pos))
 	}
+	if _, err := f.config(stderr); err != nil {
+		return err
+	}
 	in, name, size := stdin, "stdin", int64(0)
 	if len(pos) == 1 && pos[0] != "-" {
 		fh, err := os.Open(pos[0])

@@ -33,7 +33,7 @@ const (
 	// reports a label conflict.
 	stmtUpsertVertex = `INSERT INTO vertices(id, label, props) VALUES (?1, ?2, ?3)
 		ON CONFLICT(id) DO UPDATE SET props = json_patch(props, excluded.props) WHERE label = excluded.label`
-	stmtVertexLabel = `SELECT label FROM vertices WHERE id = ?1`
+	stmtVertexLabel   = `SELECT label FROM vertices WHERE id = ?1`
 	stmtDeleteVertex  = `DELETE FROM vertices WHERE id = ?1`
 	stmtVertexProps   = `SELECT props FROM vertices WHERE id = ?1`
 	stmtSetVertexProp = `UPDATE vertices SET props = ?2 WHERE id = ?1`

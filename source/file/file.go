@@ -76,6 +76,9 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 		if err != nil {
 			return recs, err
 		}
+		if len(recs) > 0 && s.r.Buffered() == 0 {
+			return recs, nil // do not wait on a slow stream with records in hand
+		}
 	}
 	return recs, nil
 }

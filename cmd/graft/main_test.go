@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/internal/memgraph"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func graftCmd(t *testing.T, stdin io.Reader, args ...string) result {
+	t.Helper()
+	return graftCtx(context.Background(), t, stdin, args...)
+}
+
+func graftCtx(ctx context.Context, t *testing.T, stdin io.Reader, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	code := Main(ctx, args, stdin, &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+func writeFile(t *testing.T, lines ...string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "in.ndjson")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ingest → export gives the graph an independent model computes from the
+// good writes; bad ones are dead letters; numbers and hostile strings survive.
+func TestIngestThenExport(t *testing.T) {
+	good := []string{
+		`{"key":"o1","ops":[{"op":"upsertVertex","id":"org:1","label":"organization","props":{"big":9223372036854775807,"neg":-9223372036854775808,"f":1.0,"pi":3.14159}}]}`,
+		`{"key":"o1","ops":[{"op":"upsertVertex","id":"dev:1","label":"device","props":{"q":"'); DROP TABLE vertices; --"}},{"op":"upsertEdge","label":"owns","from":"org:1","to":"dev:1"}]}`,
+		`{"key":"o1","ops":[{"op":"upsertVertex","id":"g.V().drop()","label":"software"},{"op":"replaceEdges","from":"dev:1","label":"installed","to":["g.V().drop()"]}]}`,
+		`{"key":"o2","ops":[{"op":"upsertVertex","id":"line\nbreak \"quoted\" \\ 日本","label":"x y","props":{"k\"ey":"v\u0000al"}}]}`,
+	}
+	bad := []string{
+		`{"ops":[{"op":"upsertVertex","id":"dev:1","label":"software"}]}`,
+		`{"ops":[`,
+	}
+	in := writeFile(t, good[0], "", good[1], bad[0], good[2], bad[1], good[3])
+	dir := t.TempDir()
+	r := graftCmd(t, nil, "ingest", in, "--data-dir", dir, "--json")
+	if r.code != 0 {
+		t.Fatalf("ingest exit %d: %s", r.code, r.stderr)
+	}
+	var sum map[string]float64
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatalf("--json summary %q: %v", r.stdout, err)
+	}
+	for field, want := range map[string]float64{"writes": 6, "ops": 7, "dead_letters": 2, "committed": 4} {
+		if sum[field] != want {
+			t.Errorf("summary %s = %v, want %v (%s)", field, sum[field], want, r.stdout)
+		}
+	}
+	for _, field := range []string{"eliminated_ops", "coalesced_ops", "seconds"} {
+		if _, ok := sum[field]; !ok {
+			t.Errorf("summary lacks %s", field)
+		}
+	}
+	if !strings.Contains(r.stderr, "2 dead letters") {
+		t.Errorf("stderr summary: %q", r.stderr)
+	}
+
+	model := memgraph.New()
+	for _, l := range good {
+		w, err := graft.Decode([]byte(l), "", graft.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := model.ApplyWrite(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exp := graftCmd(t, nil, "export", "--data-dir", dir)
+	if exp.code != 0 {
+		t.Fatalf("export exit %d: %s", exp.code, exp.stderr)
+	}
+	var gv []graft.Vertex
+	var ge []graft.Edge
+	for _, line := range strings.Split(strings.TrimSpace(exp.stdout), "\n") {
+		v, e, err := graft.ParseExportLine([]byte(line))
+		if err != nil {
+			t.Fatalf("export line %q: %v", line, err)
+		}
+		if v != nil {
+			gv = append(gv, *v)
+		} else {
+			ge = append(ge, *e)
+		}
+	}
+	wv, we := model.Snapshot()
+	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+		t.Fatalf("exported graph differs from the model:\n%s", d)
+	}
+	for _, lit := range []string{`"big":9223372036854775807`, `"neg":-9223372036854775808`, `"f":1.0`, `"pi":3.14159`} {
+		if !strings.Contains(exp.stdout, lit) {
+			t.Errorf("export lacks %s exactly as written:\n%s", lit, exp.stdout)
+		}
+	}
+}
+
+// Dead letters: listed in both formats; a redrive commits the letters whose
+// cause is gone and brings the others back with attempts increased.
+func TestDeadLettersListAndRedrive(t *testing.T) {
+	dir := t.TempDir()
+	in := writeFile(t,
+		`{"id":"orphan","key":"k","ops":[{"op":"upsertVertex","id":"d1","label":"device"},{"op":"upsertEdge","label":"installed","from":"d1","to":"sw:later"}]}`,
+		`not json at all`,
+	)
+	r := graftCmd(t, nil, "ingest", in, "--data-dir", dir, "--park-for", "20ms")
+	if r.code != 0 {
+		t.Fatalf("ingest exit %d: %s", r.code, r.stderr)
+	}
+	list := graftCmd(t, nil, "dlq", "list", "--data-dir", dir, "--format", "ndjson")
+	letters := parseLetters(t, list.stdout)
+	if len(letters) != 2 {
+		t.Fatalf("%d letters, want 2:\n%s", len(letters), list.stdout)
+	}
+	orphan, junk := letters["orphan"], letters[""]
+	if orphan == nil || orphan.Class != "missing_endpoint" || !strings.Contains(orphan.Error, `"sw:later"`) || orphan.Key != "k" {
+		t.Fatalf("orphan letter: %+v", orphan)
+	}
+	if junk == nil || junk.Class != "permanent" || !strings.Contains(junk.Error, "malformed JSON") ||
+		junk.Raw == nil || *junk.Raw != "not json at all" || junk.Position.Offset != 2 {
+		t.Fatalf("junk letter: %+v", junk)
+	}
+	table := graftCmd(t, nil, "dlq", "list", "--data-dir", dir)
+	if !strings.Contains(table.stdout, "missing_endpoint") || !strings.Contains(table.stdout, "2 dead letters") {
+		t.Fatalf("table:\n%s", table.stdout)
+	}
+
+	// The missing vertex arrives; the redrive commits the orphan.
+	fix := writeFile(t, `{"ops":[{"op":"upsertVertex","id":"sw:later","label":"software"}]}`)
+	if r := graftCmd(t, nil, "ingest", fix, "--data-dir", dir); r.code != 0 {
+		t.Fatalf("ingest exit %d: %s", r.code, r.stderr)
+	}
+	red := graftCmd(t, nil, "dlq", "redrive", "--data-dir", dir, "--park-for", "20ms")
+	if red.code != 0 || !strings.Contains(red.stderr, "redrove 2 dead letters: 1 committed, 1 dead-lettered again") {
+		t.Fatalf("redrive exit %d: %s", red.code, red.stderr)
+	}
+	after := parseLetters(t, graftCmd(t, nil, "dlq", "list", "--data-dir", dir, "--format", "ndjson").stdout)
+	if len(after) != 1 || after[""] == nil || after[""].Attempts != 2 || !after[""].FirstFailure.Equal(junk.FirstFailure) ||
+		after[""].Position != junk.Position {
+		t.Fatalf("after redrive: %+v (before: %+v)", after[""], junk)
+	}
+	exp := graftCmd(t, nil, "export", "--data-dir", dir)
+	if !strings.Contains(exp.stdout, `{"type":"edge","label":"installed","from":"d1","to":"sw:later","props":{}}`) {
+		t.Fatalf("redriven edge not in the graph:\n%s", exp.stdout)
+	}
+}
+
+func parseLetters(t *testing.T, out string) map[string]*graft.Letter {
+	t.Helper()
+	m := map[string]*graft.Letter{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var l graft.Letter
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("letter %q: %v", line, err)
+		}
+		m[l.WriteID] = &l
+	}
+	return m
+}
+
+func TestIngestFromStdinAndUnreachableSink(t *testing.T) {
+	dir := t.TempDir()
+	r := graftCmd(t, strings.NewReader(`{"ops":[{"op":"upsertVertex","id":"a","label":"x"}]}`+"\n"), "ingest", "-", "--data-dir", dir, "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"committed":1`) {
+		t.Fatalf("stdin ingest: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	bad := "sqlite:/proc/graft-no-such-dir/graph.db"
+	r = graftCmd(t, nil, "ingest", "--sink", bad, writeFile(t, `{}`))
+	if r.code != exitError || !strings.Contains(r.stderr, bad) {
+		t.Fatalf("unreachable sink: exit %d, stderr %q; want exit 1 naming %s", r.code, r.stderr, bad)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{}, exitUsage, "Commands:"},
+		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{[]string{"ingest", "--no-such-flag"}, exitUsage, "no-such-flag"},
+		{[]string{"ingest", "--policy", "sometimes", "x"}, exitUsage, "dead_letters.policy"},
+		{[]string{"ingest", "a", "b"}, exitUsage, "one input file at most"},
+		{[]string{"export", "--sink", "neo4j://x"}, exitUsage, `unknown scheme "neo4j"`},
+		{[]string{"dlq"}, exitUsage, "missing subcommand"},
+		{[]string{"dlq", "list", "--format", "xml"}, exitUsage, "--format"},
+		{[]string{"ingest", "/no/such/file.ndjson", "--data-dir", t.TempDir()}, exitError, "no such file"},
+	} {
+		r := graftCmd(t, nil, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr+r.stdout, tc.want) {
+			t.Errorf("graft %v: exit %d, output %q; want exit %d containing %q", tc.args, r.code, r.stderr+r.stdout, tc.code, tc.want)
+		}
+	}
+}
+
+func TestHelpForEveryCommand(t *testing.T) {
+	for _, c := range [][]string{{"ingest"}, {"export"}, {"dlq", "list"}, {"dlq", "redrive"}, {"dlq"}, {"version"}} {
+		r := graftCmd(t, nil, append(c, "--help")...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage:") {
+			t.Errorf("graft %v --help: exit %d, %q", c, r.code, r.stdout)
+		}
+	}
+	r := graftCmd(t, nil, "ingest", "--help")
+	for _, want := range []string{"-data-dir", "./graft-data", "-sink", "sqlite:<data-dir>/graph.db", "-json", "-policy", "-max-record-bytes", "1048576"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("ingest --help lacks %q", want)
+		}
+	}
+	if r := graftCmd(t, nil, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "graft ") {
+		t.Errorf("version: %d %q", r.code, r.stdout)
+	}
+}
+
+func TestDataDirLock(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	r := graftCmd(t, nil, "ingest", "--data-dir", dir, writeFile(t, `{"ops":[{"op":"deleteVertex","id":"a"}]}`))
+	if r.code != exitError || !strings.Contains(r.stderr, "in use by another graft process") {
+		t.Fatalf("exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// SIGINT/SIGTERM (a cancelled context): stop reading, finish what is in
+// flight, exit 0.
+func TestGracefulStop(t *testing.T) {
+	pr, pw := io.Pipe()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result)
+	go func() { done <- graftCtx(ctx, t, pr, "ingest", "-", "--data-dir", dir, "--json") }()
+	for i := 0; i < 100; i++ {
+		if _, err := io.WriteString(pw, `{"ops":[{"op":"upsertVertex","id":"v`+string(rune('a'+i%26))+`","label":"x"}]}`+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	select {
+	case r := <-done:
+		if r.code != 0 || !strings.Contains(r.stdout, `"committed":100`) {
+			t.Fatalf("exit %d, %s %s", r.code, r.stdout, r.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ingest did not stop")
+	}
+	pw.Close()
+}
