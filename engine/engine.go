@@ -149,6 +149,7 @@ type scheduler struct {
 
 	acks      *acker
 	dlPending []*node // dead letters not yet handed to the dead-letter goroutine
+	dlBusy    int     // batches of dead letters being written
 }
 
 func newScheduler(e *Engine, src graft.Source) *scheduler {
@@ -177,7 +178,7 @@ func (s *scheduler) run(ctx context.Context) error {
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
 
-	s.acks = newAcker(workCtx, s.src, s.e.log)
+	s.acks = newAcker(context.WithoutCancel(ctx), s.src, s.e.log)
 	var wg sync.WaitGroup
 	for i := 0; i < s.cfg.Concurrency; i++ {
 		wg.Add(1)
@@ -213,6 +214,7 @@ func (s *scheduler) run(ctx context.Context) error {
 		}
 		select {
 		case dlSend <- s.dlPending:
+			s.dlBusy++
 			s.dlPending = nil
 		case in := <-s.in:
 			s.admit(in)
@@ -221,6 +223,7 @@ func (s *scheduler) run(ctx context.Context) error {
 			s.lock(r.batch, -1)
 			s.handle(r)
 		case nodes := <-s.dlDone:
+			s.dlBusy--
 			for _, n := range nodes {
 				s.complete(n)
 			}
@@ -270,15 +273,23 @@ func (s *scheduler) run(ctx context.Context) error {
 	if s.fatal != nil {
 		return s.fatal
 	}
+	if err == nil && s.pending > 0 {
+		s.e.log.Info("stopped with parked writes; they will be delivered again", "pending", s.pending)
+	}
 	return err
 }
 
-// finished: nothing more will happen.
+// finished: nothing more will happen. When stopping, writes that are parked
+// (or wait behind a parked one) do not hold the stop up: they are not
+// acknowledged, so the source delivers them again after the restart.
 func (s *scheduler) finished() bool {
 	if s.fatal != nil {
 		return true
 	}
-	return (s.inputDone || s.stopping) && s.pending == 0 && s.idle == s.cfg.Concurrency
+	if !(s.inputDone || s.stopping) || s.idle != s.cfg.Concurrency || len(s.dlPending) > 0 || s.dlBusy > 0 {
+		return false
+	}
+	return s.pending == 0 || (s.stopping && len(s.readyQ) == 0)
 }
 
 func (s *scheduler) resetTimer(t *time.Timer) {

@@ -357,3 +357,37 @@ type fatalSink struct{ *memgraph.Sink }
 func (f *fatalSink) Apply(context.Context, *graft.Batch) error {
 	return graft.NewError(graft.Fatal, errors.New("password authentication failed for user graft"))
 }
+
+// A graceful stop does not wait for parked writes: they are not
+// acknowledged and come back after the restart.
+func TestStopWithParkedWrite(t *testing.T) {
+	sink := newFaultySink(t, 1, testLimits)
+	src := newSliceSource(t, lines(
+		`{"id":"w1","key":"a","ops":[{"op":"upsertVertex","id":"d1","label":"device"}]}`,
+		`{"id":"w2","key":"a","ops":[{"op":"upsertEdge","label":"installed","from":"d1","to":"later"}]}`,
+		`{"id":"w3","key":"b","ops":[{"op":"upsertVertex","id":"x","label":"device"}]}`,
+	), 1, nil)
+	cfg := testConfig()
+	cfg.ParkFor = time.Hour
+	e, _ := engine.New(sink, &memDLQ{}, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for e.Stats().Parked.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	start := time.Now()
+	if err := e.Run(ctx, src); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("stop took %v", d)
+	}
+	if got := src.acked()["p0"]; got != 1 {
+		t.Fatalf("acknowledged up to %d, want 1 (w2 is parked, w3 after it)", got)
+	}
+	if e.Stats().Committed.Load() != 2 {
+		t.Fatalf("committed %d, want w1 and w3", e.Stats().Committed.Load())
+	}
+}
