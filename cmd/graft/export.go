@@ -30,7 +30,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, _ io.Wri
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	s, err := openSink(ctx, f.sinkURL())
+	s, err := openSink(ctx, f.sinkURL(), true)
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, dlqPath
 	if err != nil {
 		return nil, err
 	}
-	sink, err := openSink(ctx, f.sinkURL())
+	sink, err := openSink(ctx, f.sinkURL(), false)
 	if err != nil {
 		return nil, err
 	}

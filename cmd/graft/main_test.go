@@ -213,6 +213,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"dlq"}, exitUsage, "missing subcommand"},
 		{[]string{"dlq", "list", "--format", "xml"}, exitUsage, "--format"},
 		{[]string{"ingest", "/no/such/file.ndjson", "--data-dir", t.TempDir()}, exitError, "no such file"},
+		{[]string{"export", "--data-dir", t.TempDir()}, exitError, "no graph at sqlite:"},
 	} {
 		r := graftCmd(t, nil, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr+r.stdout, tc.want) {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/graftdb/graft"
@@ -17,13 +19,18 @@ type sinkStore interface {
 
 // openSink opens the sink a URL names and checks that it is reachable. Every
 // sink is wired here, explicitly.
-func openSink(ctx context.Context, url string) (sinkStore, error) {
+// With mustExist, a store that does not exist yet is an error rather than
+// created empty (for commands that only read).
+func openSink(ctx context.Context, url string, mustExist bool) (sinkStore, error) {
 	scheme, _, _ := strings.Cut(url, ":")
 	switch scheme {
 	case "sqlite":
 		path, err := sqlite.ParseURL(url)
 		if err != nil {
 			return nil, usagef("--sink: %v", err)
+		}
+		if _, err := os.Stat(path); mustExist && errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no graph at %s: nothing has been ingested into it yet", url)
 		}
 		s, err := sqlite.Open(ctx, path)
 		if err != nil {
