@@ -74,7 +74,7 @@ func Default() Config {
 		ParkFor:            30 * time.Second,
 		Policy:             Continue,
 		DrainTimeout:       30 * time.Second,
-		CacheSize:          200000,
+		CacheSize:          50000,
 	}
 }
 
