@@ -128,8 +128,8 @@ type scheduler struct {
 	work    chan []*node
 	dlWork  chan []*node
 
-	last         map[string]*node // resource → latest node touching it, not done
-	locked       map[string]int   // vertex → batches in flight touching it
+	last         map[resource]*node // resource → latest node touching it, not done
+	locked       map[string]int     // vertex → batches in flight touching it
 	readyQ       seqHeap
 	readyUnits   int
 	readySince   time.Time
@@ -161,7 +161,7 @@ func newScheduler(e *Engine, src graft.Source) *scheduler {
 		dlDone:      make(chan []*node, 16),
 		work:        make(chan []*node),
 		dlWork:      make(chan []*node),
-		last:        map[string]*node{},
+		last:        map[resource]*node{},
 		locked:      map[string]int{},
 		tracks:      map[string]*partitionTrack{},
 		idle:        cfg.Concurrency,
@@ -416,12 +416,12 @@ func (s *scheduler) admit(in input) {
 // link adds n to the conflict graph: it depends on the latest pending node of
 // each of its resources (its key and every vertex it touches).
 func (s *scheduler) link(n *node) {
-	seen := make(map[string]struct{}, 4)
-	add := func(r string) {
-		if _, ok := seen[r]; ok {
-			return
+	add := func(r resource) {
+		for _, have := range n.resources {
+			if have == r {
+				return
+			}
 		}
-		seen[r] = struct{}{}
 		n.resources = append(n.resources, r)
 		if p := s.last[r]; p != nil && p != n {
 			if len(p.succ) == 0 || p.succ[len(p.succ)-1] != n {
@@ -431,9 +431,10 @@ func (s *scheduler) link(n *node) {
 		}
 		s.last[r] = n
 	}
-	add("k:" + n.w.Key)
+	n.resources = make([]resource, 0, 1+2*len(n.w.Ops))
+	add(resource{key: true, id: n.w.Key})
 	for i := range n.w.Ops {
-		n.w.Ops[i].Vertices(func(id string) { add("v:" + id) })
+		n.w.Ops[i].Vertices(func(id string) { add(resource{id: id}) })
 	}
 }
 
@@ -511,11 +512,11 @@ func (s *scheduler) detach(n *node) {
 	clear(n.succ[len(kept):])
 	n.succ = kept
 	for _, r := range n.resources {
-		if s.last[r] == n && r != "k:"+key {
+		if s.last[r] == n && !r.key {
 			delete(s.last, r)
 		}
 	}
-	n.resources = []string{"k:" + key}
+	n.resources = []resource{{key: true, id: key}}
 }
 
 // lock counts the vertices of a batch in flight; conflicts reports whether a

@@ -18,6 +18,12 @@ const (
 	done                     // committed or dead-lettered
 )
 
+// resource is an element of a conflict domain: an ordering key, or a vertex.
+type resource struct {
+	key bool
+	id  string
+}
+
 // node is one record on its way through the engine.
 type node struct {
 	seq   uint64
@@ -27,10 +33,10 @@ type node struct {
 	units int
 	size  int // bytes of the raw record
 
-	resources []string // conflict domain: "k:"+key and "v:"+vertex id
-	deps      int      // earlier conflicting nodes not done yet
-	succ      []*node  // later nodes that conflict with this one
-	batchSucc []*node  // those in the same batch, for the worker
+	resources []resource // conflict domain: its key and every vertex it touches
+	deps      int        // earlier conflicting nodes not done yet
+	succ      []*node    // later nodes that conflict with this one
+	batchSucc []*node    // those in the same batch, for the worker
 	state     nodeState
 	track     *partitionTrack
 	trackIdx  uint64

@@ -116,7 +116,7 @@ func (s *Store) Path() string { return s.path }
 
 // Limits implements graft.Sink. One writer: SQLite serializes writers anyway.
 func (s *Store) Limits() graft.SinkLimits {
-	return graft.SinkLimits{MaxUnits: 4000, MaxBytes: 4 << 20, MaxWrites: 1000, Concurrency: 1}
+	return graft.SinkLimits{MaxUnits: 4000, MaxBytes: 4 << 20, MaxWrites: 1000, Concurrency: 2}
 }
 
 // Ping implements graft.Sink.
