@@ -1,0 +1,273 @@
+// Package jetstream is a Source reading a NATS JetStream stream through a
+// durable pull consumer, and the embedded server Graft runs by default.
+//
+// Acknowledgement: the consumer uses the AckAll policy, so acknowledging the
+// engine's watermark sequence acknowledges everything before it. Messages
+// delivered but not yet acknowledged are kept alive with in-progress acks, and
+// a message the server redelivers anyway (its ack wait passed) is recognised
+// by its stream sequence and dropped: a key is never applied out of order.
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/graftdb/graft"
+)
+
+// KeyHeader carries a record's key when the publisher sets one.
+const KeyHeader = "Graft-Key"
+
+// Config names the stream and consumer.
+type Config struct {
+	Stream        string        // stream name, created if absent
+	Subject       string        // subject the stream holds and graft reads
+	Durable       string        // durable consumer name
+	AckWait       time.Duration // server redelivers after this without an ack
+	MaxAckPending int           // messages delivered and not acknowledged
+	FetchBatch    int           // messages pulled at once
+	// NoProgressAcks turns off the in-progress acks; redelivered messages
+	// are then only dropped by sequence. For tests and diagnosis.
+	NoProgressAcks bool
+}
+
+// DefaultConfig is the embedded default.
+func DefaultConfig() Config {
+	return Config{Stream: "GRAFT", Subject: "graft.writes", Durable: "graft", AckWait: 10 * time.Second, MaxAckPending: 20000, FetchBatch: 512}
+}
+
+// Source implements graft.Source over a JetStream consumer.
+type Source struct {
+	cfg  Config
+	js   jetstream.JetStream
+	cons jetstream.Consumer
+	iter jetstream.MessagesContext
+	log  *slog.Logger
+
+	mu           sync.Mutex
+	unacked      []jetstream.Msg // delivered, in stream order
+	maxDelivered uint64
+	redelivered  int64
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+var _ graft.Source = (*Source)(nil)
+
+// EnsureStream creates the stream if it does not exist.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name: cfg.Stream, Subjects: []string{cfg.Subject}, Storage: jetstream.FileStorage,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", cfg.Stream, err)
+	}
+	return s, nil
+}
+
+// New opens the stream (creating it if absent) and the durable consumer.
+func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Source, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	st, err := EnsureStream(ctx, js, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: cfg.Durable, FilterSubject: cfg.Subject, AckPolicy: jetstream.AckAllPolicy,
+		AckWait: cfg.AckWait, MaxAckPending: cfg.MaxAckPending, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(cfg.FetchBatch))
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+	}
+	s := &Source{cfg: cfg, js: js, cons: cons, iter: iter, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.keepAlive()
+	return s, nil
+}
+
+// Fetch implements graft.Source: blocks for the first message, then takes
+// what else has arrived, up to FetchBatch.
+func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
+	var recs []graft.Record
+	for len(recs) < s.cfg.FetchBatch {
+		var msg jetstream.Msg
+		var err error
+		if len(recs) == 0 {
+			msg, err = s.iter.Next(jetstream.NextContext(ctx))
+		} else {
+			msg, err = s.iter.Next(jetstream.NextMaxWait(time.Millisecond))
+		}
+		if err != nil {
+			if len(recs) > 0 {
+				return recs, nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("jetstream %s: %w", s.cfg.Stream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			continue
+		}
+		seq := meta.Sequence.Stream
+		s.mu.Lock()
+		if seq <= s.maxDelivered {
+			// The server redelivered a message already in the pipeline (or
+			// done and about to be acknowledged): taking it again could
+			// reorder its key.
+			s.redelivered++
+			s.mu.Unlock()
+			continue
+		}
+		s.maxDelivered = seq
+		s.unacked = append(s.unacked, msg)
+		s.mu.Unlock()
+		recs = append(recs, graft.Record{
+			Value: msg.Data(), Key: msg.Headers().Get(KeyHeader), Arrived: meta.Timestamp,
+			Pos: graft.Position{Partition: s.cfg.Stream, Offset: int64(seq)},
+		})
+	}
+	return recs, nil
+}
+
+// Ack implements graft.Source: one AckAll acknowledgement for the watermark.
+func (s *Source) Ack(ctx context.Context, pos graft.Position) error {
+	s.mu.Lock()
+	var last jetstream.Msg
+	i := 0
+	for ; i < len(s.unacked); i++ {
+		meta, _ := s.unacked[i].Metadata()
+		if int64(meta.Sequence.Stream) > pos.Offset {
+			break
+		}
+		last = s.unacked[i]
+	}
+	s.unacked = s.unacked[i:]
+	s.mu.Unlock()
+	if last == nil {
+		return nil
+	}
+	return last.DoubleAck(ctx)
+}
+
+// keepAlive sends in-progress acks for every delivered, unacknowledged
+// message a few times per ack wait, so that the server does not redeliver
+// what the engine is still working on.
+func (s *Source) keepAlive() {
+	defer close(s.done)
+	t := time.NewTicker(max(s.cfg.AckWait/3, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		if s.cfg.NoProgressAcks {
+			continue
+		}
+		s.mu.Lock()
+		msgs := append([]jetstream.Msg(nil), s.unacked...)
+		s.mu.Unlock()
+		for _, m := range msgs {
+			if err := m.InProgress(); err != nil {
+				s.log.Warn("in-progress ack failed", "err", err)
+				break
+			}
+		}
+	}
+}
+
+// Redelivered counts messages the server delivered twice and the source
+// dropped.
+func (s *Source) Redelivered() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.redelivered
+}
+
+// Lag is the number of messages the consumer has not delivered yet.
+func (s *Source) Lag(ctx context.Context) (int64, error) {
+	info, err := s.cons.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return int64(info.NumPending), nil
+}
+
+// Close implements graft.Source.
+func (s *Source) Close() error {
+	close(s.stop)
+	<-s.done
+	s.iter.Stop()
+	return nil
+}
+
+// Publisher writes records into the stream and waits for the server to
+// have stored them.
+type Publisher struct {
+	js      jetstream.JetStream
+	subject string
+}
+
+// NewPublisher returns a publisher on cfg's stream, creating it if absent.
+func NewPublisher(ctx context.Context, nc *nats.Conn, cfg Config) (*Publisher, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := EnsureStream(ctx, js, cfg); err != nil {
+		return nil, err
+	}
+	return &Publisher{js: js, subject: cfg.Subject}, nil
+}
+
+// Publish stores the records and returns their stream sequences once every
+// one is acknowledged by the server.
+func (p *Publisher) Publish(ctx context.Context, values [][]byte, keys []string) ([]uint64, error) {
+	futures := make([]jetstream.PubAckFuture, len(values))
+	for i, v := range values {
+		msg := &nats.Msg{Subject: p.subject, Data: v}
+		if keys != nil && keys[i] != "" {
+			msg.Header = nats.Header{KeyHeader: []string{keys[i]}}
+		}
+		f, err := p.js.PublishMsgAsync(msg)
+		if err != nil {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+		futures[i] = f
+	}
+	seqs := make([]uint64, len(values))
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			seqs[i] = ack.Sequence
+		case err := <-f.Err():
+			return nil, fmt.Errorf("publish: %w", err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return seqs, nil
+}

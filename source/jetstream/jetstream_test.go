@@ -1,0 +1,187 @@
+package jetstream_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/conformance"
+	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/source/jetstream"
+)
+
+// slowSink applies batches slowly and checks that each key's writes commit
+// in the order they were published (their ids are w<key>-<n>).
+type slowSink struct {
+	*memgraph.Sink
+	delay time.Duration
+	t     *testing.T
+	mu    sync.Mutex
+	last  map[string]int
+	seen  int
+}
+
+func (s *slowSink) Apply(ctx context.Context, b *graft.Batch) error {
+	time.Sleep(s.delay)
+	if err := s.Sink.Apply(ctx, b); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range b.Writes {
+		var n int
+		fmt.Sscanf(w.ID[len(w.Key)+2:], "%d", &n)
+		if prev, ok := s.last[w.Key]; ok && n <= prev {
+			s.t.Errorf("key %s: write %d committed after %d", w.Key, n, prev)
+		}
+		s.last[w.Key] = n
+		s.seen++
+	}
+	return nil
+}
+
+type nopDLQ struct{}
+
+func (nopDLQ) Append(context.Context, []*graft.Letter) error { return nil }
+
+func startEmbedded(t *testing.T, dir string) *jetstream.Embedded {
+	t.Helper()
+	e, err := jetstream.StartEmbedded(jetstream.EmbeddedOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// JetStream redelivers after the ack wait; with a sink slower than the ack
+// wait, in-progress acks and the source's sequence check keep every key in
+// order, and nothing is applied twice out of order.
+func TestSlowSinkKeepsOrderUnderRedelivery(t *testing.T) {
+	for _, progress := range []bool{true, false} {
+		t.Run(fmt.Sprintf("in-progress acks %v", progress), func(t *testing.T) {
+			t.Parallel()
+			slowSinkRun(t, !progress)
+		})
+	}
+}
+
+func slowSinkRun(t *testing.T, noProgress bool) {
+	dir := t.TempDir()
+	emb := startEmbedded(t, dir)
+	defer emb.Close()
+	ctx := context.Background()
+	cfg := jetstream.DefaultConfig()
+	cfg.AckWait = 300 * time.Millisecond
+	cfg.NoProgressAcks = noProgress
+	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys, perKey = 5, 40
+	model := memgraph.New()
+	var values [][]byte
+	for n := 0; n < perKey; n++ {
+		for k := 0; k < keys; k++ {
+			key := fmt.Sprintf("k%d", k)
+			w := &graft.Write{Key: key, ID: fmt.Sprintf("w%s-%d", key, n), Ops: []graft.Op{
+				{Kind: graft.UpsertVertex, ID: key, Label: "v", Props: graft.Props{"n": graft.Int(int64(n))}},
+			}}
+			values = append(values, w.AppendJSON(nil))
+			if err := model.ApplyWrite(w); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := pub.Publish(ctx, values, nil); err != nil {
+		t.Fatal(err)
+	}
+	src, err := jetstream.New(ctx, emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	sink := &slowSink{Sink: &memgraph.Sink{Graph: memgraph.New(), Lim: graft.SinkLimits{MaxWrites: 10, MaxUnits: 100, MaxBytes: 1 << 20, Concurrency: 2}},
+		delay: 150 * time.Millisecond, t: t, last: map[string]int{}}
+	ecfg := engine.Default()
+	eng, err := engine.New(sink, nopDLQ{}, ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- eng.Run(runCtx, src) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for eng.Stats().Committed.Load() < keys*perKey && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := eng.Stats().Committed.Load(); got != keys*perKey {
+		t.Fatalf("committed %d of %d", got, keys*perKey)
+	}
+	conformance.CheckModel(t, sink.Graph, model)
+	// Everything was acknowledged: a new consumer has nothing left.
+	if lag, err := src.Lag(ctx); err != nil || lag != 0 {
+		t.Fatalf("lag %d, %v", lag, err)
+	}
+	if noProgress && src.Redelivered() == 0 {
+		t.Errorf("without in-progress acks the server should have redelivered something")
+	}
+	if !noProgress && src.Redelivered() > 0 {
+		t.Errorf("%d redeliveries despite in-progress acks", src.Redelivered())
+	}
+	t.Logf("the sink took %d batches of at most 10 writes, 150ms each, against a 300ms ack wait; %d redeliveries dropped", sink.seen/10, src.Redelivered())
+}
+
+// Acknowledged messages are not delivered again after a restart; the ones
+// not acknowledged are.
+func TestRestartResumesAfterAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	cfg := jetstream.DefaultConfig()
+	cfg.AckWait = time.Second // what the first run took and did not acknowledge comes back after it
+	emb := startEmbedded(t, dir)
+	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values [][]byte
+	for i := 0; i < 10; i++ {
+		values = append(values, []byte(fmt.Sprintf(`{"ops":[{"op":"upsertVertex","id":"v%d","label":"x"}]}`, i)))
+	}
+	seqs, err := pub.Publish(ctx, values, []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"})
+	if err != nil || len(seqs) != 10 || seqs[9] != 10 {
+		t.Fatalf("publish: %v %v", seqs, err)
+	}
+	src, err := jetstream.New(ctx, emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := src.Fetch(ctx)
+	if err != nil || len(recs) != 10 || recs[3].Key != "d" || recs[3].Pos.Offset != 4 {
+		t.Fatalf("fetch: %d records, %v", len(recs), err)
+	}
+	if err := src.Ack(ctx, recs[5].Pos); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	emb.Close()
+
+	emb = startEmbedded(t, dir)
+	defer emb.Close()
+	src, err = jetstream.New(ctx, emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	recs, err = src.Fetch(ctx)
+	if err != nil || len(recs) != 4 || recs[0].Pos.Offset != 7 {
+		t.Fatalf("after restart: %d records from %v, %v; want 4 from offset 7", len(recs), recs, err)
+	}
+}
