@@ -1,0 +1,392 @@
+// Package api is Graft's HTTP API: ingest (POST /v1/writes), the read API
+// (vertices and their edges), status, Prometheus metrics, health and
+// readiness.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/engine"
+)
+
+// Publisher stores records durably in the stream and returns their
+// positions (stream sequences), in order.
+type Publisher interface {
+	Publish(ctx context.Context, values [][]byte, keys []string) ([]uint64, error)
+}
+
+// Config wires the API to the rest of the process.
+type Config struct {
+	Publisher Publisher // nil: ingest is disabled (the source is not the stream)
+	Reader    graft.Reader
+	Pinger    interface{ Ping(context.Context) error }
+	DLQ       engine.DeadLetters
+	Engine    *engine.Engine
+	Committed *Watermark                           // positions acknowledged by the engine
+	Lag       func(context.Context) (int64, error) // records the source has not delivered
+	Limits    graft.Limits
+	MaxBody   int64  // bytes of one request body
+	Token     string // bearer token; empty: no authentication
+	Registry  *prometheus.Registry
+	Log       *slog.Logger
+	// WaitTimeout bounds ?wait=committed.
+	WaitTimeout time.Duration
+}
+
+// Server serves the API.
+type Server struct {
+	cfg      Config
+	mux      *http.ServeMux
+	accepted atomic.Int64
+	invalid  atomic.Int64
+	requests *prometheus.CounterVec
+}
+
+// New returns the API handler.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 32 << 20
+	}
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = time.Minute
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "graft", Name: "http_requests_total",
+		Help: "HTTP requests by route and status code."}, []string{"route", "code"})
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(s.requests,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "graft", Name: "http_records_accepted_total",
+				Help: "Records POST /v1/writes stored in the stream."}, func() float64 { return float64(s.accepted.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "graft", Name: "http_records_invalid_total",
+				Help: "Records POST /v1/writes rejected and dead-lettered."}, func() float64 { return float64(s.invalid.Load()) }),
+		)
+	}
+	s.route("POST /v1/writes", "writes", s.auth(s.postWrites))
+	s.route("GET /v1/vertices/{id}", "vertex", s.auth(s.getVertex))
+	s.route("GET /v1/vertices/{id}/edges", "edges", s.auth(s.getEdges))
+	s.route("GET /v1/status", "status", s.auth(s.getStatus))
+	s.route("GET /healthz", "healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	s.route("GET /readyz", "readyz", s.getReady)
+	if cfg.Registry != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	}
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
+
+func (s *Server) route(pattern, name string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: 200}
+		h(sw, r)
+		s.requests.WithLabelValues(name, fmt.Sprint(sw.code)).Inc()
+	})
+}
+
+func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
+	if s.cfg.Token == "" {
+		return h
+	}
+	want := []byte("Bearer " + s.cfg.Token)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="graft"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <auth.token>)")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// InvalidRecord reports one record of a request that was not accepted.
+type InvalidRecord struct {
+	Index int    `json:"index"` // 0-based position in the request (the line, for NDJSON, is index+1 counting non-blank lines)
+	Error string `json:"error"`
+}
+
+// WritesResponse is the answer to POST /v1/writes.
+type WritesResponse struct {
+	Accepted  int             `json:"accepted"`
+	Invalid   []InvalidRecord `json:"invalid"`
+	Committed bool            `json:"committed,omitempty"` // with ?wait=committed
+}
+
+func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Publisher == nil {
+		writeError(w, http.StatusServiceUnavailable, "ingest is disabled: graft reads from another source (see --source)")
+		return
+	}
+	wait := r.URL.Query().Get("wait")
+	if wait != "" && wait != "committed" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("wait: %q is not supported (use wait=committed)", wait))
+		return
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: over the limit of %d bytes (http.max_body_bytes); split the writes over several requests", mbe.Limit))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	records, err := splitRecords(buf.Bytes())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	if len(records) == 0 {
+		writeError(w, http.StatusBadRequest, "body: no writes (send NDJSON, one write a line, or a JSON array of writes)")
+		return
+	}
+	resp := WritesResponse{Invalid: []InvalidRecord{}}
+	var valid [][]byte
+	var letters []*graft.Letter
+	now := time.Now().UTC()
+	for i, rec := range records {
+		if _, err := graft.Decode(rec, "", s.cfg.Limits); err != nil {
+			resp.Invalid = append(resp.Invalid, InvalidRecord{Index: i, Error: err.Error()})
+			l := &graft.Letter{Position: graft.Position{Partition: "http", Offset: int64(i)}, Class: graft.Permanent.String(),
+				Error: err.Error(), Attempts: 1, FirstFailure: now, LastFailure: now, RawBytes: len(rec)}
+			l.SetRaw(rec)
+			letters = append(letters, l)
+			continue
+		}
+		valid = append(valid, rec)
+	}
+	if len(letters) > 0 {
+		if err := s.cfg.DLQ.Append(r.Context(), letters); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "dead letters: "+err.Error())
+			return
+		}
+		s.invalid.Add(int64(len(letters)))
+	}
+	var seqs []uint64
+	if len(valid) > 0 {
+		seqs, err = s.cfg.Publisher.Publish(r.Context(), valid, nil)
+		if err != nil {
+			s.cfg.Log.Warn("stream refused writes", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "stream: "+err.Error()+" (retry: writes are idempotent)")
+			return
+		}
+		s.accepted.Add(int64(len(seqs)))
+	}
+	resp.Accepted = len(seqs)
+	if wait == "committed" && len(seqs) > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WaitTimeout)
+		defer cancel()
+		if err := s.cfg.Committed.Wait(ctx, seqs[len(seqs)-1]); err != nil {
+			writeJSON(w, http.StatusGatewayTimeout, map[string]any{"error": fmt.Sprintf("accepted but not committed within %v", s.cfg.WaitTimeout), "accepted": resp.Accepted, "invalid": resp.Invalid})
+			return
+		}
+		resp.Committed = true
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, resp)
+}
+
+// splitRecords reads a body as a JSON array of writes or as NDJSON.
+func splitRecords(body []byte) ([][]byte, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		var arr []json.RawMessage
+		if err := json.Unmarshal(trimmed, &arr); err != nil {
+			return nil, fmt.Errorf("malformed JSON array: %v", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		out := make([][]byte, len(arr))
+		for i, a := range arr {
+			out[i] = a
+		}
+		return out, nil
+	}
+	var out [][]byte
+	for _, line := range bytes.Split(trimmed, []byte("\n")) {
+		if l := bytes.TrimSpace(line); len(l) > 0 {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) getVertex(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	v, err := s.cfg.Reader.Vertex(r.Context(), id)
+	if errors.Is(err, graft.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no vertex %q", id))
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) getEdges(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	dir, ok := graft.ParseDirection(r.URL.Query().Get("direction"))
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("direction: %q is not out, in or both", r.URL.Query().Get("direction")))
+		return
+	}
+	if _, err := s.cfg.Reader.Vertex(r.Context(), id); errors.Is(err, graft.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no vertex %q", id))
+		return
+	} else if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	es, err := s.cfg.Reader.Edges(r.Context(), id, dir, r.URL.Query().Get("label"))
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if es == nil {
+		es = []graft.Edge{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"edges": es})
+}
+
+// Status is GET /v1/status.
+type Status struct {
+	Accepted         int64 `json:"accepted"`      // records POST /v1/writes stored in the stream
+	Committed        int64 `json:"committed"`     // writes committed to the sink
+	DeadLettered     int64 `json:"dead_lettered"` // records dead-lettered (by the engine or rejected at ingest)
+	Pending          int64 `json:"pending"`       // in the stream or the engine, not yet committed or dead-lettered
+	SourceLag        int64 `json:"source_lag"`    // records the source has not delivered yet
+	InFlight         int64 `json:"in_flight"`     // taken by the engine, not yet committed or dead-lettered
+	Eliminated       int64 `json:"eliminated_ops"`
+	Coalesced        int64 `json:"coalesced_ops"`
+	AvoidedConflicts int64 `json:"conflicts_avoided"` // writes batched behind a write they conflict with
+	Conflicts        int64 `json:"conflicts"`
+}
+
+func (s *Server) status(ctx context.Context) Status {
+	st := s.cfg.Engine.Stats().Snapshot()
+	out := Status{
+		Accepted: s.accepted.Load(), Committed: st.Committed, DeadLettered: st.DeadLetters + s.invalid.Load(),
+		InFlight: st.Records - st.Committed - st.DeadLetters, Eliminated: st.Eliminated, Coalesced: st.Coalesced,
+		AvoidedConflicts: st.InHotBatches, Conflicts: st.Conflicts,
+	}
+	if s.cfg.Lag != nil {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if lag, err := s.cfg.Lag(ctx); err == nil {
+			out.SourceLag = lag
+		}
+	}
+	out.Pending = out.InFlight + out.SourceLag
+	return out
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.status(r.Context()))
+}
+
+// Status returns the current status (for the demo's progress line).
+func (s *Server) Status(ctx context.Context) Status { return s.status(ctx) }
+
+func (s *Server) getReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Pinger.Ping(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// Watermark follows the positions the engine acknowledges, so that a
+// request can wait until its records are committed.
+type Watermark struct {
+	mu    sync.Mutex
+	pos   uint64
+	waits chan struct{}
+}
+
+// NewWatermark returns a watermark at 0.
+func NewWatermark() *Watermark { return &Watermark{waits: make(chan struct{})} }
+
+// Advance moves the watermark to pos (never back) and wakes waiters.
+func (m *Watermark) Advance(pos uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if pos > m.pos {
+		m.pos = pos
+		close(m.waits)
+		m.waits = make(chan struct{})
+	}
+}
+
+// Wait blocks until the watermark reaches pos.
+func (m *Watermark) Wait(ctx context.Context, pos uint64) error {
+	for {
+		m.mu.Lock()
+		if m.pos >= pos {
+			m.mu.Unlock()
+			return nil
+		}
+		ch := m.waits
+		m.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Watch wraps a source so that its acknowledgements advance m.
+func (m *Watermark) Watch(src graft.Source) graft.Source { return &watched{Source: src, m: m} }
+
+type watched struct {
+	graft.Source
+	m *Watermark
+}
+
+func (w *watched) Ack(ctx context.Context, pos graft.Position) error {
+	err := w.Source.Ack(ctx, pos)
+	if err == nil {
+		w.m.Advance(uint64(pos.Offset))
+	}
+	return err
+}

@@ -1,0 +1,217 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/api"
+	"github.com/graftdb/graft/deadletter"
+	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/sink/sqlite"
+	"github.com/graftdb/graft/source/jetstream"
+)
+
+type fixture struct {
+	url   string
+	dlq   string
+	sink  *sqlite.Store
+	ping  *pinger
+	token string
+}
+
+type pinger struct{ err error }
+
+func (p *pinger) Ping(context.Context) error { return p.err }
+
+// start runs the real thing in-process: embedded JetStream, engine, SQLite.
+func start(t *testing.T, token string, maxBody int64) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	ctx := context.Background()
+	emb, err := jetstream.StartEmbedded(jetstream.EmbeddedOptions{Dir: filepath.Join(dir, "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := jetstream.DefaultConfig()
+	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := jetstream.New(ctx, emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "graph.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlq, err := deadletter.Open(filepath.Join(dir, deadletter.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecfg := engine.Default()
+	ecfg.Limits = graft.Limits{MaxRecordBytes: 4096, MaxOps: 100}
+	eng, err := engine.New(store, dlq, ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm := api.NewWatermark()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(runCtx, wm.Watch(src)) }()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(eng.Collectors()...)
+	p := &pinger{}
+	srv := httptest.NewServer(api.New(api.Config{
+		Publisher: pub, Reader: store, Pinger: p, DLQ: dlq, Engine: eng, Committed: wm, Lag: src.Lag,
+		Limits: ecfg.Limits, MaxBody: maxBody, Token: token, Registry: reg, WaitTimeout: 20 * time.Second,
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("engine: %v", err)
+		}
+		src.Close()
+		emb.Close()
+		dlq.Close()
+		store.Close()
+	})
+	return &fixture{url: srv.URL, dlq: filepath.Join(dir, deadletter.FileName), sink: store, ping: p, token: token}
+}
+
+func (f *fixture) do(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.url+path, strings.NewReader(body))
+	if f.token != "" {
+		req.Header.Set("Authorization", "Bearer "+f.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestWritesAndReads(t *testing.T) {
+	f := start(t, "", 1<<20)
+	ndjson := `{"key":"o1","ops":[{"op":"upsertVertex","id":"org/1","label":"organization","props":{"n":9007199254740993}}]}
+
+{"key":"o1","ops":[{"op":"upsertVertex","id":"dev:1","label":"device"},{"op":"upsertEdge","label":"owns","from":"org/1","to":"dev:1"}]}
+{"ops":[{"op":"upsertVertexx","id":"a","label":"x"}]}
+`
+	code, body := f.do(t, "POST", "/v1/writes?wait=committed", ndjson)
+	if code != 200 {
+		t.Fatalf("POST ?wait=committed: %d %s", code, body)
+	}
+	var resp api.WritesResponse
+	json.Unmarshal([]byte(body), &resp)
+	if resp.Accepted != 2 || !resp.Committed || len(resp.Invalid) != 1 || resp.Invalid[0].Index != 2 || !strings.Contains(resp.Invalid[0].Error, `ops[0].op: unknown op "upsertVertexx"`) {
+		t.Fatalf("response %s", body)
+	}
+	// Committed means readable now.
+	code, body = f.do(t, "GET", "/v1/vertices/org%2F1", "")
+	if code != 200 || body != `{"id":"org/1","label":"organization","props":{"n":9007199254740993}}`+"\n" {
+		t.Fatalf("GET vertex: %d %s", code, body)
+	}
+	code, body = f.do(t, "GET", "/v1/vertices/dev:1/edges?direction=in&label=owns", "")
+	if code != 200 || !strings.Contains(body, `"from":"org/1","to":"dev:1"`) {
+		t.Fatalf("GET edges: %d %s", code, body)
+	}
+	if code, body = f.do(t, "GET", "/v1/vertices/dev:1/edges?direction=out", ""); code != 200 || body != `{"edges":[]}`+"\n" {
+		t.Fatalf("GET out edges: %d %s", code, body)
+	}
+	if code, _ = f.do(t, "GET", "/v1/vertices/nope", ""); code != 404 {
+		t.Fatalf("unknown vertex: %d", code)
+	}
+	if code, _ = f.do(t, "GET", "/v1/vertices/nope/edges", ""); code != 404 {
+		t.Fatalf("edges of unknown vertex: %d", code)
+	}
+	if code, body = f.do(t, "GET", "/v1/vertices/dev:1/edges?direction=sideways", ""); code != 400 || !strings.Contains(body, "direction") {
+		t.Fatalf("bad direction: %d %s", code, body)
+	}
+	// A JSON array, without waiting.
+	code, body = f.do(t, "POST", "/v1/writes", `[{"ops":[{"op":"upsertVertex","id":"x","label":"x"}]}, 42]`)
+	if code != 202 || !strings.Contains(body, `"accepted":1`) || !strings.Contains(body, "not a number") {
+		t.Fatalf("array: %d %s", code, body)
+	}
+	// The invalid records are dead letters.
+	var letters []*graft.Letter
+	deadletter.Read(f.dlq, func(_ int, l *graft.Letter) error { letters = append(letters, l); return nil })
+	if len(letters) != 2 || letters[0].Raw == nil || !strings.Contains(*letters[0].Raw, "upsertVertexx") {
+		t.Fatalf("dead letters: %+v", letters)
+	}
+	// Status settles: everything accepted is committed.
+	var st api.Status
+	for i := 0; i < 100; i++ {
+		_, body = f.do(t, "GET", "/v1/status", "")
+		json.Unmarshal([]byte(body), &st)
+		if st.Committed == 3 && st.Pending == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st.Accepted != 3 || st.Committed != 3 || st.DeadLettered != 2 || st.Pending != 0 || st.SourceLag != 0 {
+		t.Fatalf("status %s", body)
+	}
+	code, body = f.do(t, "GET", "/metrics", "")
+	for _, m := range []string{"graft_writes_committed_total 3", "graft_http_records_invalid_total 2", `graft_http_requests_total{code="404",route="vertex"} 1`} {
+		if !strings.Contains(body, m) {
+			t.Errorf("metrics lack %q", m)
+		}
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	f := start(t, "s3cret", 300)
+	if code, _ := f.do(t, "GET", "/healthz", ""); code != 200 {
+		t.Fatalf("healthz: %d", code)
+	}
+	for _, tc := range []struct {
+		body string
+		code int
+		want string
+	}{
+		{``, 400, "no writes"},
+		{`[{"ops":[]},`, 400, "malformed JSON array"},
+		{strings.Repeat(" ", 301), 413, "over the limit of 300 bytes"},
+	} {
+		code, body := f.do(t, "POST", "/v1/writes", tc.body)
+		if code != tc.code || !strings.Contains(body, tc.want) {
+			t.Errorf("POST %.30q: %d %s, want %d containing %q", tc.body, code, body, tc.code, tc.want)
+		}
+	}
+	if code, _ := f.do(t, "POST", "/v1/writes?wait=forever", `{"ops":[]}`); code != 400 {
+		t.Errorf("wait=forever: %d", code)
+	}
+	f.token = "wrong"
+	if code, body := f.do(t, "GET", "/v1/status", ""); code != 401 || !strings.Contains(body, "bearer token") {
+		t.Errorf("wrong token: %d %s", code, body)
+	}
+	f.token = ""
+	if code, _ := f.do(t, "POST", "/v1/writes", `{"ops":[{"op":"deleteVertex","id":"a"}]}`); code != 401 {
+		t.Errorf("no token: %d", code)
+	}
+	// Readiness follows the sink.
+	if code, _ := f.do(t, "GET", "/readyz", ""); code != 200 {
+		t.Errorf("readyz: %d", code)
+	}
+	f.ping.err = errors.New("sqlite:/x: disk I/O error")
+	if code, body := f.do(t, "GET", "/readyz", ""); code != 503 || !strings.Contains(body, "disk I/O error") {
+		t.Errorf("readyz with the sink down: %d %s", code, body)
+	}
+}
+

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/api"
+	"github.com/graftdb/graft/source/file"
+	"github.com/graftdb/graft/source/jetstream"
+)
+
+const defaultListen = "127.0.0.1:8470"
+
+const runAbout = `
+Runs Graft as a service. With no flags everything is embedded in the data
+directory: a JetStream server (file-backed, in <data-dir>/jetstream) as the
+stream, the engine consuming it into the embedded graph store, and the HTTP
+API on ` + defaultListen + `:
+
+  POST /v1/writes                 NDJSON or a JSON array of writes; 202 once
+                                  the stream has stored every valid one
+                                  (?wait=committed: 200 once committed)
+  GET  /v1/vertices/{id}          a vertex (404 if unknown)
+  GET  /v1/vertices/{id}/edges    ?direction=out|in|both&label=...
+  GET  /v1/status                 accepted, committed, dead_lettered, pending, source_lag
+  GET  /metrics                   Prometheus metrics (docs/operations.md)
+  GET  /healthz, /readyz          liveness; readiness (false while the sink is unreachable)
+
+--source selects another source:
+  nats://HOST:PORT/STREAM/SUBJECT  an external JetStream (stream created if absent)
+  file:PATH                        NDJSON writes from a file (ingest API disabled)
+
+SIGINT or SIGTERM stops fetching, finishes the writes in flight (within
+--drain-timeout), acknowledges what committed and exits 0.`
+
+type runFlags struct {
+	engineFlags
+	listen     string
+	source     string
+	token      string
+	maxBody    int64
+	syncAlways bool
+}
+
+func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	var f runFlags
+	fs := newFlagSet("run", "graft run [flags]", runAbout, stdout)
+	f.register(fs)
+	fs.StringVar(&f.listen, "listen", defaultListen, "HTTP API `address`")
+	fs.StringVar(&f.source, "source", "", "source `URL`: nats://HOST:PORT/STREAM/SUBJECT or file:PATH; default the embedded JetStream")
+	fs.StringVar(&f.token, "auth-token", os.Getenv("GRAFT_AUTH_TOKEN"), "bearer `token` the API requires (default $GRAFT_AUTH_TOKEN; empty: none)")
+	fs.Int64Var(&f.maxBody, "max-body-bytes", 32<<20, "largest POST /v1/writes body, in `bytes` (413 above)")
+	fs.BoolVar(&f.syncAlways, "sync-always", false, "embedded stream: fsync every accepted record before answering 202 (survives power loss; slower)")
+	pos, err := fs.parse(args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if _, err := f.config(stderr); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	svc, err := startService(ctx, &f, stderr, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "graft: serving http://%s (sink %s, source %s)\n", svc.addr, f.sinkURL(), svc.sourceName)
+	return svc.wait(ctx)
+}
+
+// service is a running graft: source, engine, HTTP API.
+type service struct {
+	p          *pipeline
+	src        graft.Source
+	closeSrc   func()
+	api        *api.Server
+	http       *http.Server
+	addr       string
+	sourceName string
+	engineDone chan error
+	cancelRun  context.CancelFunc
+	log        *slog.Logger
+}
+
+func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.Logger) (*service, error) {
+	p, err := openPipeline(ctx, &f.engineFlags, stderr, "")
+	if err != nil {
+		return nil, err
+	}
+	svc := &service{p: p, log: log}
+	var publisher api.Publisher
+	var lag func(context.Context) (int64, error)
+	fail := func(err error) (*service, error) {
+		if svc.closeSrc != nil {
+			svc.closeSrc()
+		}
+		p.close()
+		return nil, err
+	}
+	switch {
+	case f.source == "":
+		emb, err := jetstream.StartEmbedded(jetstream.EmbeddedOptions{Dir: filepath.Join(f.dataDir, "jetstream"), SyncAlways: f.syncAlways})
+		if err != nil {
+			return fail(err)
+		}
+		svc.closeSrc = emb.Close
+		js, pub, err := openJetStream(ctx, emb.Conn(), jetstream.DefaultConfig(), log)
+		if err != nil {
+			return fail(err)
+		}
+		prev := svc.closeSrc
+		svc.closeSrc = func() { js.Close(); prev() }
+		svc.src, publisher, lag, svc.sourceName = js, pub, js.Lag, "embedded JetStream"
+	case strings.HasPrefix(f.source, "nats://"):
+		u, err := url.Parse(f.source)
+		parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+		if err != nil || len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+			return fail(usagef("--source %q: want nats://HOST:PORT/STREAM/SUBJECT", f.source))
+		}
+		nc, err := nats.Connect("nats://"+u.Host, nats.Name("graft"), nats.MaxReconnects(-1))
+		if err != nil {
+			return fail(fmt.Errorf("cannot reach source %s: %w", f.source, err))
+		}
+		cfg := jetstream.DefaultConfig()
+		cfg.Stream, cfg.Subject = parts[0], parts[1]
+		js, pub, err := openJetStream(ctx, nc, cfg, log)
+		if err != nil {
+			nc.Close()
+			return fail(fmt.Errorf("source %s: %w", f.source, err))
+		}
+		svc.closeSrc = func() { js.Close(); nc.Close() }
+		svc.src, publisher, lag, svc.sourceName = js, pub, js.Lag, f.source
+	case strings.HasPrefix(f.source, "file:"):
+		path := strings.TrimPrefix(f.source, "file:")
+		fh, err := os.Open(path)
+		if err != nil {
+			return fail(fmt.Errorf("--source: %w", err))
+		}
+		svc.closeSrc = func() { fh.Close() }
+		svc.src, svc.sourceName = file.New(path, fh, f.cfg.Limits.MaxRecordBytes), f.source
+	default:
+		return fail(usagef("--source %q: unknown scheme (nats://HOST:PORT/STREAM/SUBJECT or file:PATH)", f.source))
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(p.eng.Collectors()...)
+	committed := api.NewWatermark()
+	svc.api = api.New(api.Config{
+		Publisher: publisher, Reader: p.sink, Pinger: p.sink, DLQ: p.dlq, Engine: p.eng, Committed: committed,
+		Lag: lag, Limits: f.cfg.Limits, MaxBody: f.maxBody, Token: f.token, Registry: reg, Log: log,
+	})
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fail(fmt.Errorf("--listen %s: %w", f.listen, err))
+	}
+	svc.addr = ln.Addr().String()
+	svc.http = &http.Server{Handler: svc.api, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := svc.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	svc.cancelRun = cancel
+	svc.engineDone = make(chan error, 1)
+	src := committed.Watch(svc.src)
+	go func() { svc.engineDone <- p.eng.Run(runCtx, src) }()
+	return svc, nil
+}
+
+func openJetStream(ctx context.Context, nc *nats.Conn, cfg jetstream.Config, log *slog.Logger) (*jetstream.Source, *jetstream.Publisher, error) {
+	pub, err := jetstream.NewPublisher(ctx, nc, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := jetstream.New(ctx, nc, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, pub, nil
+}
+
+// wait runs until ctx is cancelled (SIGINT/SIGTERM) or the engine stops on
+// its own (a finite source ran out, or a fatal error), then shuts down in
+// order: HTTP, engine drain, source, sink.
+func (s *service) wait(ctx context.Context) error {
+	var err error
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	select {
+	case <-ctx.Done():
+		s.log.Info("stopping: no new requests; draining the engine")
+		s.http.Shutdown(shutCtx)
+		s.cancelRun()
+		err = <-s.engineDone
+	case err = <-s.engineDone:
+		s.http.Shutdown(shutCtx)
+	}
+	if s.closeSrc != nil {
+		s.closeSrc()
+	}
+	s.p.close()
+	return err
+}
