@@ -214,4 +214,3 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("readyz with the sink down: %d %s", code, body)
 	}
 }
-

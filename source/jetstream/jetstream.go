@@ -96,6 +96,15 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Sou
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
 	}
+	// Messages delivered to an earlier run and not acknowledged would come
+	// back only after the ack wait, behind newer ones: that reorders keys.
+	// Rewind the consumer to its ack floor so they come first.
+	if info, err := cons.Info(ctx); err == nil && info.NumAckPending > 0 {
+		if _, err := st.ResetConsumer(ctx, cfg.Durable); err != nil {
+			return nil, fmt.Errorf("consumer %s: rewind to the acknowledged position (needs nats-server 2.14 or later): %w", cfg.Durable, err)
+		}
+		log.Info("consumer rewound to its acknowledged position", "stream", cfg.Stream, "redeliver", info.NumAckPending)
+	}
 	iter, err := cons.Messages(jetstream.PullMaxMessages(cfg.FetchBatch))
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
@@ -207,13 +216,18 @@ func (s *Source) Redelivered() int64 {
 	return s.redelivered
 }
 
-// Lag is the number of messages the consumer has not delivered yet.
+// Lag is the number of messages the stream holds for graft that this
+// source has not delivered to the engine yet: not yet delivered by the
+// server, or delivered to an earlier run and not acknowledged.
 func (s *Source) Lag(ctx context.Context) (int64, error) {
 	info, err := s.cons.Info(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return int64(info.NumPending), nil
+	s.mu.Lock()
+	mine := int64(len(s.unacked))
+	s.mu.Unlock()
+	return int64(info.NumPending) + max(int64(info.NumAckPending)-mine, 0), nil
 }
 
 // Close implements graft.Source.
