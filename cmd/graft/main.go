@@ -35,6 +35,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"run", "run the service: stream, engine and HTTP API (embedded by default)", runRun},
+		{"demo", "run the service and post the seed workload to it, with live progress", runDemo},
 		{"ingest", "apply NDJSON writes from a file or stdin, through the full engine", runIngest},
 		{"export", "print the graph as NDJSON, one vertex or edge a line", runExport},
 		{"dlq", "list or redrive dead letters", runDLQ},

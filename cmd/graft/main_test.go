@@ -278,3 +278,21 @@ func TestGracefulStop(t *testing.T) {
 	}
 	pw.Close()
 }
+
+// graft demo posts the seed workload through the HTTP API and ends with
+// everything committed.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	r := graftCmd(t, nil, "demo", "--data-dir", dir, "--listen", "127.0.0.1:0", "--scale", "0.1", "--exit")
+	if r.code != 0 || !strings.Contains(r.stderr, "1110 writes posted and committed") || !strings.Contains(r.stderr, "0 dead letters") {
+		t.Fatalf("demo: exit %d\n%s", r.code, r.stderr)
+	}
+	exp := graftCmd(t, nil, "export", "--data-dir", dir)
+	// 10 organizations: 10 org + 30 property + 100 device vertices, plus software.
+	if n := strings.Count(exp.stdout, `"label":"organization"`); n != 10 {
+		t.Fatalf("%d organizations exported, want 10", n)
+	}
+	if n := strings.Count(exp.stdout, `"label":"device"`); n != 100 {
+		t.Fatalf("%d devices exported, want 100", n)
+	}
+}
