@@ -33,9 +33,11 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	var scale float64
 	var exit bool
 	var posters int
+	if err := f.loadConfig(args); err != nil {
+		return err
+	}
 	fs := newFlagSet("demo", "graft demo [flags]", demoAbout, stdout)
 	f.register(fs)
-	fs.StringVar(&f.listen, "listen", defaultListen, "HTTP API `address`")
 	fs.Float64Var(&scale, "scale", 1, "workload size: organizations = 100 × scale, updates = 10 per device")
 	fs.BoolVar(&exit, "exit", false, "stop once everything is committed instead of serving on")
 	fs.IntVar(&posters, "posters", 4, "concurrent HTTP clients (each owns a share of the organizations, so each key stays in order)")
@@ -49,14 +51,13 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if scale <= 0 || posters <= 0 {
 		return usagef("--scale and --posters must be positive")
 	}
-	f.maxBody = 32 << 20
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc, err := startService(ctx, &f, stderr, log)
 	if err != nil {
 		return err
 	}
 	base := "http://" + svc.addr
-	fmt.Fprintf(stderr, "graft demo: serving %s, data in %s\n", base, f.dataDir)
+	fmt.Fprintf(stderr, "graft demo: serving %s, data in %s\n", base, f.c.DataDir)
 
 	cfg := bench.DefaultSeed()
 	cfg.Orgs = max(int(100*scale), 1)
@@ -141,7 +142,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	if !exit && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "\nBrowse the graph while the service runs (Ctrl-C stops it):\n  curl %s/v1/vertices/org:000001\n  curl '%s/v1/vertices/dev:000001:0001/edges?direction=out&label=installed'\n  curl %s/v1/status\n  graft export --data-dir %s   (after stopping, or from another shell)\n",
-			base, base, base, f.dataDir)
+			base, base, base, f.c.DataDir)
 	} else {
 		svc.cancelRun()
 	}

@@ -120,16 +120,19 @@ up the letters it had taken.`
 
 func runDLQRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f engineFlags
+	if err := f.loadConfig(args); err != nil {
+		return err
+	}
 	fs := newFlagSet("dlq redrive", "graft dlq redrive [flags]", redriveAbout, stdout)
 	f.register(fs)
 	if _, err := fs.parse(args, stdout); err != nil {
 		return err
 	}
-	unlock, err := lockDataDir(f.dataDir)
+	unlock, err := lockDataDir(f.c.DataDir)
 	if err != nil {
 		return err
 	}
-	taken, err := deadletter.TakeForRedrive(f.dataDir)
+	taken, err := deadletter.TakeForRedrive(f.c.DataDir)
 	unlock() // openPipeline takes it again
 	if err != nil {
 		return err

@@ -21,6 +21,9 @@ exponent. Reads one consistent snapshot; safe while another graft writes.`
 
 func runExport(ctx context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
 	var f sinkFlags
+	if err := f.loadConfig(args); err != nil {
+		return err
+	}
 	fs := newFlagSet("export", "graft export [flags]", exportAbout, stdout)
 	f.register(fs)
 	pos, err := fs.parse(args, stdout)

@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/graftdb/graft/config"
 )
 
 // errHelp: --help was asked for and printed.
@@ -64,20 +67,54 @@ func (fs *flagSet) parse(args []string, stdout io.Writer) ([]string, error) {
 	}
 }
 
-// sinkFlags are the flags of every sink-using command.
+// sinkFlags are the flags of every sink-using command. Every flag writes
+// into c, whose values before parsing come from the config file: flags
+// override the file.
 type sinkFlags struct {
-	dataDir string
-	sink    string
+	c          config.Config
+	configPath string
+}
+
+// loadConfig reads --config FILE (looked up in args before parsing), or
+// ./graft.yaml when it exists, or the defaults.
+func (s *sinkFlags) loadConfig(args []string) error {
+	path := ""
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(strings.TrimLeft(a, "-"), "config="); ok && strings.HasPrefix(a, "-") {
+			path = v
+		} else if (a == "--config" || a == "-config") && i+1 < len(args) {
+			path = args[i+1]
+		}
+	}
+	if path == "" {
+		if _, err := os.Stat("graft.yaml"); err == nil {
+			path = "graft.yaml"
+		}
+	}
+	s.c, s.configPath = config.Default(), path
+	if path == "" {
+		return nil
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	s.c = c
+	return nil
 }
 
 func (s *sinkFlags) register(fs *flagSet) {
-	fs.StringVar(&s.dataDir, "data-dir", "./graft-data", "`directory` for the embedded graph store, dead letters and the lock file")
-	fs.StringVar(&s.sink, "sink", "", "sink `URL`; default sqlite:<data-dir>/graph.db (the embedded store)")
+	fs.StringVar(&s.configPath, "config", s.configPath, "config `file` (default ./graft.yaml when it exists); flags override it")
+	fs.StringVar(&s.c.DataDir, "data-dir", s.c.DataDir, "`directory` for the embedded graph store, dead letters and the lock file")
+	fs.StringVar(&s.c.Sink, "sink", s.c.Sink, "sink `URL`; default sqlite:<data-dir>/graph.db (the embedded store)")
 }
 
 func (s *sinkFlags) sinkURL() string {
-	if s.sink != "" {
-		return s.sink
+	if s.c.Sink != "" {
+		return s.c.Sink
 	}
-	return "sqlite:" + filepath.Join(s.dataDir, "graph.db")
+	return "sqlite:" + filepath.Join(s.c.DataDir, "graph.db")
 }

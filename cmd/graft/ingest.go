@@ -21,40 +21,36 @@ import (
 // engineFlags tune the engine, for every command that runs it.
 type engineFlags struct {
 	sinkFlags
-	cfg    engine.Config
-	policy string
-	json   bool
-	quiet  bool
+	json  bool
+	quiet bool
 
 	cpuProfile string
 }
 
 func (f *engineFlags) register(fs *flagSet) {
 	f.sinkFlags.register(fs)
-	d := engine.Default()
-	f.cfg = d
+	c := &f.c
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress and no summary on stderr")
-	fs.StringVar(&f.policy, "policy", string(d.Policy), "after a dead letter: `continue` with the key's later writes, or quarantine them")
-	fs.IntVar(&f.cfg.Limits.MaxRecordBytes, "max-record-bytes", d.Limits.MaxRecordBytes, "largest record accepted, in `bytes`; larger ones are dead-lettered")
-	fs.IntVar(&f.cfg.Limits.MaxOps, "max-ops", d.Limits.MaxOps, "most ops in one write")
-	fs.IntVar(&f.cfg.MaxBatchWrites, "batch-writes", d.MaxBatchWrites, "most writes in one batch (capped by the sink)")
-	fs.IntVar(&f.cfg.MaxBatchUnits, "batch-units", d.MaxBatchUnits, "most sink units (elements, properties, targets) in one batch")
-	fs.DurationVar(&f.cfg.Linger, "linger", d.Linger, "how long a partial batch waits for more writes")
-	fs.IntVar(&f.cfg.Concurrency, "concurrency", d.Concurrency, "batches in flight at once (capped by the sink: 1 for sqlite)")
-	fs.IntVar(&f.cfg.MaxInflightRecords, "max-inflight", d.MaxInflightRecords, "records read but not yet committed; reading pauses at this bound")
-	fs.IntVar(&f.cfg.CacheSize, "cache-size", d.CacheSize, "elements the write cache remembers (about 1.5 KB of memory each); -1 disables write elimination")
-	fs.DurationVar(&f.cfg.ParkFor, "park-for", d.ParkFor, "how long a write whose edge has a missing endpoint is retried before it is dead-lettered")
-	fs.DurationVar(&f.cfg.DrainTimeout, "drain-timeout", d.DrainTimeout, "on SIGINT/SIGTERM, how long to finish in-flight writes")
+	fs.StringVar(&c.DeadLetters.Policy, "policy", c.DeadLetters.Policy, "after a dead letter: `continue` with the key's later writes, or quarantine them")
+	fs.IntVar(&c.Limits.MaxRecordBytes, "max-record-bytes", c.Limits.MaxRecordBytes, "largest record accepted, in `bytes`; larger ones are dead-lettered")
+	fs.IntVar(&c.Limits.MaxOps, "max-ops", c.Limits.MaxOps, "most ops in one write")
+	fs.IntVar(&c.Batch.MaxWrites, "batch-writes", c.Batch.MaxWrites, "most writes in one batch (capped by the sink)")
+	fs.IntVar(&c.Batch.MaxUnits, "batch-units", c.Batch.MaxUnits, "most sink units (elements, properties, targets) in one batch")
+	fs.DurationVar(&c.Batch.Linger, "linger", c.Batch.Linger, "how long a partial batch waits for more writes")
+	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "batches in flight at once (capped by the sink: 2 for sqlite)")
+	fs.IntVar(&c.MaxInflightRecords, "max-inflight", c.MaxInflightRecords, "records read but not yet committed; reading pauses at this bound")
+	fs.IntVar(&c.Cache.Size, "cache-size", c.Cache.Size, "elements the write cache remembers (about 1.5 KB of memory each); -1 disables write elimination")
+	fs.DurationVar(&c.Retry.ParkFor, "park-for", c.Retry.ParkFor, "how long a write whose edge has a missing endpoint is retried before it is dead-lettered")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGINT/SIGTERM, how long to finish in-flight writes")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (for developers)")
 }
 
 func (f *engineFlags) config(stderr io.Writer) (engine.Config, error) {
-	cfg := f.cfg
-	cfg.Policy = engine.Policy(f.policy)
-	if err := cfg.Validate(); err != nil {
-		return cfg, usagef("%v", err)
+	if err := f.c.Validate(); err != nil {
+		return engine.Config{}, usagef("invalid configuration:\n%v", err)
 	}
+	cfg := f.c.Engine()
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return cfg, nil
 }
@@ -76,14 +72,14 @@ func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, dlqPath
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lockDataDir(f.dataDir)
+	unlock, err := lockDataDir(f.c.DataDir)
 	if err != nil {
 		sink.Close()
 		return nil, err
 	}
 	p := &pipeline{sink: sink, unlock: unlock}
 	if dlqPath == "" {
-		dlqPath = filepath.Join(f.dataDir, deadletter.FileName)
+		dlqPath = filepath.Join(f.c.DataDir, deadletter.FileName)
 	}
 	if p.dlq, err = deadletter.Open(dlqPath); err != nil {
 		p.close()
@@ -129,6 +125,9 @@ Exit codes: 0 done, 1 error (sink unreachable, unreadable input),
 
 func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var f engineFlags
+	if err := f.loadConfig(args); err != nil {
+		return err
+	}
 	fs := newFlagSet("ingest", "graft ingest [flags] [FILE|-]", ingestAbout, stdout)
 	f.register(fs)
 	pos, err := fs.parse(args, stdout)
@@ -158,7 +157,7 @@ func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	defer p.close()
-	src := file.New(name, in, f.cfg.Limits.MaxRecordBytes)
+	src := file.New(name, in, f.c.Limits.MaxRecordBytes)
 	if f.cpuProfile != "" {
 		pf, err := os.Create(f.cpuProfile)
 		if err != nil {
@@ -180,7 +179,7 @@ func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if !f.quiet {
 		fmt.Fprintln(stderr, sum.line())
 		if sum.DeadLetters > 0 {
-			fmt.Fprintf(stderr, "%d dead letters in %s: see 'graft dlq list --data-dir %s'\n", sum.DeadLetters, p.dlq.Path(), f.dataDir)
+			fmt.Fprintf(stderr, "%d dead letters in %s: see 'graft dlq list --data-dir %s'\n", sum.DeadLetters, p.dlq.Path(), f.c.DataDir)
 		}
 	}
 	if f.json {

@@ -296,3 +296,31 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("%d devices exported, want 100", n)
 	}
 }
+
+// The config file sets what flags do not; flags override it.
+func TestConfigFileAndFlags(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(t.TempDir(), "graft.yaml")
+	os.WriteFile(cfgPath, []byte("data_dir: "+dir+"\nlimits:\n  max_ops: 1\n"), 0o644)
+	in := writeFile(t, `{"ops":[{"op":"upsertVertex","id":"a","label":"x"},{"op":"upsertVertex","id":"b","label":"x"}]}`)
+	r := graftCmd(t, nil, "ingest", "--config", cfgPath, in, "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"dead_letters":1`) {
+		t.Fatalf("max_ops 1 from the file: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	r = graftCmd(t, nil, "ingest", "--config", cfgPath, "--max-ops", "5", in, "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"committed":1`) {
+		t.Fatalf("--max-ops 5 over the file: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "graph.db")); err != nil {
+		t.Fatalf("data_dir from the file not used: %v", err)
+	}
+	p := graftCmd(t, nil, "config", "print", "--config", cfgPath, "--concurrency", "3")
+	if p.code != 0 || !strings.Contains(p.stdout, "max_ops: 1") || !strings.Contains(p.stdout, "concurrency: 3") {
+		t.Fatalf("config print: %d %s %s", p.code, p.stdout, p.stderr)
+	}
+	os.WriteFile(cfgPath, []byte("batch:\n  max_writes: 0\ndead_letters:\n  policy: never\n"), 0o644)
+	v := graftCmd(t, nil, "config", "validate", "--config", cfgPath)
+	if v.code != exitError || !strings.Contains(v.stderr, "batch.max_writes") || !strings.Contains(v.stderr, "dead_letters.policy") {
+		t.Fatalf("config validate: %d %s", v.code, v.stderr)
+	}
+}

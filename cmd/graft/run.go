@@ -20,11 +20,12 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/api"
+	"github.com/graftdb/graft/config"
 	"github.com/graftdb/graft/source/file"
 	"github.com/graftdb/graft/source/jetstream"
 )
 
-const defaultListen = "127.0.0.1:8470"
+const defaultListen = config.DefaultListen
 
 const runAbout = `
 Runs Graft as a service. With no flags everything is embedded in the data
@@ -50,22 +51,28 @@ SIGINT or SIGTERM stops fetching, finishes the writes in flight (within
 
 type runFlags struct {
 	engineFlags
-	listen     string
-	source     string
-	token      string
-	maxBody    int64
-	syncAlways bool
+}
+
+func (f *runFlags) register(fs *flagSet) {
+	f.engineFlags.register(fs)
+	c := &f.c
+	if c.Auth.Token == "" {
+		c.Auth.Token = os.Getenv("GRAFT_AUTH_TOKEN")
+	}
+	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP API `address`")
+	fs.StringVar(&c.Source, "source", c.Source, "source `URL`: nats://HOST:PORT/STREAM/SUBJECT or file:PATH; default the embedded JetStream")
+	fs.StringVar(&c.Auth.Token, "auth-token", c.Auth.Token, "bearer `token` the API requires (auth.token; default $GRAFT_AUTH_TOKEN; empty: none)")
+	fs.Int64Var(&c.HTTP.MaxBodyBytes, "max-body-bytes", c.HTTP.MaxBodyBytes, "largest POST /v1/writes body, in `bytes` (413 above)")
+	fs.BoolVar(&c.Stream.SyncAlways, "sync-always", c.Stream.SyncAlways, "embedded stream: fsync every accepted record before answering 202 (survives power loss; slower)")
 }
 
 func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var f runFlags
+	if err := f.loadConfig(args); err != nil {
+		return err
+	}
 	fs := newFlagSet("run", "graft run [flags]", runAbout, stdout)
 	f.register(fs)
-	fs.StringVar(&f.listen, "listen", defaultListen, "HTTP API `address`")
-	fs.StringVar(&f.source, "source", "", "source `URL`: nats://HOST:PORT/STREAM/SUBJECT or file:PATH; default the embedded JetStream")
-	fs.StringVar(&f.token, "auth-token", os.Getenv("GRAFT_AUTH_TOKEN"), "bearer `token` the API requires (default $GRAFT_AUTH_TOKEN; empty: none)")
-	fs.Int64Var(&f.maxBody, "max-body-bytes", 32<<20, "largest POST /v1/writes body, in `bytes` (413 above)")
-	fs.BoolVar(&f.syncAlways, "sync-always", false, "embedded stream: fsync every accepted record before answering 202 (survives power loss; slower)")
 	pos, err := fs.parse(args, stdout)
 	if err != nil {
 		return err
@@ -115,8 +122,8 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 		return nil, err
 	}
 	switch {
-	case f.source == "":
-		emb, err := jetstream.StartEmbedded(jetstream.EmbeddedOptions{Dir: filepath.Join(f.dataDir, "jetstream"), SyncAlways: f.syncAlways})
+	case f.c.Source == "":
+		emb, err := jetstream.StartEmbedded(jetstream.EmbeddedOptions{Dir: filepath.Join(f.c.DataDir, "jetstream"), SyncAlways: f.c.Stream.SyncAlways})
 		if err != nil {
 			return fail(err)
 		}
@@ -128,35 +135,35 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 		prev := svc.closeSrc
 		svc.closeSrc = func() { js.Close(); prev() }
 		svc.src, publisher, lag, svc.sourceName = js, pub, js.Lag, "embedded JetStream"
-	case strings.HasPrefix(f.source, "nats://"):
-		u, err := url.Parse(f.source)
+	case strings.HasPrefix(f.c.Source, "nats://"):
+		u, err := url.Parse(f.c.Source)
 		parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 		if err != nil || len(parts) != 2 || parts[0] == "" || parts[1] == "" {
-			return fail(usagef("--source %q: want nats://HOST:PORT/STREAM/SUBJECT", f.source))
+			return fail(usagef("--source %q: want nats://HOST:PORT/STREAM/SUBJECT", f.c.Source))
 		}
 		nc, err := nats.Connect("nats://"+u.Host, nats.Name("graft"), nats.MaxReconnects(-1))
 		if err != nil {
-			return fail(fmt.Errorf("cannot reach source %s: %w", f.source, err))
+			return fail(fmt.Errorf("cannot reach source %s: %w", f.c.Source, err))
 		}
 		cfg := jetstream.DefaultConfig()
 		cfg.Stream, cfg.Subject = parts[0], parts[1]
 		js, pub, err := openJetStream(ctx, nc, cfg, log)
 		if err != nil {
 			nc.Close()
-			return fail(fmt.Errorf("source %s: %w", f.source, err))
+			return fail(fmt.Errorf("source %s: %w", f.c.Source, err))
 		}
 		svc.closeSrc = func() { js.Close(); nc.Close() }
-		svc.src, publisher, lag, svc.sourceName = js, pub, js.Lag, f.source
-	case strings.HasPrefix(f.source, "file:"):
-		path := strings.TrimPrefix(f.source, "file:")
+		svc.src, publisher, lag, svc.sourceName = js, pub, js.Lag, f.c.Source
+	case strings.HasPrefix(f.c.Source, "file:"):
+		path := strings.TrimPrefix(f.c.Source, "file:")
 		fh, err := os.Open(path)
 		if err != nil {
 			return fail(fmt.Errorf("--source: %w", err))
 		}
 		svc.closeSrc = func() { fh.Close() }
-		svc.src, svc.sourceName = file.New(path, fh, f.cfg.Limits.MaxRecordBytes), f.source
+		svc.src, svc.sourceName = file.New(path, fh, f.c.Engine().Limits.MaxRecordBytes), f.c.Source
 	default:
-		return fail(usagef("--source %q: unknown scheme (nats://HOST:PORT/STREAM/SUBJECT or file:PATH)", f.source))
+		return fail(usagef("--source %q: unknown scheme (nats://HOST:PORT/STREAM/SUBJECT or file:PATH)", f.c.Source))
 	}
 
 	reg := prometheus.NewRegistry()
@@ -165,11 +172,11 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 	committed := api.NewWatermark()
 	svc.api = api.New(api.Config{
 		Publisher: publisher, Reader: p.sink, Pinger: p.sink, DLQ: p.dlq, Engine: p.eng, Committed: committed,
-		Lag: lag, Limits: f.cfg.Limits, MaxBody: f.maxBody, Token: f.token, Registry: reg, Log: log,
+		Lag: lag, Limits: f.c.Engine().Limits, MaxBody: f.c.HTTP.MaxBodyBytes, Token: f.c.Auth.Token, Registry: reg, Log: log,
 	})
-	ln, err := net.Listen("tcp", f.listen)
+	ln, err := net.Listen("tcp", f.c.Listen)
 	if err != nil {
-		return fail(fmt.Errorf("--listen %s: %w", f.listen, err))
+		return fail(fmt.Errorf("--listen %s: %w", f.c.Listen, err))
 	}
 	svc.addr = ln.Addr().String()
 	svc.http = &http.Server{Handler: svc.api, ReadHeaderTimeout: 10 * time.Second}

@@ -1,0 +1,204 @@
+// Package config is Graft's file configuration: graft.yaml, with ${ENV}
+// expansion, defaults for everything, and validation whose errors name the
+// field. Command-line flags override it (see cmd/graft).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/engine"
+)
+
+// Config is every setting of graft. The zero value of a field is replaced by
+// its default in Default.
+type Config struct {
+	DataDir string `yaml:"data_dir"`
+	Listen  string `yaml:"listen"`
+	Source  string `yaml:"source"` // "" (embedded JetStream), nats://HOST:PORT/STREAM/SUBJECT, file:PATH
+	Sink    string `yaml:"sink"`   // "" (sqlite:<data_dir>/graph.db) or a sink URL
+
+	Auth struct {
+		Token string `yaml:"token"`
+	} `yaml:"auth"`
+	HTTP struct {
+		MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	} `yaml:"http"`
+	Stream struct {
+		SyncAlways bool `yaml:"sync_always"`
+	} `yaml:"stream"`
+	Limits struct {
+		MaxRecordBytes int `yaml:"max_record_bytes"`
+		MaxOps         int `yaml:"max_ops"`
+	} `yaml:"limits"`
+	Batch struct {
+		MaxWrites int           `yaml:"max_writes"`
+		MaxUnits  int           `yaml:"max_units"`
+		MaxBytes  int           `yaml:"max_bytes"`
+		Linger    time.Duration `yaml:"linger"`
+	} `yaml:"batch"`
+	Concurrency        int `yaml:"concurrency"`
+	MaxInflightRecords int `yaml:"max_inflight_records"`
+	MaxInflightBytes   int `yaml:"max_inflight_bytes"`
+	Retry              struct {
+		BackoffBase time.Duration `yaml:"backoff_base"`
+		BackoffMax  time.Duration `yaml:"backoff_max"`
+		ParkDelay   time.Duration `yaml:"park_delay"`
+		ParkFor     time.Duration `yaml:"park_for"`
+	} `yaml:"retry"`
+	DeadLetters struct {
+		Policy string `yaml:"policy"`
+	} `yaml:"dead_letters"`
+	Cache struct {
+		Size int `yaml:"size"`
+	} `yaml:"cache"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// DefaultListen is the HTTP API's default address.
+const DefaultListen = "127.0.0.1:8470"
+
+// Default returns the defaults.
+func Default() Config {
+	e := engine.Default()
+	var c Config
+	c.DataDir = "./graft-data"
+	c.Listen = DefaultListen
+	c.HTTP.MaxBodyBytes = 32 << 20
+	c.Limits.MaxRecordBytes, c.Limits.MaxOps = e.Limits.MaxRecordBytes, e.Limits.MaxOps
+	c.Batch.MaxWrites, c.Batch.MaxUnits, c.Batch.MaxBytes, c.Batch.Linger = e.MaxBatchWrites, e.MaxBatchUnits, e.MaxBatchBytes, e.Linger
+	c.Concurrency = e.Concurrency
+	c.MaxInflightRecords, c.MaxInflightBytes = e.MaxInflightRecords, e.MaxInflightBytes
+	c.Retry.BackoffBase, c.Retry.BackoffMax, c.Retry.ParkDelay, c.Retry.ParkFor = e.BackoffBase, e.BackoffMax, e.ParkDelay, e.ParkFor
+	c.DeadLetters.Policy = string(e.Policy)
+	c.Cache.Size = e.CacheSize
+	c.DrainTimeout = e.DrainTimeout
+	return c
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type .*`)
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Load reads a config file over the defaults. ${NAME} is replaced by the
+// environment variable NAME; an unset one is an error naming the line.
+// Unknown fields are errors.
+func Load(path string) (Config, error) {
+	c := Default()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	var errs []error
+	lines := bytes.Split(raw, []byte("\n"))
+	for i, line := range lines {
+		if bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
+			continue
+		}
+		lines[i] = envRef.ReplaceAllFunc(line, func(m []byte) []byte {
+			name := string(m[2 : len(m)-1])
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s:%d: ${%s} is not set in the environment", path, i+1, name))
+			}
+			return []byte(v)
+		})
+	}
+	if len(errs) > 0 {
+		return c, errors.Join(errs...)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(bytes.Join(lines, []byte("\n"))))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = unknownField.ReplaceAllString(msg, "unknown field $1")
+		msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+		return c, fmt.Errorf("%s: %s", path, msg)
+	}
+	return c, nil
+}
+
+// Validate reports every invalid field, named by its path in the file.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(field, msg string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(msg, args...)))
+	}
+	if c.DataDir == "" {
+		add("data_dir", "must not be empty")
+	}
+	if c.Listen != "" && !strings.Contains(c.Listen, ":") {
+		add("listen", "%q is not host:port", c.Listen)
+	}
+	if c.Source != "" && !strings.HasPrefix(c.Source, "nats://") && !strings.HasPrefix(c.Source, "file:") {
+		add("source", "%q: want nats://HOST:PORT/STREAM/SUBJECT or file:PATH (or empty for the embedded stream)", c.Source)
+	}
+	if c.Sink != "" && !strings.HasPrefix(c.Sink, "sqlite:") {
+		add("sink", "%q: unknown scheme (supported: sqlite:PATH)", c.Sink)
+	}
+	if c.HTTP.MaxBodyBytes <= 0 {
+		add("http.max_body_bytes", "must be positive")
+	}
+	pos := func(field string, v int64) {
+		if v <= 0 {
+			add(field, "must be positive (got %d)", v)
+		}
+	}
+	pos("limits.max_record_bytes", int64(c.Limits.MaxRecordBytes))
+	pos("limits.max_ops", int64(c.Limits.MaxOps))
+	pos("batch.max_writes", int64(c.Batch.MaxWrites))
+	pos("batch.max_units", int64(c.Batch.MaxUnits))
+	pos("batch.max_bytes", int64(c.Batch.MaxBytes))
+	pos("concurrency", int64(c.Concurrency))
+	pos("max_inflight_records", int64(c.MaxInflightRecords))
+	pos("max_inflight_bytes", int64(c.MaxInflightBytes))
+	pos("retry.backoff_base", int64(c.Retry.BackoffBase))
+	pos("retry.backoff_max", int64(c.Retry.BackoffMax))
+	pos("retry.park_delay", int64(c.Retry.ParkDelay))
+	pos("retry.park_for", int64(c.Retry.ParkFor))
+	pos("drain_timeout", int64(c.DrainTimeout))
+	if c.Batch.Linger < 0 {
+		add("batch.linger", "must not be negative")
+	}
+	if c.Retry.BackoffBase > c.Retry.BackoffMax {
+		add("retry.backoff_base", "%v is above retry.backoff_max %v", c.Retry.BackoffBase, c.Retry.BackoffMax)
+	}
+	if c.DeadLetters.Policy != string(engine.Continue) && c.DeadLetters.Policy != string(engine.Quarantine) {
+		add("dead_letters.policy", "%q is not continue or quarantine", c.DeadLetters.Policy)
+	}
+	if c.Cache.Size == 0 || c.Cache.Size < -1 {
+		add("cache.size", "must be positive, or -1 to disable the write cache (got %d)", c.Cache.Size)
+	}
+	return errors.Join(errs...)
+}
+
+// Engine returns the engine settings.
+func (c Config) Engine() engine.Config {
+	return engine.Config{
+		Limits:             graft.Limits{MaxRecordBytes: c.Limits.MaxRecordBytes, MaxOps: c.Limits.MaxOps},
+		MaxInflightRecords: c.MaxInflightRecords, MaxInflightBytes: c.MaxInflightBytes,
+		MaxBatchWrites: c.Batch.MaxWrites, MaxBatchUnits: c.Batch.MaxUnits, MaxBatchBytes: c.Batch.MaxBytes,
+		Concurrency: c.Concurrency, Linger: c.Batch.Linger,
+		BackoffBase: c.Retry.BackoffBase, BackoffMax: c.Retry.BackoffMax,
+		ParkDelay: c.Retry.ParkDelay, ParkFor: c.Retry.ParkFor,
+		Policy: engine.Policy(c.DeadLetters.Policy), DrainTimeout: c.DrainTimeout, CacheSize: c.Cache.Size,
+	}
+}
+
+// YAML renders the config (secrets masked).
+func (c Config) YAML() []byte {
+	if c.Auth.Token != "" {
+		c.Auth.Token = "********"
+	}
+	b, _ := yaml.Marshal(c)
+	return b
+}
