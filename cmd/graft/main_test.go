@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/source/jetstream"
 )
 
 type result struct {
@@ -322,5 +325,56 @@ func TestConfigFileAndFlags(t *testing.T) {
 	v := graftCmd(t, nil, "config", "validate", "--config", cfgPath)
 	if v.code != exitError || !strings.Contains(v.stderr, "batch.max_writes") || !strings.Contains(v.stderr, "dead_letters.policy") {
 		t.Fatalf("config validate: %d %s", v.code, v.stderr)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// graft run --source nats://… consumes an external JetStream server; writes
+// posted to the API go through it; SIGTERM drains and exits 0.
+func TestRunWithExternalJetStream(t *testing.T) {
+	emb, err := jetstream.StartEmbedded(jetstream.EmbeddedOptions{Dir: t.TempDir(), Listen: "127.0.0.1:-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result)
+	src := emb.ClientURL() + "/ORDERS/orders.graph"
+	go func() {
+		done <- graftCtx(ctx, t, nil, "run", "--data-dir", t.TempDir(), "--listen", addr, "--source", src, "--auth-token", "tok")
+	}()
+	var resp *http.Response
+	for i := 0; i < 100; i++ {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/writes?wait=committed", strings.NewReader(`{"ops":[{"op":"upsertVertex","id":"o1","label":"order"}]}`))
+		req.Header.Set("Authorization", "Bearer tok")
+		if resp, err = http.DefaultClient.Do(req); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/vertices/o1", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	cancel()
+	if r := <-done; r.code != 0 || !strings.Contains(r.stderr, "source nats://") {
+		t.Fatalf("run: exit %d %s", r.code, r.stderr)
 	}
 }
