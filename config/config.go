@@ -142,8 +142,8 @@ func (c Config) Validate() error {
 	if c.Source != "" && !strings.HasPrefix(c.Source, "nats://") && !strings.HasPrefix(c.Source, "file:") {
 		add("source", "%q: want nats://HOST:PORT/STREAM/SUBJECT or file:PATH (or empty for the embedded stream)", c.Source)
 	}
-	if c.Sink != "" && !strings.HasPrefix(c.Sink, "sqlite:") {
-		add("sink", "%q: unknown scheme (supported: sqlite:PATH)", c.Sink)
+	if c.Sink != "" && !strings.HasPrefix(c.Sink, "sqlite:") && !strings.HasPrefix(c.Sink, "postgres://") && !strings.HasPrefix(c.Sink, "postgresql://") {
+		add("sink", "%q: unknown scheme (supported: sqlite:PATH, postgres://…)", c.Sink)
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		add("http.max_body_bytes", "must be positive")

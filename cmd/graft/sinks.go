@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/sink/postgres"
 	"github.com/graftdb/graft/sink/sqlite"
 )
 
@@ -42,5 +43,16 @@ func openSink(ctx context.Context, url string, mustExist bool) (sinkStore, error
 		}
 		return s, nil
 	}
-	return nil, usagef("--sink %q: unknown scheme %q (supported: sqlite:PATH)", url, scheme)
+	case "postgres", "postgresql":
+		s, err := postgres.Open(ctx, url)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open sink: %w", err)
+		}
+		if err := s.Ping(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("cannot reach sink %w", err)
+		}
+		return s, nil
+	}
+	return nil, usagef("--sink %q: unknown scheme %q (supported: sqlite:PATH, postgres://USER@HOST:PORT/DB?sslmode=…)", url, scheme)
 }

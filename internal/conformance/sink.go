@@ -19,6 +19,9 @@ import (
 type Target struct {
 	Sink   graft.Sink
 	Reader graft.Reader
+	// NoNUL: the sink cannot store a NUL byte in ids and labels
+	// (PostgreSQL text); it must reject such a write as permanent instead.
+	NoNUL bool
 }
 
 // Open returns a fresh, empty target for one test.
@@ -263,7 +266,14 @@ func RunSink(t *testing.T, open Open) {
 				{Kind: graft.UpsertEdge, ID: h, Label: label, From: h, To: id},
 				{Kind: graft.ReplaceEdges, Label: h + "r", From: h, Targets: []string{id, h}},
 			}}
-			if err := tg.Sink.Apply(context.Background(), &graft.Batch{Writes: []*graft.Write{w}}); err != nil {
+			err := tg.Sink.Apply(context.Background(), &graft.Batch{Writes: []*graft.Write{w}})
+			if tg.NoNUL && strings.IndexByte(h, 0) >= 0 {
+				if graft.ClassOf(err) != graft.Permanent || graft.IndexOf(err) != 0 {
+					t.Fatalf("write %d (%q) with a NUL: got %v, want a permanent error for write 0", i, h, err)
+				}
+				continue
+			}
+			if err != nil {
 				t.Fatalf("write %d (%q): %v", i, h, err)
 			}
 			if err := model.ApplyWrite(w); err != nil {

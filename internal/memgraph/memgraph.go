@@ -1,6 +1,8 @@
 // Package memgraph is an in-memory property graph with the op semantics of
 // DESIGN.md. Tests use it as the independent model of what a sink should
-// hold, and as a fast sink for engine tests. It is not used in production.
+// hold, and as a fast sink for engine tests. Server sinks (PostgreSQL) use it
+// to compute a batch's effect on the part of the graph the batch touches,
+// then write that effect with a few set-based statements.
 package memgraph
 
 import (
@@ -39,6 +41,15 @@ func edgeKey(id, label, from, to string) string {
 	}
 	return "n\x00" + label + "\x00" + from + "\x00" + to
 }
+
+// Put adds or replaces a vertex, outside any transaction (for loading).
+func (g *Graph) Put(v graft.Vertex) { g.vertices[v.ID] = &v }
+
+// PutEdge adds or replaces an edge, outside any transaction (for loading).
+func (g *Graph) PutEdge(e graft.Edge) { g.edges[edgeKey(e.ID, e.Label, e.From, e.To)] = &e }
+
+// EdgeKey identifies an edge: by its id, or by (label, from, to).
+func EdgeKey(e *graft.Edge) string { return edgeKey(e.ID, e.Label, e.From, e.To) }
 
 // ApplyWrite applies one write atomically.
 func (g *Graph) ApplyWrite(w *graft.Write) error {

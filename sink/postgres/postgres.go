@@ -1,0 +1,320 @@
+// Package postgres is the PostgreSQL sink (URL postgres://…, TLS per the
+// usual sslmode parameters) and its Reader.
+//
+// A batch is one transaction of a fixed number of statements, whatever its
+// size: it locks and reads the part of the graph the batch touches (vertices
+// by id, edges by key, by explicit id, and the edge groups replaceEdges
+// rewrites), applies the writes in order to that part in memory with the
+// reference semantics (internal/memgraph) — which finds a failing write
+// exactly, before anything is written — and writes the difference back with
+// set-based statements over unnest arrays.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/internal/memgraph"
+)
+
+// Store is a PostgreSQL graph.
+type Store struct {
+	pool     *pgxpool.Pool
+	endpoint string // host:port/db, for messages (no password)
+}
+
+var (
+	_ graft.Sink   = (*Store)(nil)
+	_ graft.Reader = (*Store)(nil)
+)
+
+// Open connects and migrates the schema.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("sink postgres: %v", err)
+	}
+	if cfg.MaxConns < 8 {
+		cfg.MaxConns = 8
+	}
+	endpoint := fmt.Sprintf("postgres://%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", endpoint, err)
+	}
+	s := &Store{pool: pool, endpoint: endpoint}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, &graft.Error{Class: classify(err), Index: -1, Err: fmt.Errorf("sink %s: %w", endpoint, err)}
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7477463)`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS graft_schema (version int NOT NULL)`); err != nil {
+			return err
+		}
+		var version int
+		err := tx.QueryRow(ctx, `SELECT version FROM graft_schema`).Scan(&version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if _, err := tx.Exec(ctx, `INSERT INTO graft_schema VALUES (0)`); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		if version > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this graft knows (%d): upgrade graft", version, len(migrations))
+		}
+		for i := version; i < len(migrations); i++ {
+			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE graft_schema SET version = $1`, len(migrations))
+		return err
+	})
+}
+
+// Endpoint names the server and database (no credentials).
+func (s *Store) Endpoint() string { return s.endpoint }
+
+// Limits implements graft.Sink.
+func (s *Store) Limits() graft.SinkLimits {
+	return graft.SinkLimits{MaxUnits: 20000, MaxBytes: 16 << 20, MaxWrites: 2000, Concurrency: 8}
+}
+
+// Ping implements graft.Sink.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("%s: %w", s.endpoint, err)
+	}
+	return nil
+}
+
+// Close implements graft.Sink.
+func (s *Store) Close() error { s.pool.Close(); return nil }
+
+// Apply implements graft.Sink.
+func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return wrap(err, -1, "%s: begin", s.endpoint)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := s.apply(ctx, tx, b); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return wrap(err, -1, "%s: commit", s.endpoint)
+	}
+	return nil
+}
+
+type edgeRef struct{ src, label, dst string }
+
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
+	if err := checkText(b); err != nil {
+		return err
+	}
+	// What the batch touches.
+	vset := map[string]bool{}
+	natural := map[edgeRef]bool{}
+	ids := map[string]bool{}
+	groups := map[[2]string]bool{}
+	for _, w := range b.Writes {
+		for i := range w.Ops {
+			op := &w.Ops[i]
+			op.Vertices(func(id string) { vset[id] = true })
+			switch {
+			case op.Kind == graft.ReplaceEdges:
+				groups[[2]string{op.From, op.Label}] = true
+			case op.Kind.IsEdge() && op.ID != "":
+				ids[op.ID] = true
+			case op.Kind.IsEdge():
+				natural[edgeRef{op.From, op.Label, op.To}] = true
+			}
+		}
+	}
+	// Load it, locked, in a fixed order (fewer deadlocks between batches).
+	g := memgraph.New()
+	before := map[string]graft.Vertex{}
+	beforeE := map[string]graft.Edge{}
+	rows, err := tx.Query(ctx, sqlLoadVertices, sortedKeys(vset))
+	if err != nil {
+		return wrap(err, -1, "%s: read vertices", s.endpoint)
+	}
+	for rows.Next() {
+		var v graft.Vertex
+		var raw string
+		if err := rows.Scan(&v.ID, &v.Label, &raw); err != nil {
+			rows.Close()
+			return wrap(err, -1, "%s: read vertices", s.endpoint)
+		}
+		if v.Props, err = parseProps(raw); err != nil {
+			rows.Close()
+			return err
+		}
+		g.Put(v)
+		before[v.ID] = v
+	}
+	if err := rows.Err(); err != nil {
+		return wrap(err, -1, "%s: read vertices", s.endpoint)
+	}
+	loadEdges := func(q string, args ...any) error {
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return wrap(err, -1, "%s: read edges", s.endpoint)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanEdge(rows)
+			if err != nil {
+				return err
+			}
+			g.PutEdge(*e)
+			beforeE[memgraph.EdgeKey(e)] = *e
+		}
+		return rows.Err()
+	}
+	if len(natural) > 0 {
+		var src, label, dst []string
+		for r := range natural {
+			src, label, dst = append(src, r.src), append(label, r.label), append(dst, r.dst)
+		}
+		if err := loadEdges(sqlLoadEdges, src, label, dst); err != nil {
+			return err
+		}
+	}
+	if len(ids) > 0 {
+		if err := loadEdges(sqlLoadEdgesByID, sortedKeys(ids)); err != nil {
+			return err
+		}
+	}
+	if len(groups) > 0 {
+		var src, label []string
+		for k := range groups {
+			src, label = append(src, k[0]), append(label, k[1])
+		}
+		if err := loadEdges(sqlLoadGroups, src, label); err != nil {
+			return err
+		}
+	}
+
+	// Apply in order, in memory: a failing write is found before anything
+	// is written, and named by its index.
+	deleted := map[string]bool{}
+	for i, w := range b.Writes {
+		if err := g.ApplyWrite(w); err != nil {
+			var ge *graft.Error
+			if errors.As(err, &ge) {
+				return &graft.Error{Class: ge.Class, Index: i, Err: ge.Err}
+			}
+			return &graft.Error{Class: graft.Permanent, Index: i, Err: err}
+		}
+		for j := range w.Ops {
+			if op := &w.Ops[j]; op.Kind == graft.DeleteVertex {
+				if _, ok := before[op.ID]; ok {
+					deleted[op.ID] = true
+				}
+			}
+		}
+	}
+
+	// Write the difference.
+	afterV, afterE := g.Snapshot()
+	final := make(map[string]bool, len(afterV))
+	var upV [3][]string
+	for _, v := range afterV {
+		final[v.ID] = true
+		old, had := before[v.ID]
+		if !had || deleted[v.ID] || old.Label != v.Label || !old.Props.Equal(v.Props) {
+			upV[0], upV[1], upV[2] = append(upV[0], v.ID), append(upV[1], v.Label), append(upV[2], string(v.Props.AppendJSON(nil)))
+		}
+	}
+	var delV []string
+	for id := range before {
+		if !final[id] || deleted[id] {
+			delV = append(delV, id)
+		}
+	}
+	finalE := make(map[string]bool, len(afterE))
+	var upE [5][]string
+	for _, e := range afterE {
+		k := memgraph.EdgeKey(&e)
+		finalE[k] = true
+		old, had := beforeE[k]
+		if !had || deleted[e.From] || deleted[e.To] || !old.Props.Equal(e.Props) {
+			upE[0], upE[1], upE[2], upE[3] = append(upE[0], e.From), append(upE[1], e.Label), append(upE[2], e.To), append(upE[3], e.ID)
+			upE[4] = append(upE[4], string(e.Props.AppendJSON(nil)))
+		}
+	}
+	var delE [4][]string
+	for k, e := range beforeE {
+		if !finalE[k] {
+			delE[0], delE[1], delE[2], delE[3] = append(delE[0], e.From), append(delE[1], e.Label), append(delE[2], e.To), append(delE[3], e.ID)
+		}
+	}
+	batch := &pgx.Batch{}
+	if len(delV) > 0 {
+		sort.Strings(delV)
+		batch.Queue(sqlDeleteVertices, delV)
+	}
+	if len(delE[0]) > 0 {
+		batch.Queue(sqlDeleteEdges, delE[0], delE[1], delE[2], delE[3])
+	}
+	if len(upV[0]) > 0 {
+		batch.Queue(sqlUpsertVertices, upV[0], upV[1], upV[2])
+	}
+	if len(upE[0]) > 0 {
+		batch.Queue(sqlUpsertEdges, upE[0], upE[1], upE[2], upE[3], upE[4])
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return wrap(err, -1, "%s: write", s.endpoint)
+	}
+	return nil
+}
+
+// checkText rejects strings PostgreSQL text cannot hold (NUL), naming the
+// write: a permanent error, found before anything is sent.
+func checkText(b *graft.Batch) error {
+	for i, w := range b.Writes {
+		for j := range w.Ops {
+			op := &w.Ops[j]
+			for _, f := range []struct{ name, v string }{{"id", op.ID}, {"label", op.Label}, {"from", op.From}, {"to", op.To}} {
+				if strings.IndexByte(f.v, 0) >= 0 {
+					return graft.Errorf(graft.Permanent, i, "ops[%d].%s: PostgreSQL text cannot hold a NUL byte (\\u0000)", j, f.name)
+				}
+			}
+			for _, t := range op.Targets {
+				if strings.IndexByte(t, 0) >= 0 {
+					return graft.Errorf(graft.Permanent, i, "ops[%d].to: PostgreSQL text cannot hold a NUL byte (\\u0000)", j)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
