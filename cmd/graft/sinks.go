@@ -42,7 +42,6 @@ func openSink(ctx context.Context, url string, mustExist bool) (sinkStore, error
 			return nil, fmt.Errorf("cannot reach sink %s: %w", url, err)
 		}
 		return s, nil
-	}
 	case "postgres", "postgresql":
 		s, err := postgres.Open(ctx, url)
 		if err != nil {

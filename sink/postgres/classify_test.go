@@ -52,9 +52,9 @@ func TestClassifyRealErrors(t *testing.T) {
 		t.Fatalf("%d deadlock errors, want 1: %v", deadlocks, errs)
 	}
 	for sql, want := range map[string]graft.Class{
-		`SET lock_timeout = '1ms'; BEGIN; LOCK TABLE dl IN ACCESS EXCLUSIVE MODE NOWAIT`:                      graft.Conflict,
+		`SET lock_timeout = '1ms'; BEGIN; LOCK TABLE dl IN ACCESS EXCLUSIVE MODE NOWAIT`:                       graft.Conflict,
 		`CREATE TABLE p (id int PRIMARY KEY); CREATE TABLE ch (p int REFERENCES p); INSERT INTO ch VALUES (7)`: graft.MissingEndpoint,
-		`SELECT 1/0`:                          graft.Permanent,
+		`SELECT 1/0`:                           graft.Permanent,
 		`SELECT * FROM no_such_table`:          graft.Fatal,
 		`SELECT repeat('x', 1073741824)::text`: graft.TooLarge,
 	} {

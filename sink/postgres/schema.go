@@ -4,7 +4,7 @@ package postgres
 // lock; graft_schema holds how many have run. Never edit a shipped one.
 //
 // The layout is the embedded store's (sink/sqlite/schema.go): vertices keyed
-// by id, edges keyed by (src, label, dst, eid) with eid '' for an edge
+// by id, edges keyed by (src, label, dst, eid) with eid ” for an edge
 // identified by (label, from, to), properties as one canonical JSON text per
 // element — text, not jsonb: jsonb turns numbers into numeric, which prints
 // 1e300 as 301 digits and loses the sign of -0.0.
