@@ -18,8 +18,9 @@ import (
 type Graph struct {
 	mu       sync.Mutex
 	vertices map[string]*graft.Vertex
-	edges    map[string]*graft.Edge // by edgeKey
-	undo     []undoEntry            // during a transaction
+	edges    map[string]*graft.Edge         // by edgeKey
+	adj      map[string]map[string]struct{} // vertex id → keys of its edges, both directions
+	undo     []undoEntry                    // during a transaction
 	inTx     bool
 }
 
@@ -32,7 +33,7 @@ type undoEntry struct {
 
 // New returns an empty graph.
 func New() *Graph {
-	return &Graph{vertices: map[string]*graft.Vertex{}, edges: map[string]*graft.Edge{}}
+	return &Graph{vertices: map[string]*graft.Vertex{}, edges: map[string]*graft.Edge{}, adj: map[string]map[string]struct{}{}}
 }
 
 func edgeKey(id, label, from, to string) string {
@@ -46,7 +47,12 @@ func edgeKey(id, label, from, to string) string {
 func (g *Graph) Put(v graft.Vertex) { g.vertices[v.ID] = &v }
 
 // PutEdge adds or replaces an edge, outside any transaction (for loading).
-func (g *Graph) PutEdge(e graft.Edge) { g.edges[edgeKey(e.ID, e.Label, e.From, e.To)] = &e }
+func (g *Graph) PutEdge(e graft.Edge) {
+	k := edgeKey(e.ID, e.Label, e.From, e.To)
+	g.unindex(k)
+	g.edges[k] = &e
+	g.index(k, &e)
+}
 
 // EdgeKey identifies an edge: by its id, or by (label, from, to).
 func EdgeKey(e *graft.Edge) string { return edgeKey(e.ID, e.Label, e.From, e.To) }
@@ -93,10 +99,14 @@ func (g *Graph) rollback() {
 			delete(g.vertices, u.key)
 		case u.vertex:
 			g.vertices[u.key] = u.vold
-		case u.eold == nil:
-			delete(g.edges, u.key)
 		default:
-			g.edges[u.key] = u.eold
+			g.unindex(u.key)
+			if u.eold == nil {
+				delete(g.edges, u.key)
+			} else {
+				g.edges[u.key] = u.eold
+				g.index(u.key, u.eold)
+			}
 		}
 	}
 	g.commit()
@@ -114,9 +124,47 @@ func (g *Graph) setVertex(v *graft.Vertex) { g.saveVertex(v.ID); g.vertices[v.ID
 func (g *Graph) delVertex(id string)       { g.saveVertex(id); delete(g.vertices, id) }
 func (g *Graph) setEdge(k string, e *graft.Edge) {
 	g.saveEdge(k)
+	g.unindex(k)
 	g.edges[k] = e
+	g.index(k, e)
 }
-func (g *Graph) delEdge(k string) { g.saveEdge(k); delete(g.edges, k) }
+
+func (g *Graph) delEdge(k string) { g.saveEdge(k); g.unindex(k); delete(g.edges, k) }
+
+func (g *Graph) index(k string, e *graft.Edge) {
+	for _, v := range [2]string{e.From, e.To} {
+		m := g.adj[v]
+		if m == nil {
+			m = map[string]struct{}{}
+			g.adj[v] = m
+		}
+		m[k] = struct{}{}
+	}
+}
+
+func (g *Graph) unindex(k string) {
+	e := g.edges[k]
+	if e == nil {
+		return
+	}
+	for _, v := range [2]string{e.From, e.To} {
+		if m := g.adj[v]; m != nil {
+			delete(m, k)
+			if len(m) == 0 {
+				delete(g.adj, v)
+			}
+		}
+	}
+}
+
+// edgesOf returns the keys of a vertex's edges (a copy: callers modify).
+func (g *Graph) edgesOf(id string) []string {
+	keys := make([]string, 0, len(g.adj[id]))
+	for k := range g.adj[id] {
+		keys = append(keys, k)
+	}
+	return keys
+}
 
 func merge(old, add graft.Props) graft.Props {
 	p := old.Clone()
@@ -166,10 +214,8 @@ func (g *Graph) applyOp(op *graft.Op) error {
 			return nil
 		}
 		g.delVertex(op.ID)
-		for k, e := range g.edges {
-			if e.From == op.ID || e.To == op.ID {
-				g.delEdge(k)
-			}
+		for _, k := range g.edgesOf(op.ID) {
+			g.delEdge(k)
 		}
 	case graft.DropVertexProps:
 		if v := g.vertices[op.ID]; v != nil {
@@ -209,7 +255,8 @@ func (g *Graph) applyOp(op *graft.Op) error {
 			keep[t] = true
 		}
 		have := map[string]bool{}
-		for k, e := range g.edges {
+		for _, k := range g.edgesOf(op.From) {
+			e := g.edges[k]
 			if e.From != op.From || e.Label != op.Label {
 				continue
 			}
