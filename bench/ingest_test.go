@@ -54,10 +54,10 @@ func openStore(b *testing.B) *sqlite.Store {
 func BenchmarkRawApply(b *testing.B) {
 	for name, ws := range workloads() {
 		b.Run(name, func(b *testing.B) {
-			lim := engine.Default()
 			var total time.Duration
 			for i := 0; i < b.N; i++ {
 				s := openStore(b)
+				lim := s.Limits()
 				start := time.Now()
 				batch, units := &graft.Batch{}, 0
 				flush := func() {
@@ -67,7 +67,7 @@ func BenchmarkRawApply(b *testing.B) {
 					batch, units = &graft.Batch{}, 0
 				}
 				for _, w := range ws {
-					if u := w.Units(); len(batch.Writes) > 0 && (units+u > lim.MaxBatchUnits || len(batch.Writes) >= lim.MaxBatchWrites) {
+					if u := w.Units(); len(batch.Writes) > 0 && (units+u > lim.MaxUnits || len(batch.Writes) >= lim.MaxWrites) {
 						flush()
 					}
 					batch.Writes = append(batch.Writes, w)

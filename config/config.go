@@ -155,10 +155,15 @@ func (c Config) Validate() error {
 	}
 	pos("limits.max_record_bytes", int64(c.Limits.MaxRecordBytes))
 	pos("limits.max_ops", int64(c.Limits.MaxOps))
-	pos("batch.max_writes", int64(c.Batch.MaxWrites))
-	pos("batch.max_units", int64(c.Batch.MaxUnits))
-	pos("batch.max_bytes", int64(c.Batch.MaxBytes))
-	pos("concurrency", int64(c.Concurrency))
+	notNeg := func(field string, v int64) {
+		if v < 0 {
+			add(field, "must not be negative; 0 is the sink's limit (got %d)", v)
+		}
+	}
+	notNeg("batch.max_writes", int64(c.Batch.MaxWrites))
+	notNeg("batch.max_units", int64(c.Batch.MaxUnits))
+	notNeg("batch.max_bytes", int64(c.Batch.MaxBytes))
+	notNeg("concurrency", int64(c.Concurrency))
 	pos("max_inflight_records", int64(c.MaxInflightRecords))
 	pos("max_inflight_bytes", int64(c.MaxInflightBytes))
 	pos("retry.backoff_base", int64(c.Retry.BackoffBase))

@@ -70,7 +70,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.Validate()
-	for _, want := range []string{"batch.max_writes: must be positive", "source: \"kafka://x\"", "cache.size", "retry.backoff_base: 10s is above retry.backoff_max"} {
+	for _, want := range []string{"batch.max_writes: must not be negative", "source: \"kafka://x\"", "cache.size", "retry.backoff_base: 10s is above retry.backoff_max"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v, want %q", err, want)
 		}

@@ -29,12 +29,13 @@ type Config struct {
 	// not yet committed or dead-lettered; the source pauses at the bound.
 	MaxInflightRecords int
 	MaxInflightBytes   int
-	// MaxBatchWrites, MaxBatchUnits and MaxBatchBytes bound one batch; each
-	// is capped by what the sink reports.
+	// MaxBatchWrites, MaxBatchUnits and MaxBatchBytes bound one batch; 0
+	// means what the sink reports, and a larger value is capped by it.
 	MaxBatchWrites int
 	MaxBatchUnits  int
 	MaxBatchBytes  int
-	// Concurrency is the number of batches in flight (capped by the sink).
+	// Concurrency is the number of batches in flight (0: the sink's; capped
+	// by the sink).
 	Concurrency int
 	// Linger is how long a partial batch waits for more writes.
 	Linger time.Duration
@@ -63,10 +64,6 @@ func Default() Config {
 		Limits:             graft.DefaultLimits,
 		MaxInflightRecords: 10000,
 		MaxInflightBytes:   32 << 20,
-		MaxBatchWrites:     1000,
-		MaxBatchUnits:      4000,
-		MaxBatchBytes:      4 << 20,
-		Concurrency:        8,
 		Linger:             5 * time.Millisecond,
 		BackoffBase:        20 * time.Millisecond,
 		BackoffMax:         5 * time.Second,
@@ -94,10 +91,6 @@ func (c Config) withDefaults() Config {
 	set(&c.Limits.MaxOps, d.Limits.MaxOps)
 	set(&c.MaxInflightRecords, d.MaxInflightRecords)
 	set(&c.MaxInflightBytes, d.MaxInflightBytes)
-	set(&c.MaxBatchWrites, d.MaxBatchWrites)
-	set(&c.MaxBatchUnits, d.MaxBatchUnits)
-	set(&c.MaxBatchBytes, d.MaxBatchBytes)
-	set(&c.Concurrency, d.Concurrency)
 	set(&c.CacheSize, d.CacheSize)
 	setD(&c.Linger, d.Linger)
 	setD(&c.BackoffBase, d.BackoffBase)

@@ -50,15 +50,22 @@ func New(sink graft.Sink, dlq DeadLetters, cfg Config) (*Engine, error) {
 	}
 	cfg = cfg.withDefaults()
 	lim := sink.Limits()
-	capTo := func(v *int, max int) {
-		if max > 0 && *v > max {
-			*v = max
+	// 0: the sink's limit (or a fallback when the sink reports none); more
+	// than the sink's limit: capped.
+	fit := func(v *int, sinkMax, fallback int) {
+		switch {
+		case *v == 0 && sinkMax > 0:
+			*v = sinkMax
+		case *v == 0:
+			*v = fallback
+		case sinkMax > 0 && *v > sinkMax:
+			*v = sinkMax
 		}
 	}
-	capTo(&cfg.MaxBatchWrites, lim.MaxWrites)
-	capTo(&cfg.MaxBatchUnits, lim.MaxUnits)
-	capTo(&cfg.MaxBatchBytes, lim.MaxBytes)
-	capTo(&cfg.Concurrency, lim.Concurrency)
+	fit(&cfg.MaxBatchWrites, lim.MaxWrites, 1000)
+	fit(&cfg.MaxBatchUnits, lim.MaxUnits, 4000)
+	fit(&cfg.MaxBatchBytes, lim.MaxBytes, 4<<20)
+	fit(&cfg.Concurrency, lim.Concurrency, 8)
 	return &Engine{
 		sink: sink, dlq: dlq, cfg: cfg, log: cfg.Logger,
 		cache:       newWriteCache(cfg.CacheSize),

@@ -321,7 +321,7 @@ func TestConfigFileAndFlags(t *testing.T) {
 	if p.code != 0 || !strings.Contains(p.stdout, "max_ops: 1") || !strings.Contains(p.stdout, "concurrency: 3") {
 		t.Fatalf("config print: %d %s %s", p.code, p.stdout, p.stderr)
 	}
-	os.WriteFile(cfgPath, []byte("batch:\n  max_writes: 0\ndead_letters:\n  policy: never\n"), 0o644)
+	os.WriteFile(cfgPath, []byte("batch:\n  max_writes: -1\ndead_letters:\n  policy: never\n"), 0o644)
 	v := graftCmd(t, nil, "config", "validate", "--config", cfgPath)
 	if v.code != exitError || !strings.Contains(v.stderr, "batch.max_writes") || !strings.Contains(v.stderr, "dead_letters.policy") {
 		t.Fatalf("config validate: %d %s", v.code, v.stderr)
