@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/internal/memgraph"
 )
@@ -157,21 +156,7 @@ func TestCrashSafety(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var gv []graft.Vertex
-	var ge []graft.Edge
-	for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
-		v, e, err := graft.ParseExportLine(line)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if v != nil {
-			gv = append(gv, *v)
-		} else {
-			ge = append(ge, *e)
-		}
-	}
-	wv, we := model.Snapshot()
-	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+	if d := diffExport(t, string(out), model); d != "" {
 		t.Fatalf("after %d kills the graph differs from the model:\n%s", kills+1, d)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "deadletters.ndjson")); err == nil {
@@ -179,6 +164,7 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("dead letters:\n%s", b)
 		}
 	}
+	wv, we := model.Snapshot()
 	t.Logf("%d writes in %d requests, %d SIGKILLs; graph of %d vertices and %d edges equals the model", 3000, len(chunks), kills+1, len(wv), len(we))
 	_ = fmt.Sprint
 }

@@ -98,21 +98,7 @@ func TestIngestThenExport(t *testing.T) {
 	if exp.code != 0 {
 		t.Fatalf("export exit %d: %s", exp.code, exp.stderr)
 	}
-	var gv []graft.Vertex
-	var ge []graft.Edge
-	for _, line := range strings.Split(strings.TrimSpace(exp.stdout), "\n") {
-		v, e, err := graft.ParseExportLine([]byte(line))
-		if err != nil {
-			t.Fatalf("export line %q: %v", line, err)
-		}
-		if v != nil {
-			gv = append(gv, *v)
-		} else {
-			ge = append(ge, *e)
-		}
-	}
-	wv, we := model.Snapshot()
-	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+	if d := diffExport(t, exp.stdout, model); d != "" {
 		t.Fatalf("exported graph differs from the model:\n%s", d)
 	}
 	for _, lit := range []string{`"big":9223372036854775807`, `"neg":-9223372036854775808`, `"f":1.0`, `"pi":3.14159`} {
@@ -170,6 +156,26 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	if !strings.Contains(exp.stdout, `{"type":"edge","label":"installed","from":"d1","to":"sw:later","props":{}}`) {
 		t.Fatalf("redriven edge not in the graph:\n%s", exp.stdout)
 	}
+}
+
+// diffExport compares graft export output with a model graph.
+func diffExport(t *testing.T, out string, model *memgraph.Graph) string {
+	t.Helper()
+	var gv []graft.Vertex
+	var ge []graft.Edge
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		v, e, err := graft.ParseExportLine([]byte(line))
+		if err != nil {
+			t.Fatalf("export line %q: %v", line, err)
+		}
+		if v != nil {
+			gv = append(gv, *v)
+		} else {
+			ge = append(ge, *e)
+		}
+	}
+	wv, we := model.Snapshot()
+	return memgraph.Diff(wv, we, gv, ge)
 }
 
 func parseLetters(t *testing.T, out string) map[string]*graft.Letter {
