@@ -39,6 +39,7 @@ func init() {
 		{"ingest", "apply NDJSON writes from a file or stdin, through the full engine", runIngest},
 		{"export", "print the graph as NDJSON, one vertex or edge a line", runExport},
 		{"dlq", "list or redrive dead letters", runDLQ},
+		{"bench", "measure graft against the seed architectures' strategies on the seed workload", runBench},
 		{"config", "validate or print the configuration (graft.yaml, flags)", runConfig},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", runHelp},

@@ -384,3 +384,35 @@ func TestRunWithExternalJetStream(t *testing.T) {
 		t.Fatalf("run: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// graft bench runs every strategy on the same writes and reports, per run,
+// the fields of its JSON contract; graft's final graph is correct.
+func TestBench(t *testing.T) {
+	plot := filepath.Join(t.TempDir(), "bench.svg")
+	r := graftCmd(t, nil, "bench", "--scale", "0.05", "--strategies", "graft,naive", "--json", "--plot", plot)
+	if r.code != 0 {
+		t.Fatalf("bench: exit %d %s", r.code, r.stderr)
+	}
+	var out struct {
+		Runs []map[string]any `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Runs) != 2 {
+		t.Fatalf("json %q: %v", r.stdout, err)
+	}
+	for _, run := range out.Runs {
+		for _, f := range []string{"strategy", "sink", "writes", "ops", "seconds", "writes_per_sec", "conflicts", "retries", "dead_letters", "p50_ms", "p99_ms", "correct"} {
+			if _, ok := run[f]; !ok {
+				t.Errorf("run %v lacks %s", run["strategy"], f)
+			}
+		}
+		if run["writes"].(float64) != 555 {
+			t.Errorf("%v: %v writes, want 555", run["strategy"], run["writes"])
+		}
+	}
+	if out.Runs[0]["strategy"] != "graft" || out.Runs[0]["correct"] != true {
+		t.Errorf("graft run: %v", out.Runs[0])
+	}
+	if svg, err := os.ReadFile(plot); err != nil || !strings.Contains(string(svg), "<svg") || !strings.Contains(string(svg), ">naive<") {
+		t.Errorf("plot: %v", err)
+	}
+}

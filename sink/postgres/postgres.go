@@ -318,3 +318,9 @@ func sortedKeys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Reset deletes the whole graph (for benchmarks: one store, several runs).
+func (s *Store) Reset(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `TRUNCATE edges, vertices`)
+	return err
+}

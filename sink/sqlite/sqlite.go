@@ -410,3 +410,15 @@ func parseProps(raw string) (graft.Props, error) {
 	}
 	return p, nil
 }
+
+// Reset deletes the whole graph (for benchmarks: one store, several runs).
+func (s *Store) Reset(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != nil { // it holds the only write connection
+		s.w.close()
+		s.w = nil
+	}
+	_, err := s.wdb.ExecContext(ctx, `DELETE FROM edges; DELETE FROM vertices;`)
+	return err
+}
