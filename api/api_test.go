@@ -156,7 +156,7 @@ func TestWritesAndReads(t *testing.T) {
 	}
 	// Status settles: everything accepted is committed.
 	var st api.Status
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 500; i++ {
 		_, body = f.do(t, "GET", "/v1/status", "")
 		json.Unmarshal([]byte(body), &st)
 		if st.Committed == 3 && st.Pending == 0 {

@@ -163,9 +163,9 @@ func TestRestartResumesAfterAcknowledged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := src.Fetch(ctx)
-	if err != nil || len(recs) != 10 || recs[3].Key != "d" || recs[3].Pos.Offset != 4 {
-		t.Fatalf("fetch: %d records, %v", len(recs), err)
+	recs := fetchN(t, src, 10)
+	if recs[3].Key != "d" || recs[3].Pos.Offset != 4 {
+		t.Fatalf("fetch: record 3 is %+v", recs[3])
 	}
 	if err := src.Ack(ctx, recs[5].Pos); err != nil {
 		t.Fatal(err)
@@ -180,16 +180,7 @@ func TestRestartResumesAfterAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var again []graft.Record
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for len(again) < 4 {
-		recs, err := src.Fetch(fctx)
-		if err != nil {
-			t.Fatalf("after restart: %d records, then %v", len(again), err)
-		}
-		again = append(again, recs...)
-	}
+	again := fetchN(t, src, 4)
 	for i, r := range again {
 		if r.Pos.Offset != int64(7+i) {
 			t.Fatalf("after restart: record %d at offset %d, want %d (%v)", i, r.Pos.Offset, 7+i, again)
@@ -198,4 +189,20 @@ func TestRestartResumesAfterAcknowledged(t *testing.T) {
 	if len(again) != 4 {
 		t.Fatalf("after restart: %d records, want 4", len(again))
 	}
+}
+
+// fetchN fetches until n records are in: a fetch returns what has arrived.
+func fetchN(t *testing.T, src *jetstream.Source, n int) []graft.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []graft.Record
+	for len(out) < n {
+		recs, err := src.Fetch(ctx)
+		if err != nil {
+			t.Fatalf("after %d records: %v", len(out), err)
+		}
+		out = append(out, recs...)
+	}
+	return out
 }
