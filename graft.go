@@ -43,6 +43,14 @@ type Source interface {
 	Close() error
 }
 
+// Rebalancer is a Source whose partitions can be taken away (Kafka). The
+// engine gives it, before fetching, a drain function that blocks until every
+// record of the named partitions the engine holds is committed or
+// dead-lettered and acknowledged.
+type Rebalancer interface {
+	SetDrain(drain func(ctx context.Context, partitions []string) error)
+}
+
 // Batch is an ordered list of writes the sink applies in one transaction.
 type Batch struct {
 	Writes []*Write

@@ -14,6 +14,7 @@ type acker struct {
 	src    graft.Source
 	log    *slog.Logger
 	mu     sync.Mutex
+	flushM sync.Mutex // one flush at a time: a drain's flush waits for one in progress
 	latest map[string]graft.Position
 	wake   chan struct{}
 	stop   chan struct{}
@@ -52,6 +53,8 @@ func (a *acker) loop() {
 }
 
 func (a *acker) flush() {
+	a.flushM.Lock()
+	defer a.flushM.Unlock()
 	a.mu.Lock()
 	batch := a.latest
 	a.latest = map[string]graft.Position{}

@@ -89,6 +89,9 @@ func (e *Engine) Quarantine(keys ...string) {
 	}
 }
 
+// ErrStopped: the engine is not running.
+var ErrStopped = errors.New("engine stopped")
+
 // ErrDrainTimeout: the graceful stop did not finish in time; what was not
 // committed was not acknowledged and will be replayed.
 var ErrDrainTimeout = errors.New("drain timed out: unacknowledged records will be replayed")
@@ -103,6 +106,14 @@ func (e *FatalError) Unwrap() error { return e.Err }
 type input struct {
 	nodes []*node
 	err   error // io.EOF at the end of a finite source
+	drain *drainReq
+}
+
+// drainReq asks to be told when every admitted record of the partitions is
+// done (and so acknowledged or about to be).
+type drainReq struct {
+	parts map[string]bool
+	done  chan struct{}
 }
 
 // result is what a worker reports for one batch.
@@ -156,6 +167,8 @@ type scheduler struct {
 
 	acks      *acker
 	dlPending []*node // dead letters not yet handed to the dead-letter goroutine
+	drains    []*drainReq
+	exited    chan struct{} // closed when run returns
 	dlBusy    int     // batches of dead letters being written
 }
 
@@ -175,10 +188,12 @@ func newScheduler(e *Engine, src graft.Source) *scheduler {
 		unitsCap:    cfg.MaxBatchUnits,
 		budget:      semaphore.NewWeighted(int64(cfg.MaxInflightRecords)),
 		budgetBytes: semaphore.NewWeighted(int64(cfg.MaxInflightBytes)),
+		exited:      make(chan struct{}),
 	}
 }
 
 func (s *scheduler) run(ctx context.Context) error {
+	defer close(s.exited)
 	// Work outlives ctx by the drain deadline.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -186,6 +201,10 @@ func (s *scheduler) run(ctx context.Context) error {
 	defer stopReading()
 
 	s.acks = newAcker(context.WithoutCancel(ctx), s.src, s.e.log)
+	if rb, ok := s.src.(graft.Rebalancer); ok {
+		rb.SetDrain(s.drainPartitions)
+		defer rb.SetDrain(nil)
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < s.cfg.Concurrency; i++ {
 		wg.Add(1)
@@ -385,7 +404,59 @@ func (s *scheduler) byteWeight(size int) int64 {
 	return min(int64(size)*4, int64(s.cfg.MaxInflightBytes))
 }
 
+// drainPartitions blocks until every record of the partitions that was
+// handed to the engine is committed or dead-lettered, then flushes the
+// acknowledgements to the source. It goes through the input channel, so
+// records sent before it are admitted first.
+func (s *scheduler) drainPartitions(ctx context.Context, parts []string) error {
+	req := &drainReq{parts: map[string]bool{}, done: make(chan struct{})}
+	for _, p := range parts {
+		req.parts[p] = true
+	}
+	select {
+	case s.in <- input{drain: req}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.exited:
+		return ErrStopped
+	}
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.exited:
+		return ErrStopped
+	}
+	s.acks.flush()
+	return nil
+}
+
+// checkDrains completes the drain requests whose partitions are idle.
+func (s *scheduler) checkDrains() {
+	kept := s.drains[:0]
+	for _, d := range s.drains {
+		idle := true
+		for p := range d.parts {
+			if t := s.tracks[p]; t != nil && len(t.entries) > 0 {
+				idle = false
+				break
+			}
+		}
+		if idle {
+			close(d.done)
+		} else {
+			kept = append(kept, d)
+		}
+	}
+	s.drains = kept
+}
+
 func (s *scheduler) admit(in input) {
+	if in.drain != nil {
+		s.drains = append(s.drains, in.drain)
+		s.checkDrains()
+		return
+	}
 	if in.err != nil {
 		s.inputDone = true
 		if !errors.Is(in.err, io.EOF) {
@@ -495,6 +566,9 @@ func (s *scheduler) complete(n *node) {
 	n.succ = nil
 	if n.track.markDone(n.trackIdx) {
 		s.acks.ack(graft.Position{Partition: n.track.name, Offset: n.track.acked})
+		if len(s.drains) > 0 && len(n.track.entries) == 0 {
+			s.checkDrains()
+		}
 	}
 	n.w, n.rec.Value = nil, nil
 }

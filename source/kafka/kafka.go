@@ -1,0 +1,387 @@
+// Package kafka is a Source reading Kafka topics through a franz-go consumer
+// group (cooperative-sticky by default).
+//
+// Offsets: the engine acknowledges, per partition, the position below which
+// every record is committed or dead-lettered; the source commits that
+// position + 1 (every second, and at once when a partition is revoked).
+// Rebalances: polling blocks rebalances until the records polled have been
+// handed to the engine; when partitions are revoked, the source asks the
+// engine to finish every record of them it holds (Drain), commits exactly
+// that, and only then lets the partitions go — a partition is never
+// processed by two members at once.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/graftdb/graft"
+)
+
+// Config is what a kafka:// URL says.
+type Config struct {
+	Brokers []string
+	Topics  []string // names, or one regular expression when Regex
+	Regex   bool
+	Group   string
+	Start   string // earliest (default), latest, or an RFC 3339 time: where a group with no offset starts
+	// InstanceID makes the member static: closing it does not leave the
+	// group (its partitions wait for the session timeout). For tests that
+	// kill members.
+	InstanceID     string
+	SessionTimeout time.Duration
+	Balancer       string // cooperative-sticky (default), co-partitioned
+}
+
+// ParseURL reads kafka://broker1:9092,broker2:9092/TOPICS?group=NAME&start=….
+// TOPICS is a comma-separated list, or a regular expression (graph\.write\..*).
+func ParseURL(raw string) (Config, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "kafka" {
+		return Config{}, fmt.Errorf("source %q: want kafka://BROKER[,BROKER]/TOPICS?group=NAME", raw)
+	}
+	c := Config{Brokers: strings.Split(u.Host, ","), Group: u.Query().Get("group"), Start: u.Query().Get("start"), Balancer: u.Query().Get("balancer")}
+	topics := strings.TrimPrefix(u.Path, "/")
+	if u.Host == "" || topics == "" || c.Group == "" {
+		return Config{}, fmt.Errorf("source %q: brokers, topics and ?group= are required (kafka://BROKER[,BROKER]/TOPICS?group=NAME)", raw)
+	}
+	if strings.ContainsAny(topics, `*+?^$()[]{}|\`) {
+		if _, err := regexp.Compile(topics); err != nil {
+			return Config{}, fmt.Errorf("source %q: topics regex: %v", raw, err)
+		}
+		c.Topics, c.Regex = []string{topics}, true
+	} else {
+		c.Topics = strings.Split(topics, ",")
+	}
+	switch c.Balancer {
+	case "", "cooperative-sticky", "co-partitioned":
+	default:
+		return Config{}, fmt.Errorf("source %q: balancer=%q: cooperative-sticky or co-partitioned", raw, c.Balancer)
+	}
+	return c, nil
+}
+
+// Source implements graft.Source and graft.Rebalancer.
+type Source struct {
+	cfg Config
+	cl  *kgo.Client
+	log *slog.Logger
+
+	mu        sync.Mutex
+	toCommit  map[string]map[int32]kgo.EpochOffset // offsets acknowledged, not yet committed
+	owned     map[string]bool                      // partitions assigned to this member
+	killed    bool                                 // Kill: callbacks do nothing, as after a crash
+	drain     func(context.Context, []string) error
+	allow     bool // rebalances were blocked by the last poll
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var (
+	_ graft.Source     = (*Source)(nil)
+	_ graft.Rebalancer = (*Source)(nil)
+)
+
+// New joins the group.
+func New(cfg Config, log *slog.Logger, extra ...kgo.Opt) (*Source, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Source{cfg: cfg, log: log, toCommit: map[string]map[int32]kgo.EpochOffset{}, owned: map[string]bool{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	start := kgo.NewOffset().AtStart()
+	switch cfg.Start {
+	case "", "earliest", "committed":
+	case "latest":
+		start = kgo.NewOffset().AtEnd()
+	default:
+		t, err := time.Parse(time.RFC3339, cfg.Start)
+		if err != nil {
+			return nil, fmt.Errorf("start=%q: earliest, latest or an RFC 3339 time", cfg.Start)
+		}
+		start = kgo.NewOffset().AfterMilli(t.UnixMilli())
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(start),
+		kgo.OnPartitionsAssigned(s.assigned),
+		kgo.OnPartitionsRevoked(s.revoked),
+		kgo.OnPartitionsLost(s.lost),
+	}
+	if cfg.Regex {
+		opts = append(opts, kgo.ConsumeRegex())
+	}
+	opts = append(opts, kgo.ConsumeTopics(cfg.Topics...))
+	if cfg.Balancer == "co-partitioned" {
+		// The range assignor splits each topic's partitions into the same
+		// contiguous ranges over the same sorted members: partition n of
+		// every topic with the same partition count goes to the same
+		// member, so a key that appears in several topics stays on one
+		// instance.
+		opts = append(opts, kgo.Balancers(kgo.RangeBalancer()))
+	} else {
+		opts = append(opts, kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
+	if cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(cfg.SessionTimeout/5))
+	}
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka %s: %w", strings.Join(cfg.Brokers, ","), err)
+	}
+	s.cl = cl
+	go s.commitLoop()
+	return s, nil
+}
+
+// SetDrain implements graft.Rebalancer.
+func (s *Source) SetDrain(drain func(context.Context, []string) error) {
+	s.mu.Lock()
+	s.drain = drain
+	s.mu.Unlock()
+}
+
+// Partition names a topic partition as positions do: "topic/3".
+func Partition(topic string, p int32) string { return topic + "/" + strconv.Itoa(int(p)) }
+
+func splitPartition(name string) (string, int32, bool) {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 {
+		return "", 0, false
+	}
+	p, err := strconv.Atoi(name[i+1:])
+	return name[:i], int32(p), err == nil
+}
+
+// Fetch implements graft.Source. The records of the last poll have been
+// handed to the engine when Fetch is called again: only then may the group
+// rebalance.
+func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
+	for {
+		if s.allow {
+			s.cl.AllowRebalance()
+			s.allow = false
+		}
+		fs := s.cl.PollRecords(ctx, 4096)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if fs.IsClientClosed() {
+			return nil, graft.ErrClosed
+		}
+		var errs []error
+		fs.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				errs = append(errs, fmt.Errorf("%s: %w", Partition(topic, p), err))
+			}
+		})
+		for _, err := range errs {
+			s.log.Warn("kafka fetch error", "err", err)
+		}
+		if fs.Empty() {
+			continue
+		}
+		s.allow = true
+		recs := make([]graft.Record, 0, fs.NumRecords())
+		fs.EachRecord(func(r *kgo.Record) {
+			recs = append(recs, graft.Record{Value: r.Value, Key: string(r.Key), Arrived: r.Timestamp,
+				Pos: graft.Position{Partition: Partition(r.Topic, r.Partition), Offset: r.Offset}})
+		})
+		return recs, nil
+	}
+}
+
+// Ack implements graft.Source: remember offset+1 for the next commit.
+func (s *Source) Ack(_ context.Context, pos graft.Position) error {
+	topic, p, ok := splitPartition(pos.Partition)
+	if !ok {
+		return fmt.Errorf("kafka: bad position %q", pos.Partition)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.owned[pos.Partition] {
+		return nil // revoked: its new owner commits it
+	}
+	m := s.toCommit[topic]
+	if m == nil {
+		m = map[int32]kgo.EpochOffset{}
+		s.toCommit[topic] = m
+	}
+	if cur, ok := m[p]; !ok || cur.Offset < pos.Offset+1 {
+		m[p] = kgo.EpochOffset{Epoch: -1, Offset: pos.Offset + 1}
+	}
+	return nil
+}
+
+// take removes and returns the offsets to commit (only the given partitions
+// when parts is not nil).
+func (s *Source) take(parts map[string][]int32) map[string]map[int32]kgo.EpochOffset {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if parts == nil {
+		out := s.toCommit
+		s.toCommit = map[string]map[int32]kgo.EpochOffset{}
+		return out
+	}
+	out := map[string]map[int32]kgo.EpochOffset{}
+	for topic, ps := range parts {
+		for _, p := range ps {
+			if eo, ok := s.toCommit[topic][p]; ok {
+				if out[topic] == nil {
+					out[topic] = map[int32]kgo.EpochOffset{}
+				}
+				out[topic][p] = eo
+				delete(s.toCommit[topic], p)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Source) commit(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	var cerr error
+	s.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsgReq, resp *kmsgResp, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if e := kerrOf(p.ErrorCode); e != nil && cerr == nil {
+					cerr = fmt.Errorf("commit %s: %w", Partition(t.Topic, p.Partition), e)
+				}
+			}
+		}
+	})
+	return cerr
+}
+
+func (s *Source) commitLoop() {
+	defer close(s.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		if err := s.commit(context.Background(), s.take(nil)); err != nil {
+			s.log.Warn("kafka commit failed; the offsets will be committed later or replayed", "err", err)
+		}
+	}
+}
+
+func names(parts map[string][]int32) []string {
+	var out []string
+	for topic, ps := range parts {
+		for _, p := range ps {
+			out = append(out, Partition(topic, p))
+		}
+	}
+	return out
+}
+
+func (s *Source) assigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range names(parts) {
+		s.owned[n] = true
+	}
+}
+
+// disown forgets partitions and whatever was acknowledged of them and not
+// committed: from now on only their new owner commits them.
+func (s *Source) disown(parts map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for topic, ps := range parts {
+		for _, p := range ps {
+			delete(s.owned, Partition(topic, p))
+			delete(s.toCommit[topic], p)
+		}
+	}
+}
+
+// revoked finishes the revoked partitions' records, commits them, and lets
+// the partitions go.
+func (s *Source) revoked(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
+	s.mu.Lock()
+	drain, killed := s.drain, s.killed
+	s.mu.Unlock()
+	if killed {
+		return
+	}
+	if drain != nil {
+		if err := drain(ctx, names(parts)); err != nil {
+			s.log.Warn("revoked partitions not drained; their uncommitted records will be replayed by the new owner", "err", err)
+		}
+	}
+	if err := s.commit(ctx, s.take(parts)); err != nil {
+		s.log.Warn("commit of revoked partitions failed; the new owner replays from the last commit", "err", err)
+	}
+	s.disown(parts)
+}
+
+// lost: the member was fenced (session expired). Another member may own the
+// partitions already; finish what is here, commit nothing.
+func (s *Source) lost(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
+	s.mu.Lock()
+	drain, killed := s.drain, s.killed
+	s.mu.Unlock()
+	if killed {
+		return
+	}
+	if drain != nil {
+		drain(ctx, names(parts))
+	}
+	s.disown(parts)
+}
+
+// Close commits what was acknowledged and leaves the group (a static member
+// does not leave).
+func (s *Source) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.commit(ctx, s.take(nil)); err != nil {
+			s.log.Warn("final kafka commit failed", "err", err)
+		}
+		s.cl.CloseAllowingRebalance()
+	})
+	return nil
+}
+
+// Kill closes the client without committing: a crash, for tests.
+func (s *Source) Kill() {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.killed = true
+		s.mu.Unlock()
+		close(s.stop)
+		<-s.done
+		s.cl.CloseAllowingRebalance()
+	})
+}

@@ -1,0 +1,186 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/bench"
+	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/source/kafka"
+)
+
+const topic = "graph.write.DeviceSoftwareUpdated"
+
+// cluster starts kfake with a 12-partition topic holding the workload, keyed
+// by organization (the seed's layout), with a poison record in the middle.
+func cluster(t *testing.T, wl *bench.Workload) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, topic), kfake.GroupMinSessionTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	var recs []*kgo.Record
+	for i, w := range wl.Writes {
+		recs = append(recs, &kgo.Record{Key: []byte(w.Key), Value: w.AppendJSON(nil)})
+		if i == len(wl.Writes)/2 {
+			recs = append(recs, &kgo.Record{Key: []byte(w.Key), Value: []byte(`{"ops":[{"op":"bogus"}]}`)})
+		}
+	}
+	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return c.ListenAddrs()
+}
+
+type member struct {
+	src    *kafka.Source
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type dlq struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (d *dlq) Append(_ context.Context, ls []*graft.Letter) error {
+	d.mu.Lock()
+	d.n += len(ls)
+	d.mu.Unlock()
+	return nil
+}
+
+func join(t *testing.T, brokers []string, group, instance string, sink graft.Sink, letters *dlq) *member {
+	t.Helper()
+	src, err := kafka.New(kafka.Config{Brokers: brokers, Topics: []string{topic}, Group: group, InstanceID: instance, SessionTimeout: 2 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Default()
+	if instance == "b" {
+		cfg.DrainTimeout = time.Millisecond // it gets killed: it must stop writing at once, as a crashed process does
+	}
+	e, err := engine.New(sink, letters, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &member{src: src, cancel: cancel, done: make(chan error, 1)}
+	go func() { m.done <- e.Run(ctx, src) }()
+	return m
+}
+
+// stop is a graceful stop: drain, commit, leave the group.
+func (m *member) stop(t *testing.T) {
+	m.cancel()
+	if err := <-m.done; err != nil && !errors.Is(err, graft.ErrClosed) {
+		t.Errorf("member: %v", err)
+	}
+	m.src.Close()
+}
+
+// kill is a crash: no drain, no commit, no LeaveGroup (static member).
+func (m *member) kill() {
+	m.cancel()
+	<-m.done
+	m.src.Kill()
+}
+
+func waitForModel(t *testing.T, g *memgraph.Graph, wl *bench.Workload) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	wv, we := wl.Model.Snapshot()
+	for {
+		gv, ge := g.Snapshot()
+		d := memgraph.Diff(wv, we, gv, ge)
+		if d == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the graph never reached the model:\n%s", d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// nothingLeft joins the group afresh: every record must have been committed.
+func nothingLeft(t *testing.T, brokers []string, group string) {
+	t.Helper()
+	src, err := kafka.New(kafka.Config{Brokers: brokers, Topics: []string{topic}, Group: group}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	recs, _ := src.Fetch(ctx)
+	if len(recs) > 0 {
+		t.Fatalf("%d records were not committed, first at %s:%d", len(recs), recs[0].Pos.Partition, recs[0].Pos.Offset)
+	}
+}
+
+func workload(t *testing.T) *bench.Workload {
+	cfg := bench.DefaultSeed()
+	cfg.Orgs, cfg.DevicesPerOrg, cfg.SoftwarePerOrg, cfg.SoftwarePerDevice = 24, 4, 20, 5
+	wl, err := bench.NewWorkload(cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wl
+}
+
+func TestOneMember(t *testing.T) {
+	wl := workload(t)
+	brokers := cluster(t, wl)
+	g := memgraph.New()
+	letters := &dlq{}
+	m := join(t, brokers, "graft", "", &memgraph.Sink{Graph: g}, letters)
+	waitForModel(t, g, wl)
+	m.stop(t)
+	nothingLeft(t, brokers, "graft")
+	if letters.n != 1 {
+		t.Fatalf("%d dead letters, want the one poison record", letters.n)
+	}
+}
+
+// Members join, one is killed without leaving, another joins mid-stream:
+// rebalances move partitions, the killed member's uncommitted records are
+// replayed by their new owner, and the final graph equals the model.
+func TestMembersKilledAndAdded(t *testing.T) {
+	wl := workload(t)
+	brokers := cluster(t, wl)
+	g := memgraph.New()
+	sink := &memgraph.Sink{Graph: g, Lim: graft.SinkLimits{MaxWrites: 5, MaxUnits: 200, MaxBytes: 1 << 20, Concurrency: 2}}
+	letters := &dlq{}
+	a := join(t, brokers, "graft", "a", sink, letters)
+	b := join(t, brokers, "graft", "b", sink, letters)
+	time.Sleep(300 * time.Millisecond)
+	b.kill()
+	c := join(t, brokers, "graft", "c", sink, letters)
+	waitForModel(t, g, wl)
+	// The graph can be complete before b's partitions are reassigned (b
+	// applied them and died before committing): wait past b's session
+	// timeout so that a and c replay and commit them.
+	time.Sleep(5 * time.Second)
+	waitForModel(t, g, wl)
+	a.stop(t)
+	c.stop(t)
+	nothingLeft(t, brokers, "graft")
+	if letters.n < 1 {
+		t.Fatalf("the poison record was not dead-lettered")
+	}
+}
