@@ -139,8 +139,8 @@ func (c Config) Validate() error {
 	if c.Listen != "" && !strings.Contains(c.Listen, ":") {
 		add("listen", "%q is not host:port", c.Listen)
 	}
-	if c.Source != "" && !strings.HasPrefix(c.Source, "nats://") && !strings.HasPrefix(c.Source, "file:") {
-		add("source", "%q: want nats://HOST:PORT/STREAM/SUBJECT or file:PATH (or empty for the embedded stream)", c.Source)
+	if c.Source != "" && !strings.HasPrefix(c.Source, "nats://") && !strings.HasPrefix(c.Source, "file:") && !strings.HasPrefix(c.Source, "kafka://") {
+		add("source", "%q: want nats://HOST:PORT/STREAM/SUBJECT, kafka://BROKERS/TOPICS?group=NAME or file:PATH (or empty for the embedded stream)", c.Source)
 	}
 	if c.Sink != "" && !strings.HasPrefix(c.Sink, "sqlite:") && !strings.HasPrefix(c.Sink, "postgres://") && !strings.HasPrefix(c.Sink, "postgresql://") {
 		add("sink", "%q: unknown scheme (supported: sqlite:PATH, postgres://…)", c.Sink)

@@ -65,12 +65,12 @@ func TestErrorsNameTheField(t *testing.T) {
 			t.Errorf("%q: %v, want %q", text, err, want)
 		}
 	}
-	c, err := config.Load(write(t, "batch:\n  max_writes: -1\nsource: kafka://x\ncache:\n  size: 0\nretry:\n  backoff_base: 10s\n"))
+	c, err := config.Load(write(t, "batch:\n  max_writes: -1\nsource: ftp://x\ncache:\n  size: 0\nretry:\n  backoff_base: 10s\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = c.Validate()
-	for _, want := range []string{"batch.max_writes: must not be negative", "source: \"kafka://x\"", "cache.size", "retry.backoff_base: 10s is above retry.backoff_max"} {
+	for _, want := range []string{"batch.max_writes: must not be negative", "source: \"ftp://x\"", "cache.size", "retry.backoff_base: 10s is above retry.backoff_max"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v, want %q", err, want)
 		}

@@ -169,7 +169,7 @@ type scheduler struct {
 	dlPending []*node // dead letters not yet handed to the dead-letter goroutine
 	drains    []*drainReq
 	exited    chan struct{} // closed when run returns
-	dlBusy    int     // batches of dead letters being written
+	dlBusy    int           // batches of dead letters being written
 }
 
 func newScheduler(e *Engine, src graft.Source) *scheduler {

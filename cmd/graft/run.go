@@ -23,6 +23,7 @@ import (
 	"github.com/graftdb/graft/config"
 	"github.com/graftdb/graft/source/file"
 	"github.com/graftdb/graft/source/jetstream"
+	"github.com/graftdb/graft/source/kafka"
 )
 
 const defaultListen = config.DefaultListen
@@ -44,6 +45,9 @@ API on ` + defaultListen + `:
 
 --source selects another source:
   nats://HOST:PORT/STREAM/SUBJECT  an external JetStream (stream created if absent)
+  kafka://BROKER[,BROKER]/TOPICS?group=NAME[&start=earliest|latest|RFC3339][&balancer=co-partitioned]
+                                   Kafka topics (a list, or a regex) in a consumer group
+                                   (ingest API disabled: produce to the topics)
   file:PATH                        NDJSON writes from a file (ingest API disabled)
 
 SIGINT or SIGTERM stops fetching, finishes the writes in flight (within
@@ -154,6 +158,17 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 		}
 		svc.closeSrc = func() { js.Close(); nc.Close() }
 		svc.src, publisher, lag, svc.sourceName = js, pub, js.Lag, f.c.Source
+	case strings.HasPrefix(f.c.Source, "kafka://"):
+		kc, err := kafka.ParseURL(f.c.Source)
+		if err != nil {
+			return fail(usagef("--source: %v", err))
+		}
+		ks, err := kafka.New(kc, log)
+		if err != nil {
+			return fail(fmt.Errorf("cannot reach source %s: %w", f.c.Source, err))
+		}
+		svc.closeSrc = func() { ks.Close() }
+		svc.src, svc.sourceName = ks, f.c.Source
 	case strings.HasPrefix(f.c.Source, "file:"):
 		path := strings.TrimPrefix(f.c.Source, "file:")
 		fh, err := os.Open(path)
@@ -163,7 +178,7 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 		svc.closeSrc = func() { fh.Close() }
 		svc.src, svc.sourceName = file.New(path, fh, f.c.Engine().Limits.MaxRecordBytes), f.c.Source
 	default:
-		return fail(usagef("--source %q: unknown scheme (nats://HOST:PORT/STREAM/SUBJECT or file:PATH)", f.c.Source))
+		return fail(usagef("--source %q: unknown scheme (nats://HOST:PORT/STREAM/SUBJECT, kafka://BROKERS/TOPICS?group=NAME or file:PATH)", f.c.Source))
 	}
 
 	reg := prometheus.NewRegistry()
