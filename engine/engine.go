@@ -749,12 +749,12 @@ func (s *scheduler) build() []*node {
 		if len(batch) > 0 && (len(batch) >= s.cfg.MaxBatchWrites || units+n.units > s.unitsCap || bytes+n.size > s.cfg.MaxBatchBytes) {
 			return batch
 		}
-		if n.state == ready {
+		hot := n.state != ready
+		if hot {
+			heap.Pop(&cand)
+		} else {
 			heap.Pop(&s.readyQ)
 			s.readyUnits -= n.units
-		} else {
-			heap.Pop(&cand)
-			s.e.stats.InHotBatches.Add(1)
 		}
 		if s.conflicts(n) {
 			// Only after a parked write was detached: it is in flight on a
@@ -763,6 +763,9 @@ func (s *scheduler) build() []*node {
 				deferred = append(deferred, n)
 			}
 			continue
+		}
+		if hot {
+			s.e.stats.InHotBatches.Add(1)
 		}
 		n.state, n.mark = batched, id
 		batch = append(batch, n)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,9 +40,7 @@ func seedChunks(posters, chunk int) ([][][]byte, int) {
 	counts := make([]int, posters)
 	for i := 0; i < httpBenchWrites; i++ {
 		w := gen.Next()
-		h := fnv.New32a()
-		h.Write([]byte(w.Key))
-		q := int(h.Sum32()) % posters
+		q := shard(w.Key, posters)
 		bufs[q].Write(w.AppendJSON(nil))
 		bufs[q].WriteByte('\n')
 		if counts[q]++; counts[q] == chunk {

@@ -52,7 +52,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		asJSON     bool
 		plot       string
 	)
-	fs := newFlagSet("bench", "graft bench [flags]", benchAbout, stdout)
+	fs := newFlagSet("bench", "graft bench [flags]", benchAbout)
 	fs.StringVar(&f.c.Sink, "sink", "", "sink `URL`; default a fresh embedded store in a temporary directory")
 	fs.StringVar(&strategies, "strategies", "graft,graft-nocache,naive,locked", "comma-separated `list` of strategies to run")
 	fs.Float64Var(&scale, "scale", 0.3, "workload size: 100 × scale organizations, 10 devices each, 10 updates per device")

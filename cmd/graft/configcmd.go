@@ -33,7 +33,7 @@ func runConfig(ctx context.Context, args []string, _ io.Reader, stdout, _ io.Wri
 	if err := f.loadConfig(args); err != nil {
 		return err
 	}
-	fs := newFlagSet("config "+sub, "graft config "+sub+" [--config FILE] [flags]", configAbout, stdout)
+	fs := newFlagSet("config "+sub, "graft config "+sub+" [--config FILE] [flags]", configAbout)
 	f.register(fs)
 	if _, err := fs.parse(args, stdout); err != nil {
 		return err

@@ -36,7 +36,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if err := f.loadConfig(args); err != nil {
 		return err
 	}
-	fs := newFlagSet("demo", "graft demo [flags]", demoAbout, stdout)
+	fs := newFlagSet("demo", "graft demo [flags]", demoAbout)
 	f.register(fs)
 	fs.Float64Var(&scale, "scale", 1, "workload size: organizations = 100 × scale, updates = 10 per device")
 	fs.BoolVar(&exit, "exit", false, "stop once everything is committed instead of serving on")
@@ -108,9 +108,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	counts := make([]int, posters)
 	for i := 0; i < total && ctx.Err() == nil; i++ {
 		w := gen.Next()
-		h := fnv.New32a()
-		h.Write([]byte(w.Key))
-		q := int(h.Sum32()) % posters
+		q := shard(w.Key, posters)
 		bufs[q].Write(w.AppendJSON(nil))
 		bufs[q].WriteByte('\n')
 		if counts[q]++; counts[q] == 200 {
@@ -151,4 +149,12 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		err = postErr
 	}
 	return err
+}
+
+// shard spreads keys over n clients, each key always to the same one, so
+// that a client posts its keys' writes in order.
+func shard(key string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
 }

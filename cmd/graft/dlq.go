@@ -50,7 +50,7 @@ func runDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 func runDLQList(args []string, stdout io.Writer) error {
 	var dataDir, format string
-	fs := newFlagSet("dlq list", "graft dlq list [flags]", "Prints the dead letters of the data directory, oldest first.", stdout)
+	fs := newFlagSet("dlq list", "graft dlq list [flags]", "Prints the dead letters of the data directory, oldest first.")
 	fs.StringVar(&dataDir, "data-dir", "./graft-data", "`directory` holding deadletters.ndjson")
 	fs.StringVar(&format, "format", "table", "output `format`: table or ndjson (the envelopes as stored)")
 	if _, err := fs.parse(args, stdout); err != nil {
@@ -123,7 +123,7 @@ func runDLQRedrive(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := f.loadConfig(args); err != nil {
 		return err
 	}
-	fs := newFlagSet("dlq redrive", "graft dlq redrive [flags]", redriveAbout, stdout)
+	fs := newFlagSet("dlq redrive", "graft dlq redrive [flags]", redriveAbout)
 	f.register(fs)
 	if _, err := fs.parse(args, stdout); err != nil {
 		return err

@@ -24,7 +24,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, _ io.Wri
 	if err := f.loadConfig(args); err != nil {
 		return err
 	}
-	fs := newFlagSet("export", "graft export [flags]", exportAbout, stdout)
+	fs := newFlagSet("export", "graft export [flags]", exportAbout)
 	f.register(fs)
 	pos, err := fs.parse(args, stdout)
 	if err != nil {

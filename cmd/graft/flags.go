@@ -29,11 +29,10 @@ type flagSet struct {
 	about string // what the command does, paragraphs
 }
 
-func newFlagSet(name, usage, about string, out io.Writer) *flagSet {
+func newFlagSet(name, usage, about string) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), usage: usage, about: about}
 	fs.SetOutput(io.Discard)
 	fs.FlagSet.Usage = func() {}
-	_ = out
 	return fs
 }
 

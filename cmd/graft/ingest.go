@@ -128,7 +128,7 @@ func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err := f.loadConfig(args); err != nil {
 		return err
 	}
-	fs := newFlagSet("ingest", "graft ingest [flags] [FILE|-]", ingestAbout, stdout)
+	fs := newFlagSet("ingest", "graft ingest [flags] [FILE|-]", ingestAbout)
 	f.register(fs)
 	pos, err := fs.parse(args, stdout)
 	if err != nil {

@@ -75,7 +75,7 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if err := f.loadConfig(args); err != nil {
 		return err
 	}
-	fs := newFlagSet("run", "graft run [flags]", runAbout, stdout)
+	fs := newFlagSet("run", "graft run [flags]", runAbout)
 	f.register(fs)
 	pos, err := fs.parse(args, stdout)
 	if err != nil {

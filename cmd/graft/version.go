@@ -12,7 +12,7 @@ import (
 var version = ""
 
 func runVersion(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
-	fs := newFlagSet("version", "graft version", "Prints graft's version, the Go version it was built with and its VCS revision.", stdout)
+	fs := newFlagSet("version", "graft version", "Prints graft's version, the Go version it was built with and its VCS revision.")
 	if _, err := fs.parse(args, stdout); err != nil {
 		return err
 	}

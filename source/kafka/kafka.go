@@ -326,6 +326,19 @@ func (s *Source) disown(parts map[string][]int32) {
 // revoked finishes the revoked partitions' records, commits them, and lets
 // the partitions go.
 func (s *Source) revoked(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
+	s.release(ctx, parts, true)
+}
+
+// lost: the member was fenced (session expired). Another member may own the
+// partitions already; finish what is here, commit nothing.
+func (s *Source) lost(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
+	s.release(ctx, parts, false)
+}
+
+// release drains the partitions' records in the engine, commits them when
+// commit is set, and forgets the partitions. After Kill it does nothing, as
+// a crashed process would not.
+func (s *Source) release(ctx context.Context, parts map[string][]int32, commit bool) {
 	s.mu.Lock()
 	drain, killed := s.drain, s.killed
 	s.mu.Unlock()
@@ -334,26 +347,13 @@ func (s *Source) revoked(ctx context.Context, _ *kgo.Client, parts map[string][]
 	}
 	if drain != nil {
 		if err := drain(ctx, names(parts)); err != nil {
-			s.log.Warn("revoked partitions not drained; their uncommitted records will be replayed by the new owner", "err", err)
+			s.log.Warn("partitions not drained; their uncommitted records will be replayed by their next owner", "err", err)
 		}
 	}
-	if err := s.commit(ctx, s.take(parts)); err != nil {
-		s.log.Warn("commit of revoked partitions failed; the new owner replays from the last commit", "err", err)
-	}
-	s.disown(parts)
-}
-
-// lost: the member was fenced (session expired). Another member may own the
-// partitions already; finish what is here, commit nothing.
-func (s *Source) lost(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
-	s.mu.Lock()
-	drain, killed := s.drain, s.killed
-	s.mu.Unlock()
-	if killed {
-		return
-	}
-	if drain != nil {
-		drain(ctx, names(parts))
+	if commit {
+		if err := s.commit(ctx, s.take(parts)); err != nil {
+			s.log.Warn("commit of revoked partitions failed; the new owner replays from the last commit", "err", err)
+		}
 	}
 	s.disown(parts)
 }
