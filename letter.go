@@ -30,6 +30,10 @@ type Letter struct {
 // earlier write of its key was, under the quarantine policy.
 const ClassQuarantined = "quarantined"
 
+// ClassExpired is the class of a letter whose record was older than the max
+// record age when Graft took it from the source.
+const ClassExpired = "expired"
+
 // SetRaw stores the record's bytes in the letter, as text when they are UTF-8.
 func (l *Letter) SetRaw(b []byte) {
 	if utf8.Valid(b) {

@@ -25,9 +25,14 @@ import (
 )
 
 // Publisher stores records durably in the stream and returns their
-// positions (stream sequences), in order.
+// positions, in order. keys[i] is the write key of values[i].
 type Publisher interface {
-	Publish(ctx context.Context, values [][]byte, keys []string) ([]uint64, error)
+	Publish(ctx context.Context, values [][]byte, keys []string) ([]graft.Position, error)
+}
+
+// Waiter blocks until every position is committed or dead-lettered.
+type Waiter interface {
+	Wait(ctx context.Context, positions []graft.Position) error
 }
 
 // Config wires the API to the rest of the process.
@@ -37,7 +42,7 @@ type Config struct {
 	Pinger    interface{ Ping(context.Context) error }
 	DLQ       engine.DeadLetters
 	Engine    *engine.Engine
-	Committed *Watermark                           // positions acknowledged by the engine
+	Committed Waiter                               // for ?wait=committed
 	Lag       func(context.Context) (int64, error) // records the source has not delivered
 	Limits    graft.Limits
 	MaxBody   int64  // bytes of one request body
@@ -179,10 +184,12 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := WritesResponse{Invalid: []InvalidRecord{}}
 	var valid [][]byte
+	var keys []string
 	var letters []*graft.Letter
 	now := time.Now().UTC()
 	for i, rec := range records {
-		if _, err := graft.Decode(rec, "", s.cfg.Limits); err != nil {
+		wr, err := graft.Decode(rec, "", s.cfg.Limits)
+		if err != nil {
 			resp.Invalid = append(resp.Invalid, InvalidRecord{Index: i, Error: err.Error()})
 			l := &graft.Letter{Position: graft.Position{Partition: "http", Offset: int64(i)}, Class: graft.Permanent.String(),
 				Error: err.Error(), Attempts: 1, FirstFailure: now, LastFailure: now, RawBytes: len(rec)}
@@ -190,7 +197,7 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 			letters = append(letters, l)
 			continue
 		}
-		valid = append(valid, rec)
+		valid, keys = append(valid, rec), append(keys, wr.Key)
 	}
 	if len(letters) > 0 {
 		if err := s.cfg.DLQ.Append(r.Context(), letters); err != nil {
@@ -199,9 +206,9 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 		}
 		s.invalid.Add(int64(len(letters)))
 	}
-	var seqs []uint64
+	var seqs []graft.Position
 	if len(valid) > 0 {
-		seqs, err = s.cfg.Publisher.Publish(r.Context(), valid, nil)
+		seqs, err = s.cfg.Publisher.Publish(r.Context(), valid, keys)
 		if err != nil {
 			s.cfg.Log.Warn("stream refused writes", "err", err)
 			writeError(w, http.StatusServiceUnavailable, "stream: "+err.Error()+" (retry: writes are idempotent)")
@@ -213,7 +220,7 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 	if wait == "committed" && len(seqs) > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WaitTimeout)
 		defer cancel()
-		if err := s.cfg.Committed.Wait(ctx, seqs[len(seqs)-1]); err != nil {
+		if err := s.cfg.Committed.Wait(ctx, seqs); err != nil {
 			writeJSON(w, http.StatusGatewayTimeout, map[string]any{"error": fmt.Sprintf("accepted but not committed within %v", s.cfg.WaitTimeout), "accepted": resp.Accepted, "invalid": resp.Invalid})
 			return
 		}
@@ -335,38 +342,51 @@ func (s *Server) getReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// Watermark follows the positions the engine acknowledges, so that a
-// request can wait until its records are committed.
+// Watermark follows the positions the engine acknowledges, per partition,
+// so that a request can wait until its records are committed.
 type Watermark struct {
 	mu    sync.Mutex
-	pos   uint64
+	pos   map[string]int64
 	waits chan struct{}
 }
 
-// NewWatermark returns a watermark at 0.
-func NewWatermark() *Watermark { return &Watermark{waits: make(chan struct{})} }
+// NewWatermark returns a watermark below every position.
+func NewWatermark() *Watermark {
+	return &Watermark{pos: map[string]int64{}, waits: make(chan struct{})}
+}
 
-// Advance moves the watermark to pos (never back) and wakes waiters.
-func (m *Watermark) Advance(pos uint64) {
+// Advance moves the partition's watermark to pos (never back) and wakes
+// waiters.
+func (m *Watermark) Advance(pos graft.Position) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if pos > m.pos {
-		m.pos = pos
+	if cur, ok := m.pos[pos.Partition]; !ok || pos.Offset > cur {
+		m.pos[pos.Partition] = pos.Offset
 		close(m.waits)
 		m.waits = make(chan struct{})
 	}
 }
 
-// Wait blocks until the watermark reaches pos.
-func (m *Watermark) Wait(ctx context.Context, pos uint64) error {
+// Reached reports whether every position is at or below its partition's
+// watermark; if not, the channel is closed at the next advance.
+func (m *Watermark) Reached(positions []graft.Position) (bool, <-chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range positions {
+		if cur, ok := m.pos[p.Partition]; !ok || cur < p.Offset {
+			return false, m.waits
+		}
+	}
+	return true, nil
+}
+
+// Wait blocks until every position is reached.
+func (m *Watermark) Wait(ctx context.Context, positions []graft.Position) error {
 	for {
-		m.mu.Lock()
-		if m.pos >= pos {
-			m.mu.Unlock()
+		ok, ch := m.Reached(positions)
+		if ok {
 			return nil
 		}
-		ch := m.waits
-		m.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -375,18 +395,35 @@ func (m *Watermark) Wait(ctx context.Context, pos uint64) error {
 	}
 }
 
-// Watch wraps a source so that its acknowledgements advance m.
-func (m *Watermark) Watch(src graft.Source) graft.Source { return &watched{Source: src, m: m} }
+// Watch wraps a source so that its acknowledgements advance m. The wrapper
+// keeps the source's graft.Rebalancer, if it has one: hiding it would let a
+// Kafka rebalance take partitions without draining them.
+func (m *Watermark) Watch(src graft.Source) graft.Source {
+	w := &watched{Source: src, m: m}
+	if rb, ok := src.(graft.Rebalancer); ok {
+		return &watchedRebalancer{watched: w, rb: rb}
+	}
+	return w
+}
 
 type watched struct {
 	graft.Source
 	m *Watermark
 }
 
+type watchedRebalancer struct {
+	*watched
+	rb graft.Rebalancer
+}
+
+func (w *watchedRebalancer) SetDrain(drain func(context.Context, []string) error) {
+	w.rb.SetDrain(drain)
+}
+
 func (w *watched) Ack(ctx context.Context, pos graft.Position) error {
 	err := w.Source.Ack(ctx, pos)
 	if err == nil {
-		w.m.Advance(uint64(pos.Offset))
+		w.m.Advance(pos)
 	}
 	return err
 }

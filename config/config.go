@@ -17,6 +17,7 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/source/kafka"
 )
 
 // Config is every setting of graft. The zero value of a field is replaced by
@@ -37,8 +38,9 @@ type Config struct {
 		SyncAlways bool `yaml:"sync_always"`
 	} `yaml:"stream"`
 	Limits struct {
-		MaxRecordBytes int `yaml:"max_record_bytes"`
-		MaxOps         int `yaml:"max_ops"`
+		MaxRecordBytes int           `yaml:"max_record_bytes"`
+		MaxOps         int           `yaml:"max_ops"`
+		MaxRecordAge   time.Duration `yaml:"max_record_age"`
 	} `yaml:"limits"`
 	Batch struct {
 		MaxWrites int           `yaml:"max_writes"`
@@ -62,6 +64,8 @@ type Config struct {
 		Size int `yaml:"size"`
 	} `yaml:"cache"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// Kafka is how every Kafka client authenticates (TLS, SASL).
+	Kafka kafka.Security `yaml:"kafka"`
 }
 
 // DefaultListen is the HTTP API's default address.
@@ -171,6 +175,12 @@ func (c Config) Validate() error {
 	pos("retry.park_delay", int64(c.Retry.ParkDelay))
 	pos("retry.park_for", int64(c.Retry.ParkFor))
 	pos("drain_timeout", int64(c.DrainTimeout))
+	if c.Limits.MaxRecordAge < 0 {
+		add("limits.max_record_age", "must not be negative; 0 is no limit")
+	}
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Batch.Linger < 0 {
 		add("batch.linger", "must not be negative")
 	}
@@ -190,6 +200,7 @@ func (c Config) Validate() error {
 func (c Config) Engine() engine.Config {
 	return engine.Config{
 		Limits:             graft.Limits{MaxRecordBytes: c.Limits.MaxRecordBytes, MaxOps: c.Limits.MaxOps},
+		MaxRecordAge:       c.Limits.MaxRecordAge,
 		MaxInflightRecords: c.MaxInflightRecords, MaxInflightBytes: c.MaxInflightBytes,
 		MaxBatchWrites: c.Batch.MaxWrites, MaxBatchUnits: c.Batch.MaxUnits, MaxBatchBytes: c.Batch.MaxBytes,
 		Concurrency: c.Concurrency, Linger: c.Batch.Linger,
@@ -204,6 +215,7 @@ func (c Config) YAML() []byte {
 	if c.Auth.Token != "" {
 		c.Auth.Token = "********"
 	}
+	c.Kafka = c.Kafka.Masked()
 	b, _ := yaml.Marshal(c)
 	return b
 }

@@ -25,6 +25,10 @@ const (
 type Config struct {
 	// Limits bound one record (bytes, ops per write).
 	Limits graft.Limits
+	// MaxRecordAge dead-letters, with class "expired", a record the source
+	// timestamped longer ago than this when the engine takes it (0: no
+	// limit). Records without a timestamp never expire.
+	MaxRecordAge time.Duration
 	// MaxInflightRecords and MaxInflightBytes bound the records admitted but
 	// not yet committed or dead-lettered; the source pauses at the bound.
 	MaxInflightRecords int
@@ -129,6 +133,7 @@ func (c Config) Validate() error {
 	neg("retry.park_delay", int64(c.ParkDelay))
 	neg("retry.park_for", int64(c.ParkFor))
 	neg("drain_timeout", int64(c.DrainTimeout))
+	neg("limits.max_record_age", int64(c.MaxRecordAge))
 	if c.Policy != "" && c.Policy != Continue && c.Policy != Quarantine {
 		errs = append(errs, fmt.Errorf("dead_letters.policy: %q is not continue or quarantine", c.Policy))
 	}

@@ -375,6 +375,11 @@ func (s *scheduler) readLoop(ctx context.Context) {
 			if n.w != nil {
 				n.units = n.w.Units()
 			}
+			if s.cfg.MaxRecordAge > 0 && !rec.Arrived.IsZero() {
+				if age := time.Since(rec.Arrived); age > s.cfg.MaxRecordAge {
+					n.expired = fmt.Sprintf("record is %v old, over the max record age of %v", age.Round(time.Millisecond), s.cfg.MaxRecordAge)
+				}
+			}
 			nodes = append(nodes, n)
 			if len(nodes) >= 256 {
 				if !send(input{nodes: nodes}) {
@@ -479,6 +484,13 @@ func (s *scheduler) admit(in input) {
 			// Undecodable: nothing depends on it, nothing to order.
 			n.deadClass, n.deadErr = graft.Permanent.String(), n.derr.Error()
 			s.e.stats.Invalid.Add(1)
+			s.deadLetter(n)
+			continue
+		}
+		if n.expired != "" {
+			// Too old to apply: it is not applied, so it orders nothing.
+			n.deadClass, n.deadErr = graft.ClassExpired, n.expired
+			s.e.stats.Expired.Add(1)
 			s.deadLetter(n)
 			continue
 		}

@@ -26,12 +26,13 @@ type resource struct {
 
 // node is one record on its way through the engine.
 type node struct {
-	seq   uint64
-	rec   graft.Record
-	w     *graft.Write // nil when the record did not decode
-	derr  error        // why it did not decode
-	units int
-	size  int // bytes of the raw record
+	seq     uint64
+	rec     graft.Record
+	w       *graft.Write // nil when the record did not decode
+	derr    error        // why it did not decode
+	expired string       // why it is too old to apply (MaxRecordAge)
+	units   int
+	size    int // bytes of the raw record
 
 	resources []resource // conflict domain: its key and every vertex it touches
 	deps      int        // earlier conflicting nodes not done yet

@@ -9,6 +9,7 @@ type Stats struct {
 	Records      atomic.Int64 // records taken from the source
 	Writes       atomic.Int64 // records that decoded into writes
 	Invalid      atomic.Int64 // records that did not decode
+	Expired      atomic.Int64 // records older than MaxRecordAge (dead-lettered)
 	Ops          atomic.Int64 // ops of decoded writes
 	Committed    atomic.Int64 // writes committed
 	DeadLetters  atomic.Int64 // records dead-lettered (invalid ones included)
@@ -25,16 +26,16 @@ type Stats struct {
 
 // Snapshot is a copy of Stats at one instant.
 type Snapshot struct {
-	Records, Writes, Invalid, Ops, Committed, DeadLetters int64
-	Eliminated, Coalesced                                 int64
-	Batches, Applies, Retries, Conflicts, Bisections      int64
-	Parked, InHotBatches                                  int64
+	Records, Writes, Invalid, Expired, Ops, Committed, DeadLetters int64
+	Eliminated, Coalesced                                          int64
+	Batches, Applies, Retries, Conflicts, Bisections               int64
+	Parked, InHotBatches                                           int64
 }
 
 // Snapshot copies the counters.
 func (s *Stats) Snapshot() Snapshot {
 	return Snapshot{
-		Records: s.Records.Load(), Writes: s.Writes.Load(), Invalid: s.Invalid.Load(), Ops: s.Ops.Load(),
+		Records: s.Records.Load(), Writes: s.Writes.Load(), Invalid: s.Invalid.Load(), Expired: s.Expired.Load(), Ops: s.Ops.Load(),
 		Committed: s.Committed.Load(), DeadLetters: s.DeadLetters.Load(),
 		Eliminated: s.Eliminated.Load(), Coalesced: s.Coalesced.Load(),
 		Batches: s.Batches.Load(), Applies: s.Applies.Load(), Retries: s.Retries.Load(),

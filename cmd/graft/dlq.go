@@ -141,7 +141,7 @@ func runDLQRedrive(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	p, err := openPipeline(ctx, &f, stderr, "")
+	p, err := openPipeline(ctx, &f, stderr, nil)
 	if err != nil {
 		return err
 	}

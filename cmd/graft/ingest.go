@@ -35,6 +35,7 @@ func (f *engineFlags) register(fs *flagSet) {
 	fs.StringVar(&c.DeadLetters.Policy, "policy", c.DeadLetters.Policy, "after a dead letter: `continue` with the key's later writes, or quarantine them")
 	fs.IntVar(&c.Limits.MaxRecordBytes, "max-record-bytes", c.Limits.MaxRecordBytes, "largest record accepted, in `bytes`; larger ones are dead-lettered")
 	fs.IntVar(&c.Limits.MaxOps, "max-ops", c.Limits.MaxOps, "most ops in one write")
+	fs.DurationVar(&c.Limits.MaxRecordAge, "max-record-age", c.Limits.MaxRecordAge, "dead-letter (class expired) records the source timestamped longer ago than this (0: no limit)")
 	fs.IntVar(&c.Batch.MaxWrites, "batch-writes", c.Batch.MaxWrites, "most writes in one batch (0: the sink's limit)")
 	fs.IntVar(&c.Batch.MaxUnits, "batch-units", c.Batch.MaxUnits, "most sink units (elements, properties, targets) in one batch (0: the sink's limit)")
 	fs.DurationVar(&c.Batch.Linger, "linger", c.Batch.Linger, "how long a partial batch waits for more writes")
@@ -55,15 +56,19 @@ func (f *engineFlags) config(stderr io.Writer) (engine.Config, error) {
 	return cfg, nil
 }
 
-// pipeline is an engine wired to a sink and the data directory's dead letters.
+// pipeline is an engine wired to a sink and its dead letters: the data
+// directory's file, or another target (a Kafka topic).
 type pipeline struct {
-	eng    *engine.Engine
-	sink   sinkStore
-	dlq    *deadletter.File
-	unlock func()
+	eng     *engine.Engine
+	sink    sinkStore
+	dlq     *deadletter.File
+	letters engine.DeadLetters // where the engine puts dead letters: dlq, or the target given
+	unlock  func()
 }
 
-func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, dlqPath string) (*pipeline, error) {
+// openPipeline opens the sink and the engine. Dead letters go to letters
+// when it is not nil, else to <data-dir>/deadletters.ndjson.
+func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, letters engine.DeadLetters) (*pipeline, error) {
 	cfg, err := f.config(stderr)
 	if err != nil {
 		return nil, err
@@ -78,14 +83,20 @@ func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, dlqPath
 		return nil, err
 	}
 	p := &pipeline{sink: sink, unlock: unlock}
-	if dlqPath == "" {
-		dlqPath = filepath.Join(f.c.DataDir, deadletter.FileName)
-	}
+	dlqPath := filepath.Join(f.c.DataDir, deadletter.FileName)
 	if p.dlq, err = deadletter.Open(dlqPath); err != nil {
 		p.close()
 		return nil, err
 	}
-	if p.eng, err = engine.New(sink, p.dlq, cfg); err != nil {
+	p.letters = p.dlq
+	if letters != nil {
+		if cfg.Policy == engine.Quarantine {
+			p.close()
+			return nil, usagef("dead_letters.policy quarantine needs the dead-letter file (the keys quarantined before a restart are read back from it); it cannot be used with a dead-letter topic yet")
+		}
+		p.letters = letters
+	}
+	if p.eng, err = engine.New(sink, p.letters, cfg); err != nil {
 		p.close()
 		return nil, usagef("%v", err)
 	}
@@ -152,7 +163,7 @@ func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		in, name = fh, pos[0]
 	}
-	p, err := openPipeline(ctx, &f, stderr, "")
+	p, err := openPipeline(ctx, &f, stderr, nil)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/api"
 	"github.com/graftdb/graft/config"
+	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/source/file"
 	"github.com/graftdb/graft/source/jetstream"
 	"github.com/graftdb/graft/source/kafka"
@@ -45,9 +46,20 @@ API on ` + defaultListen + `:
 
 --source selects another source:
   nats://HOST:PORT/STREAM/SUBJECT  an external JetStream (stream created if absent)
-  kafka://BROKER[,BROKER]/TOPICS?group=NAME[&start=earliest|latest|RFC3339][&balancer=co-partitioned]
-                                   Kafka topics (a list, or a regex) in a consumer group
-                                   (ingest API disabled: produce to the topics)
+  kafka://BROKER[,BROKER]/TOPICS?group=NAME[&...]
+                                   Kafka topics (a list, or a regex) in a consumer group;
+                                   TLS and SASL from the kafka: section of the config file.
+                                   Parameters:
+                                     start=committed|earliest|latest|RFC3339  where a group
+                                       with no committed offset starts (default earliest)
+                                     balancer=co-partitioned  partition n of every topic
+                                       goes to one member (default cooperative-sticky)
+                                     dlq=TOPIC or dlq=kafka://BROKERS/TOPIC  dead letters
+                                       go to this topic (original key and value, error
+                                       headers) instead of <data-dir>/deadletters.ndjson
+                                     produce=TOPIC  where POST /v1/writes produces (default:
+                                       the source's topic when it names exactly one;
+                                       otherwise ingest is disabled)
   file:PATH                        NDJSON writes from a file (ingest API disabled)
 
 SIGINT or SIGTERM stops fetching, finishes the writes in flight (within
@@ -64,7 +76,7 @@ func (f *runFlags) register(fs *flagSet) {
 		c.Auth.Token = os.Getenv("GRAFT_AUTH_TOKEN")
 	}
 	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP API `address`")
-	fs.StringVar(&c.Source, "source", c.Source, "source `URL`: nats://HOST:PORT/STREAM/SUBJECT or file:PATH; default the embedded JetStream")
+	fs.StringVar(&c.Source, "source", c.Source, "source `URL`: nats://HOST:PORT/STREAM/SUBJECT, kafka://BROKERS/TOPICS?group=NAME or file:PATH; default the embedded JetStream")
 	fs.StringVar(&c.Auth.Token, "auth-token", c.Auth.Token, "bearer `token` the API requires (auth.token; default $GRAFT_AUTH_TOKEN; empty: none)")
 	fs.Int64Var(&c.HTTP.MaxBodyBytes, "max-body-bytes", c.HTTP.MaxBodyBytes, "largest POST /v1/writes body, in `bytes` (413 above)")
 	fs.BoolVar(&c.Stream.SyncAlways, "sync-always", c.Stream.SyncAlways, "embedded stream: fsync every accepted record before answering 202 (survives power loss; slower)")
@@ -111,17 +123,45 @@ type service struct {
 }
 
 func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.Logger) (*service, error) {
-	p, err := openPipeline(ctx, &f.engineFlags, stderr, "")
+	svc := &service{log: log}
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	var (
+		publisher api.Publisher
+		waiter    api.Waiter
+		lag       func(context.Context) (int64, error)
+		letters   engine.DeadLetters
+		kc        kafka.Config
+		committed = api.NewWatermark()
+	)
+	if strings.HasPrefix(f.c.Source, "kafka://") {
+		var err error
+		if kc, err = kafka.ParseURL(f.c.Source); err != nil {
+			return nil, usagef("--source: %v", err)
+		}
+		kc.Security = f.c.Kafka
+		if kc.DeadLetters != "" {
+			t, _ := kc.DeadLetterTarget()
+			dt, err := kafka.NewDeadLetterTopic(t, kc.Security)
+			if err != nil {
+				return nil, fmt.Errorf("dead-letter topic %s: %w", t, err)
+			}
+			closers = append(closers, func() { dt.Close() })
+			letters = dt
+		}
+	}
+	p, err := openPipeline(ctx, &f.engineFlags, stderr, letters)
 	if err != nil {
+		closeAll()
 		return nil, err
 	}
-	svc := &service{p: p, log: log}
-	var publisher api.Publisher
-	var lag func(context.Context) (int64, error)
+	svc.p = p
 	fail := func(err error) (*service, error) {
-		if svc.closeSrc != nil {
-			svc.closeSrc()
-		}
+		closeAll()
 		p.close()
 		return nil, err
 	}
@@ -131,13 +171,12 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 		if err != nil {
 			return fail(err)
 		}
-		svc.closeSrc = emb.Close
+		closers = append(closers, emb.Close)
 		js, pub, err := openJetStream(ctx, emb.Conn(), jetstream.DefaultConfig(), log)
 		if err != nil {
 			return fail(err)
 		}
-		prev := svc.closeSrc
-		svc.closeSrc = func() { js.Close(); prev() }
+		closers = append(closers, func() { js.Close() })
 		svc.src, publisher, lag, svc.sourceName = js, pub, js.Lag, "embedded JetStream"
 	case strings.HasPrefix(f.c.Source, "nats://"):
 		u, err := url.Parse(f.c.Source)
@@ -149,25 +188,41 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 		if err != nil {
 			return fail(fmt.Errorf("cannot reach source %s: %w", f.c.Source, err))
 		}
+		closers = append(closers, nc.Close)
 		cfg := jetstream.DefaultConfig()
 		cfg.Stream, cfg.Subject = parts[0], parts[1]
 		js, pub, err := openJetStream(ctx, nc, cfg, log)
 		if err != nil {
-			nc.Close()
 			return fail(fmt.Errorf("source %s: %w", f.c.Source, err))
 		}
-		svc.closeSrc = func() { js.Close(); nc.Close() }
+		closers = append(closers, func() { js.Close() })
 		svc.src, publisher, lag, svc.sourceName = js, pub, js.Lag, f.c.Source
 	case strings.HasPrefix(f.c.Source, "kafka://"):
-		kc, err := kafka.ParseURL(f.c.Source)
-		if err != nil {
-			return fail(usagef("--source: %v", err))
-		}
 		ks, err := kafka.New(kc, log)
 		if err != nil {
 			return fail(fmt.Errorf("cannot reach source %s: %w", f.c.Source, err))
 		}
-		svc.closeSrc = func() { ks.Close() }
+		closers = append(closers, func() { ks.Close() })
+		pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err = ks.Ping(pingCtx)
+		cancel()
+		if err != nil {
+			return fail(fmt.Errorf("cannot reach source %s: %w", f.c.Source, err))
+		}
+		group, err := kafka.NewGroup(kc.Brokers, kc.Group, kc.Security)
+		if err != nil {
+			return fail(fmt.Errorf("source %s: %w", f.c.Source, err))
+		}
+		closers = append(closers, group.Close)
+		lag = group.Lag
+		if t, ok := kc.ProduceTarget(); ok {
+			prod, err := kafka.NewProducer(t, kc.Security)
+			if err != nil {
+				return fail(fmt.Errorf("ingest topic %s: %w", t, err))
+			}
+			closers = append(closers, prod.Close)
+			publisher, waiter = prod, groupWaiter{local: committed, group: group}
+		}
 		svc.src, svc.sourceName = ks, f.c.Source
 	case strings.HasPrefix(f.c.Source, "file:"):
 		path := strings.TrimPrefix(f.c.Source, "file:")
@@ -175,18 +230,21 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 		if err != nil {
 			return fail(fmt.Errorf("--source: %w", err))
 		}
-		svc.closeSrc = func() { fh.Close() }
+		closers = append(closers, func() { fh.Close() })
 		svc.src, svc.sourceName = file.New(path, fh, f.c.Engine().Limits.MaxRecordBytes), f.c.Source
 	default:
 		return fail(usagef("--source %q: unknown scheme (nats://HOST:PORT/STREAM/SUBJECT, kafka://BROKERS/TOPICS?group=NAME or file:PATH)", f.c.Source))
+	}
+	svc.closeSrc = closeAll
+	if waiter == nil {
+		waiter = committed
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(p.eng.Collectors()...)
-	committed := api.NewWatermark()
 	svc.api = api.New(api.Config{
-		Publisher: publisher, Reader: p.sink, Pinger: p.sink, DLQ: p.dlq, Engine: p.eng, Committed: committed,
+		Publisher: publisher, Reader: p.sink, Pinger: p.sink, DLQ: p.letters, Engine: p.eng, Committed: waiter,
 		Lag: lag, Limits: f.c.Engine().Limits, MaxBody: f.c.HTTP.MaxBodyBytes, Token: f.c.Auth.Token, Registry: reg, Log: log,
 	})
 	ln, err := net.Listen("tcp", f.c.Listen)
@@ -206,6 +264,32 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 	src := committed.Watch(svc.src)
 	go func() { svc.engineDone <- p.eng.Run(runCtx, src) }()
 	return svc, nil
+}
+
+// groupWaiter waits for positions of a Kafka topic to be committed: by this
+// process's engine (fast), or by the group (a partition another member
+// owns; its offsets are committed every second).
+type groupWaiter struct {
+	local *api.Watermark
+	group *kafka.Group
+}
+
+func (w groupWaiter) Wait(ctx context.Context, positions []graft.Position) error {
+	for {
+		ok, advanced := w.local.Reached(positions)
+		if ok {
+			return nil
+		}
+		if ok, err := w.group.Committed(ctx, positions); err == nil && ok {
+			return nil
+		}
+		select {
+		case <-advanced:
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func openJetStream(ctx context.Context, nc *nats.Conn, cfg jetstream.Config, log *slog.Logger) (*jetstream.Source, *jetstream.Publisher, error) {

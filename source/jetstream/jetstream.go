@@ -259,7 +259,7 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg Config) (*Publisher, e
 
 // Publish stores the records and returns their stream sequences once every
 // one is acknowledged by the server.
-func (p *Publisher) Publish(ctx context.Context, values [][]byte, keys []string) ([]uint64, error) {
+func (p *Publisher) Publish(ctx context.Context, values [][]byte, keys []string) ([]graft.Position, error) {
 	futures := make([]jetstream.PubAckFuture, len(values))
 	for i, v := range values {
 		msg := &nats.Msg{Subject: p.subject, Data: v}
@@ -272,11 +272,11 @@ func (p *Publisher) Publish(ctx context.Context, values [][]byte, keys []string)
 		}
 		futures[i] = f
 	}
-	seqs := make([]uint64, len(values))
+	seqs := make([]graft.Position, len(values))
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
-			seqs[i] = ack.Sequence
+			seqs[i] = graft.Position{Partition: ack.Stream, Offset: int64(ack.Sequence)}
 		case err := <-f.Err():
 			return nil, fmt.Errorf("publish: %w", err)
 		case <-ctx.Done():

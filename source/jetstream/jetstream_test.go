@@ -156,7 +156,7 @@ func TestRestartResumesAfterAcknowledged(t *testing.T) {
 		values = append(values, []byte(fmt.Sprintf(`{"ops":[{"op":"upsertVertex","id":"v%d","label":"x"}]}`, i)))
 	}
 	seqs, err := pub.Publish(ctx, values, []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"})
-	if err != nil || len(seqs) != 10 || seqs[9] != 10 {
+	if err != nil || len(seqs) != 10 || seqs[9] != (graft.Position{Partition: cfg.Stream, Offset: 10}) {
 		t.Fatalf("publish: %v %v", seqs, err)
 	}
 	src, err := jetstream.New(ctx, emb.Conn(), cfg, nil)

@@ -1,5 +1,6 @@
-// Package kafka is a Source reading Kafka topics through a franz-go consumer
-// group (cooperative-sticky by default).
+// Package kafka connects Graft to Kafka: a Source reading topics through a
+// franz-go consumer group (cooperative-sticky by default), a Producer (graft
+// produce, the HTTP API), a dead-letter topic, and the group's lag.
 //
 // Offsets: the engine acknowledges, per partition, the position below which
 // every record is committed or dead-lettered; the source commits that
@@ -41,7 +42,19 @@ type Config struct {
 	InstanceID     string
 	SessionTimeout time.Duration
 	Balancer       string // cooperative-sticky (default), co-partitioned
+	// DeadLetters is where dead letters go (dlq=): a kafka://BROKERS/TOPIC
+	// URL, or a topic name on the source's brokers; empty: the data
+	// directory's file.
+	DeadLetters string
+	// Produce is the topic the HTTP API produces to (produce=); empty: the
+	// source's topic when it names exactly one.
+	Produce string
+	// Security applies to every client (the kafka: section of graft.yaml).
+	Security Security
 }
+
+// params are the query parameters of a source URL.
+var params = map[string]bool{"group": true, "start": true, "balancer": true, "dlq": true, "produce": true}
 
 // ParseURL reads kafka://broker1:9092,broker2:9092/TOPICS?group=NAME&start=….
 // TOPICS is a comma-separated list, or a regular expression (graph\.write\..*).
@@ -50,7 +63,14 @@ func ParseURL(raw string) (Config, error) {
 	if err != nil || u.Scheme != "kafka" {
 		return Config{}, fmt.Errorf("source %q: want kafka://BROKER[,BROKER]/TOPICS?group=NAME", raw)
 	}
-	c := Config{Brokers: strings.Split(u.Host, ","), Group: u.Query().Get("group"), Start: u.Query().Get("start"), Balancer: u.Query().Get("balancer")}
+	q := u.Query()
+	for k := range q {
+		if !params[k] {
+			return Config{}, fmt.Errorf("source %q: unknown parameter %q (group, start, balancer, dlq, produce)", raw, k)
+		}
+	}
+	c := Config{Brokers: strings.Split(u.Host, ","), Group: q.Get("group"), Start: q.Get("start"), Balancer: q.Get("balancer"),
+		DeadLetters: q.Get("dlq"), Produce: q.Get("produce")}
 	topics := strings.TrimPrefix(u.Path, "/")
 	if u.Host == "" || topics == "" || c.Group == "" {
 		return Config{}, fmt.Errorf("source %q: brokers, topics and ?group= are required (kafka://BROKER[,BROKER]/TOPICS?group=NAME)", raw)
@@ -68,7 +88,57 @@ func ParseURL(raw string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("source %q: balancer=%q: cooperative-sticky or co-partitioned", raw, c.Balancer)
 	}
+	if _, err := c.startOffset(); err != nil {
+		return Config{}, fmt.Errorf("source %q: %v", raw, err)
+	}
+	if c.DeadLetters != "" {
+		if _, err := c.DeadLetterTarget(); err != nil {
+			return Config{}, fmt.Errorf("source %q: dlq: %v", raw, err)
+		}
+	}
+	if c.Produce != "" && strings.ContainsAny(c.Produce, "/,") {
+		return Config{}, fmt.Errorf("source %q: produce=%q: one topic name", raw, c.Produce)
+	}
 	return c, nil
+}
+
+// DeadLetterTarget is where dlq= points: a topic on the source's brokers, or
+// a kafka:// URL of its own.
+func (c Config) DeadLetterTarget() (Target, error) {
+	if strings.HasPrefix(c.DeadLetters, "kafka://") {
+		return ParseTarget(c.DeadLetters)
+	}
+	if c.DeadLetters == "" || strings.ContainsAny(c.DeadLetters, "/,:") {
+		return Target{}, fmt.Errorf("%q: a topic name or kafka://BROKER[,BROKER]/TOPIC", c.DeadLetters)
+	}
+	return Target{Brokers: c.Brokers, Topic: c.DeadLetters}, nil
+}
+
+// ProduceTarget is the topic the HTTP API writes to, and whether there is
+// one: produce=, or the source's only topic.
+func (c Config) ProduceTarget() (Target, bool) {
+	switch {
+	case c.Produce != "":
+		return Target{Brokers: c.Brokers, Topic: c.Produce}, true
+	case !c.Regex && len(c.Topics) == 1:
+		return Target{Brokers: c.Brokers, Topic: c.Topics[0]}, true
+	}
+	return Target{}, false
+}
+
+// startOffset is where a group with no committed offset starts.
+func (c Config) startOffset() (kgo.Offset, error) {
+	switch c.Start {
+	case "", "earliest", "committed":
+		return kgo.NewOffset().AtStart(), nil
+	case "latest":
+		return kgo.NewOffset().AtEnd(), nil
+	}
+	t, err := time.Parse(time.RFC3339, c.Start)
+	if err != nil {
+		return kgo.Offset{}, fmt.Errorf("start=%q: committed (default: the group's offsets, else the earliest), earliest, latest or an RFC 3339 time", c.Start)
+	}
+	return kgo.NewOffset().AfterMilli(t.UnixMilli()), nil
 }
 
 // Source implements graft.Source and graft.Rebalancer.
@@ -100,17 +170,13 @@ func New(cfg Config, log *slog.Logger, extra ...kgo.Opt) (*Source, error) {
 	}
 	s := &Source{cfg: cfg, log: log, toCommit: map[string]map[int32]kgo.EpochOffset{}, owned: map[string]bool{},
 		stop: make(chan struct{}), done: make(chan struct{})}
-	start := kgo.NewOffset().AtStart()
-	switch cfg.Start {
-	case "", "earliest", "committed":
-	case "latest":
-		start = kgo.NewOffset().AtEnd()
-	default:
-		t, err := time.Parse(time.RFC3339, cfg.Start)
-		if err != nil {
-			return nil, fmt.Errorf("start=%q: earliest, latest or an RFC 3339 time", cfg.Start)
-		}
-		start = kgo.NewOffset().AfterMilli(t.UnixMilli())
+	start, err := cfg.startOffset()
+	if err != nil {
+		return nil, err
+	}
+	sec, err := cfg.Security.opts()
+	if err != nil {
+		return nil, err
 	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -142,6 +208,7 @@ func New(cfg Config, log *slog.Logger, extra ...kgo.Opt) (*Source, error) {
 	if cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(cfg.SessionTimeout/5))
 	}
+	opts = append(opts, sec...)
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka %s: %w", strings.Join(cfg.Brokers, ","), err)
@@ -150,6 +217,9 @@ func New(cfg Config, log *slog.Logger, extra ...kgo.Opt) (*Source, error) {
 	go s.commitLoop()
 	return s, nil
 }
+
+// Ping checks that a broker answers (with TLS and SASL, when configured).
+func (s *Source) Ping(ctx context.Context) error { return s.cfg.Security.explain(s.cl.Ping(ctx)) }
 
 // SetDrain implements graft.Rebalancer.
 func (s *Source) SetDrain(drain func(context.Context, []string) error) {

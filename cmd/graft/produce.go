@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/source/file"
+	"github.com/graftdb/graft/source/kafka"
+)
+
+const produceAbout = `
+Produces writes in the wire format (docs/wire-format.md), one JSON object per
+line, from FILE or from stdin ("-" or no argument), to a Kafka topic that a
+"graft run --source kafka://..." group consumes.
+
+Every line is checked first, as the engine would: a line that does not decode
+(malformed JSON, unknown op, wrong type, over --max-record-bytes) is not
+produced; it is reported on stderr as FILE:LINE with the field at fault, and
+written verbatim to --rejects FILE when given. The record key is the write's
+key (its "key", else the id of its first op's element), so one key's writes
+stay in one partition, in file order.
+
+The producer is idempotent with acks=all: a record counts as produced once
+every in-sync replica has it. TLS and SASL come from the kafka: section of
+the config file (--config, or ./graft.yaml).
+
+Exit codes: 0 every line produced, 1 some lines rejected or not delivered
+(or the brokers unreachable), 2 bad usage.`
+
+type produceFlags struct {
+	sinkFlags
+	to      string
+	rejects string
+	timeout time.Duration
+	json    bool
+	quiet   bool
+}
+
+func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var f produceFlags
+	if err := f.loadConfig(args); err != nil {
+		return err
+	}
+	fs := newFlagSet("produce", "graft produce --to kafka://BROKER[,BROKER]/TOPIC [flags] [FILE|-]", produceAbout)
+	c := &f.c
+	fs.StringVar(&f.configPath, "config", f.configPath, "config `file` (default ./graft.yaml when it exists): the kafka: section (TLS, SASL) and limits:")
+	fs.StringVar(&f.to, "to", "", "the topic, as kafka://BROKER[,BROKER]/TOPIC (required)")
+	fs.StringVar(&f.rejects, "rejects", "", "write the lines not produced to this `file`, verbatim, one per line")
+	fs.DurationVar(&f.timeout, "delivery-timeout", 2*time.Minute, "give up on a record the brokers have not acknowledged within this `duration`")
+	fs.IntVar(&c.Limits.MaxRecordBytes, "max-record-bytes", c.Limits.MaxRecordBytes, "largest line accepted, in `bytes`")
+	fs.IntVar(&c.Limits.MaxOps, "max-ops", c.Limits.MaxOps, "most ops in one write")
+	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress and no summary on stderr (rejected lines are still reported)")
+	pos, err := fs.parse(args, stdout)
+	if err != nil {
+		return err
+	}
+	if f.to == "" {
+		return usagef("--to kafka://BROKER[,BROKER]/TOPIC is required")
+	}
+	target, err := kafka.ParseTarget(f.to)
+	if err != nil {
+		return usagef("--to: %v", err)
+	}
+	if len(pos) > 1 {
+		return usagef("one input file at most, got %d", len(pos))
+	}
+	if err := f.c.Validate(); err != nil {
+		return usagef("invalid configuration:\n%v", err)
+	}
+	in, name, size := stdin, "stdin", int64(0)
+	if len(pos) == 1 && pos[0] != "-" {
+		fh, err := os.Open(pos[0])
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		if st, err := fh.Stat(); err == nil {
+			size = st.Size()
+		}
+		in, name = fh, pos[0]
+	}
+	var rejects io.Writer
+	if f.rejects != "" {
+		rf, err := os.Create(f.rejects)
+		if err != nil {
+			return fmt.Errorf("--rejects: %w", err)
+		}
+		defer rf.Close()
+		rejects = rf
+	}
+	prod, err := kafka.NewProducer(target, f.c.Kafka, kgo.RecordDeliveryTimeout(f.timeout))
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err = prod.Ping(pingCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cannot produce: %w", err)
+	}
+
+	var (
+		produced, failed, rejected atomic.Int64
+		mu                         sync.Mutex // stderr and rejects
+	)
+	reject := func(pos graft.Position, raw []byte, why string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stderr, "%s:%d: %s\n", pos.Partition, pos.Offset, why)
+		if rejects != nil {
+			rejects.Write(append(raw[:len(raw):len(raw)], '\n'))
+		}
+	}
+	src := file.New(name, in, f.c.Limits.MaxRecordBytes)
+	start := time.Now()
+	stopProgress := startProgress(stderr, f.quiet, func() string {
+		pct := ""
+		if size > 0 {
+			pct = fmt.Sprintf("%3.0f%% ", 100*float64(src.BytesRead())/float64(size))
+		}
+		return fmt.Sprintf("%s%d produced, %d rejected", pct, produced.Load(), rejected.Load()+failed.Load())
+	})
+	limits := f.c.Engine().Limits
+	var readErr error
+	for {
+		recs, err := src.Fetch(ctx)
+		for _, rec := range recs {
+			if rec.Truncated > 0 {
+				rejected.Add(1)
+				reject(rec.Pos, rec.Value, fmt.Sprintf("record is %d bytes, over the limit of %d bytes (--max-record-bytes); its start is in --rejects", rec.Truncated, limits.MaxRecordBytes))
+				continue
+			}
+			w, derr := graft.Decode(rec.Value, "", limits)
+			if derr != nil {
+				rejected.Add(1)
+				reject(rec.Pos, rec.Value, derr.Error())
+				continue
+			}
+			pos, value := rec.Pos, rec.Value
+			prod.Produce(ctx, []byte(w.Key), value, nil, func(_ graft.Position, err error) {
+				if err != nil {
+					failed.Add(1)
+					reject(pos, value, "not delivered: "+err.Error())
+					return
+				}
+				produced.Add(1)
+			})
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				readErr = err
+			}
+			break
+		}
+	}
+	flushErr := prod.Flush(context.WithoutCancel(ctx))
+	stopProgress()
+	sum := produceSummary{Produced: produced.Load(), Rejected: rejected.Load(), Failed: failed.Load(), Topic: target.String(), Seconds: time.Since(start).Seconds()}
+	if sum.Seconds > 0 {
+		sum.PerSecond = float64(sum.Produced) / sum.Seconds
+	}
+	if !f.quiet {
+		fmt.Fprintf(stderr, "%d produced to %s, %d rejected, %d not delivered; %.2fs, %.0f records/s\n",
+			sum.Produced, sum.Topic, sum.Rejected, sum.Failed, sum.Seconds, sum.PerSecond)
+	}
+	if f.json {
+		b, _ := json.Marshal(sum)
+		fmt.Fprintln(stdout, string(b))
+	}
+	switch {
+	case readErr != nil && ctx.Err() == nil:
+		return fmt.Errorf("reading %s: %w", name, readErr)
+	case flushErr != nil:
+		return fmt.Errorf("flush: %w", flushErr)
+	case sum.Rejected+sum.Failed > 0:
+		return fmt.Errorf("%d lines not produced (reported above by line)", sum.Rejected+sum.Failed)
+	}
+	return nil
+}
+
+type produceSummary struct {
+	Topic     string  `json:"topic"`
+	Produced  int64   `json:"produced"`
+	Rejected  int64   `json:"rejected"`      // did not decode: never sent
+	Failed    int64   `json:"not_delivered"` // sent, refused or timed out
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"records_per_second"`
+}
