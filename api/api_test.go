@@ -214,3 +214,43 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("readyz with the sink down: %d %s", code, body)
 	}
 }
+
+type rebalancingSource struct {
+	graft.Source
+	drain func(context.Context, []string) error
+}
+
+func (s *rebalancingSource) SetDrain(d func(context.Context, []string) error) { s.drain = d }
+func (s *rebalancingSource) Ack(context.Context, graft.Position) error        { return nil }
+
+// The watermark's wrapper must keep the source's drain hook (a Kafka source
+// that lost it would hand partitions over without draining them), and wait
+// per partition.
+func TestWatermark(t *testing.T) {
+	m := api.NewWatermark()
+	src := &rebalancingSource{}
+	w := m.Watch(src)
+	rb, ok := w.(graft.Rebalancer)
+	if !ok {
+		t.Fatal("the wrapped source lost graft.Rebalancer")
+	}
+	called := false
+	rb.SetDrain(func(context.Context, []string) error { called = true; return nil })
+	if src.drain == nil || src.drain(context.Background(), nil) != nil || !called {
+		t.Fatal("SetDrain did not reach the source")
+	}
+	if _, ok := m.Watch(struct{ graft.Source }{src}).(graft.Rebalancer); ok {
+		t.Fatal("a source without the hook must not gain one")
+	}
+	want := []graft.Position{{Partition: "t/0", Offset: 5}, {Partition: "t/1", Offset: 2}}
+	w.Ack(context.Background(), graft.Position{Partition: "t/0", Offset: 9})
+	if ok, _ := m.Reached(want); ok {
+		t.Fatal("t/1 has not been acknowledged")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go w.Ack(context.Background(), graft.Position{Partition: "t/1", Offset: 2})
+	if err := m.Wait(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,8 +16,6 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/source/jetstream"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 type result struct {
@@ -421,52 +418,5 @@ func TestBench(t *testing.T) {
 	}
 	if svg, err := os.ReadFile(plot); err != nil || !strings.Contains(string(svg), "<svg") || !strings.Contains(string(svg), ">naive<") {
 		t.Errorf("plot: %v", err)
-	}
-}
-
-// graft run --source kafka://… consumes a topic in a consumer group.
-func TestRunWithKafka(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "graph.write.Org"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("graph.write.Org"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 20; i++ {
-		v := fmt.Sprintf(`{"ops":[{"op":"upsertVertex","id":"org:%d","label":"organization","props":{"n":%d}}]}`, i%5, i)
-		if err := prod.ProduceSync(context.Background(), &kgo.Record{Key: []byte(fmt.Sprint(i % 5)), Value: []byte(v)}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	prod.Close()
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result)
-	src := "kafka://" + strings.Join(c.ListenAddrs(), ",") + `/graph\.write\..*?group=graft`
-	go func() {
-		done <- graftCtx(ctx, t, nil, "run", "--data-dir", t.TempDir(), "--listen", addr, "--source", src)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v1/vertices/org:4")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if strings.Contains(string(b), `"n":19`) {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("org:4 never reached its last write: %v\n%s", err, (<-done).stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cancel()
-	if r := <-done; r.code != 0 {
-		t.Fatalf("run: exit %d %s", r.code, r.stderr)
 	}
 }
