@@ -157,14 +157,34 @@ func TestOneMember(t *testing.T) {
 	}
 }
 
-// Members join, one is killed without leaving, another joins mid-stream:
-// rebalances move partitions, the killed member's uncommitted records are
-// replayed by their new owner, and the final graph equals the model.
+// flaky fails every third transaction with a conflict, before applying it:
+// rebalances then happen while batches are being retried.
+type flaky struct {
+	*memgraph.Sink
+	mu sync.Mutex
+	n  int
+}
+
+func (f *flaky) Apply(ctx context.Context, b *graft.Batch) error {
+	f.mu.Lock()
+	f.n++
+	fail := f.n%3 == 0
+	f.mu.Unlock()
+	if fail {
+		return graft.NewError(graft.Conflict, errors.New("ConcurrentModificationException (injected)"))
+	}
+	return f.Sink.Apply(ctx, b)
+}
+
+// Members join, one is killed without leaving, another joins mid-stream,
+// while a third of the sink's transactions fail and are retried: rebalances
+// move partitions, the killed member's uncommitted records are replayed by
+// their new owner, and the final graph equals the model.
 func TestMembersKilledAndAdded(t *testing.T) {
 	wl := workload(t)
 	brokers := cluster(t, wl)
 	g := memgraph.New()
-	sink := &memgraph.Sink{Graph: g, Lim: graft.SinkLimits{MaxWrites: 5, MaxUnits: 200, MaxBytes: 1 << 20, Concurrency: 2}}
+	sink := &flaky{Sink: &memgraph.Sink{Graph: g, Lim: graft.SinkLimits{MaxWrites: 5, MaxUnits: 200, MaxBytes: 1 << 20, Concurrency: 2}}}
 	letters := &dlq{}
 	a := join(t, brokers, "graft", "a", sink, letters)
 	b := join(t, brokers, "graft", "b", sink, letters)
