@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -61,7 +62,11 @@ type Config struct {
 		Policy string `yaml:"policy"`
 	} `yaml:"dead_letters"`
 	Cache struct {
-		Size int `yaml:"size"`
+		// Use is memory (default: in-process), redis://HOST:PORT/DB (shared
+		// by every graft process of the graph; rediss:// for TLS; memory
+		// stays in front), or off.
+		Use  string `yaml:"use"`
+		Size int    `yaml:"size"`
 	} `yaml:"cache"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// Kafka is how every Kafka client authenticates (TLS, SASL).
@@ -84,6 +89,7 @@ func Default() Config {
 	c.MaxInflightRecords, c.MaxInflightBytes = e.MaxInflightRecords, e.MaxInflightBytes
 	c.Retry.BackoffBase, c.Retry.BackoffMax, c.Retry.ParkDelay, c.Retry.ParkFor = e.BackoffBase, e.BackoffMax, e.ParkDelay, e.ParkFor
 	c.DeadLetters.Policy = string(e.Policy)
+	c.Cache.Use = "memory"
 	c.Cache.Size = e.CacheSize
 	c.DrainTimeout = e.DrainTimeout
 	return c
@@ -193,11 +199,32 @@ func (c Config) Validate() error {
 	if c.Cache.Size == 0 || c.Cache.Size < -1 {
 		add("cache.size", "must be positive, or -1 to disable the write cache (got %d)", c.Cache.Size)
 	}
+	switch {
+	case c.Cache.Use == "memory" || c.Cache.Use == "off":
+	case strings.HasPrefix(c.Cache.Use, "redis://") || strings.HasPrefix(c.Cache.Use, "rediss://"):
+		if c.Cache.Size < 0 {
+			add("cache.size", "-1 (off) with cache.use %s: the shared cache needs the in-process one in front of it", redactURL(c.Cache.Use))
+		}
+	default:
+		add("cache.use", "%q: memory, redis://HOST:PORT/DB, rediss://… or off", redactURL(c.Cache.Use))
+	}
 	return errors.Join(errs...)
 }
 
-// Engine returns the engine settings.
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return raw
+}
+
+// Engine returns the engine settings (without the shared cache, which needs
+// a connection: see cmd/graft).
 func (c Config) Engine() engine.Config {
+	size := c.Cache.Size
+	if c.Cache.Use == "off" {
+		size = -1
+	}
 	return engine.Config{
 		Limits:             graft.Limits{MaxRecordBytes: c.Limits.MaxRecordBytes, MaxOps: c.Limits.MaxOps},
 		MaxRecordAge:       c.Limits.MaxRecordAge,
@@ -206,7 +233,7 @@ func (c Config) Engine() engine.Config {
 		Concurrency: c.Concurrency, Linger: c.Batch.Linger,
 		BackoffBase: c.Retry.BackoffBase, BackoffMax: c.Retry.BackoffMax,
 		ParkDelay: c.Retry.ParkDelay, ParkFor: c.Retry.ParkFor,
-		Policy: engine.Policy(c.DeadLetters.Policy), DrainTimeout: c.DrainTimeout, CacheSize: c.Cache.Size,
+		Policy: engine.Policy(c.DeadLetters.Policy), DrainTimeout: c.DrainTimeout, CacheSize: size,
 	}
 }
 
@@ -216,6 +243,7 @@ func (c Config) YAML() []byte {
 		c.Auth.Token = "********"
 	}
 	c.Kafka = c.Kafka.Masked()
+	c.Cache.Use = redactURL(c.Cache.Use)
 	b, _ := yaml.Marshal(c)
 	return b
 }

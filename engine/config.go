@@ -58,6 +58,10 @@ type Config struct {
 	// CacheSize is the number of elements the write cache remembers; negative
 	// disables it.
 	CacheSize int
+	// SharedCache, when set, is the write cache shared with the other graft
+	// processes of the graph (Redis); the in-process cache (CacheSize > 0)
+	// stays in front of it.
+	SharedCache SharedCache
 	// Logger receives events worth a human's attention.
 	Logger *slog.Logger
 }
@@ -134,6 +138,9 @@ func (c Config) Validate() error {
 	neg("retry.park_for", int64(c.ParkFor))
 	neg("drain_timeout", int64(c.DrainTimeout))
 	neg("limits.max_record_age", int64(c.MaxRecordAge))
+	if c.SharedCache != nil && c.CacheSize < 0 {
+		errs = append(errs, fmt.Errorf("cache.size: a shared cache needs the in-process cache in front of it (got %d)", c.CacheSize))
+	}
 	if c.Policy != "" && c.Policy != Continue && c.Policy != Quarantine {
 		errs = append(errs, fmt.Errorf("dead_letters.policy: %q is not continue or quarantine", c.Policy))
 	}

@@ -66,11 +66,15 @@ func New(sink graft.Sink, dlq DeadLetters, cfg Config) (*Engine, error) {
 	fit(&cfg.MaxBatchUnits, lim.MaxUnits, 4000)
 	fit(&cfg.MaxBatchBytes, lim.MaxBytes, 4<<20)
 	fit(&cfg.Concurrency, lim.Concurrency, 8)
-	return &Engine{
+	e := &Engine{
 		sink: sink, dlq: dlq, cfg: cfg, log: cfg.Logger,
 		cache:       newWriteCache(cfg.CacheSize),
 		quarantined: map[string]bool{},
-	}, nil
+	}
+	if cfg.SharedCache != nil && e.cache != nil {
+		e.cache.shared = &sharedState{c: cfg.SharedCache, log: cfg.Logger, stats: &e.stats}
+	}
+	return e, nil
 }
 
 // Config returns the effective configuration.

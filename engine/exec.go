@@ -115,8 +115,25 @@ func (x *execution) run(cur []*node) (split [][]*node, stop bool) {
 }
 
 // apply plans cur against the write cache and applies it in one transaction.
+// With a shared cache: refresh the batch's entries, plan, mark the elements
+// the batch writes, apply, then publish (or forget) them.
 func (x *execution) apply(cur []*node) error {
-	p := newPlanner(x.e.cache)
+	cache, shared := x.e.cache, x.e.cache != nil && x.e.cache.shared != nil
+	gen := uint64(0)
+	if shared {
+		ws := make([]*graft.Write, len(cur))
+		for i, n := range cur {
+			ws[i] = n.w
+		}
+		var ok bool
+		if gen, ok = cache.refresh(x.ctx, batchKeys(ws)); !ok {
+			cache = nil // bypassed: nothing is eliminated
+		}
+	}
+	p := newPlanner(cache)
+	if cache != nil && shared {
+		p.gen = gen
+	}
 	b := &graft.Batch{Writes: make([]*graft.Write, 0, len(cur))}
 	index := make([]int, 0, len(cur)) // batch index → cur index
 	for i, n := range cur {
@@ -125,10 +142,21 @@ func (x *execution) apply(cur []*node) error {
 			index = append(index, i)
 		}
 	}
+	x.e.stats.CacheHits.Add(int64(p.hits))
+	x.e.stats.CacheMisses.Add(int64(p.misses))
+	var ticket *Ticket
+	if cache != nil && shared && len(b.Writes) > 0 {
+		ticket = x.begin(cache, b.Writes)
+	}
 	if len(b.Writes) > 0 {
 		x.e.stats.Applies.Add(1)
 		if err := x.e.sink.Apply(x.ctx, b); err != nil {
 			x.e.cache.forget(p)
+			if ticket != nil {
+				if aerr := cache.shared.c.Abort(context.WithoutCancel(x.ctx), *ticket); aerr != nil {
+					cache.shared.failed(cache, aerr)
+				}
+			}
 			if ge, ok := err.(*graft.Error); ok && ge.Index >= 0 && ge.Index < len(index) {
 				return &graft.Error{Class: ge.Class, Index: index[ge.Index], Err: ge.Err}
 			}
@@ -138,12 +166,45 @@ func (x *execution) apply(cur []*node) error {
 			return err
 		}
 	}
-	x.e.cache.learn(p)
+	var versions map[string]uint64
+	if ticket != nil {
+		if err := cache.shared.c.Publish(context.WithoutCancel(x.ctx), *ticket, p.facts(ticket.Keys)); err != nil {
+			cache.shared.failed(cache, err)
+		} else {
+			versions = make(map[string]uint64, len(ticket.Keys))
+			for i, k := range ticket.Keys {
+				versions[k] = ticket.Versions[i]
+			}
+		}
+	}
+	if cache != nil || !shared {
+		x.e.cache.learn(p, versions)
+	}
 	x.e.stats.Eliminated.Add(int64(p.eliminated))
 	x.e.stats.Coalesced.Add(int64(p.coalesced))
 	x.e.stats.Committed.Add(int64(len(cur)))
 	x.r.committed = append(x.r.committed, cur...)
 	return nil
+}
+
+// begin marks the elements the planned writes change in the shared cache.
+// When it fails, the cache is bypassed from the next batch on; this one was
+// planned with facts loaded before the failure and goes ahead.
+func (x *execution) begin(cache *writeCache, ws []*graft.Write) *Ticket {
+	keys := batchKeys(ws)
+	deletes := false
+	for _, w := range ws {
+		for i := range w.Ops {
+			deletes = deletes || w.Ops[i].Kind == graft.DeleteVertex
+		}
+	}
+	t, err := cache.shared.c.Begin(x.ctx, keys, deletes)
+	if err != nil {
+		cache.shared.failed(cache, err)
+		return nil
+	}
+	t.Epoch = cache.shared.epoch.Load()
+	return &t
 }
 
 // filter removes the nodes that are gone, and those that depend on them.

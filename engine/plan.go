@@ -18,6 +18,7 @@ type planner struct {
 	deletedVertex bool               // cached groups are unreliable for the rest of the batch
 
 	eliminated, coalesced int
+	hits, misses          int // write-cache lookups
 }
 
 // vstate is what the batch knows of a vertex.
@@ -80,7 +81,11 @@ func (p *planner) vertex(id string) (v vstate, fromCache, ok bool) {
 		return *s, false, true
 	}
 	if f, ok := p.cache.vertex(id); ok {
+		p.hits++
 		return vstate{label: f.label, props: f.props}, true, true
+	}
+	if p.cache != nil {
+		p.misses++
 	}
 	return vstate{}, false, false
 }
@@ -94,7 +99,11 @@ func (p *planner) group(from, label string) (g *gstate, fromCache bool) {
 		return nil, false
 	}
 	if f, ok := p.cache.group(k, p.gen); ok {
+		p.hits++
 		return &gstate{exact: f.exact, targets: f.targets}, true
+	}
+	if p.cache != nil {
+		p.misses++
 	}
 	return nil, false
 }

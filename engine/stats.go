@@ -15,6 +15,9 @@ type Stats struct {
 	DeadLetters  atomic.Int64 // records dead-lettered (invalid ones included)
 	Eliminated   atomic.Int64 // ops dropped because the write cache proved them applied
 	Coalesced    atomic.Int64 // ops dropped as redundant with an earlier op of their batch
+	CacheHits    atomic.Int64 // write-cache lookups that found the element
+	CacheMisses  atomic.Int64 // write-cache lookups that did not
+	CacheErrors  atomic.Int64 // shared-cache (Redis) failures; the cache is bypassed after each
 	Batches      atomic.Int64 // batches dispatched
 	Applies      atomic.Int64 // sink transactions attempted
 	Retries      atomic.Int64 // failed sink transactions retried
@@ -30,6 +33,7 @@ type Snapshot struct {
 	Eliminated, Coalesced                                          int64
 	Batches, Applies, Retries, Conflicts, Bisections               int64
 	Parked, InHotBatches                                           int64
+	CacheHits, CacheMisses, CacheErrors                            int64
 }
 
 // Snapshot copies the counters.
@@ -38,6 +42,7 @@ func (s *Stats) Snapshot() Snapshot {
 		Records: s.Records.Load(), Writes: s.Writes.Load(), Invalid: s.Invalid.Load(), Expired: s.Expired.Load(), Ops: s.Ops.Load(),
 		Committed: s.Committed.Load(), DeadLetters: s.DeadLetters.Load(),
 		Eliminated: s.Eliminated.Load(), Coalesced: s.Coalesced.Load(),
+		CacheHits: s.CacheHits.Load(), CacheMisses: s.CacheMisses.Load(), CacheErrors: s.CacheErrors.Load(),
 		Batches: s.Batches.Load(), Applies: s.Applies.Load(), Retries: s.Retries.Load(),
 		Conflicts: s.Conflicts.Load(), Bisections: s.Bisections.Load(),
 		Parked: s.Parked.Load(), InHotBatches: s.InHotBatches.Load(),

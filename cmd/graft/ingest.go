@@ -10,11 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/deadletter"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/sharedcache"
 	"github.com/graftdb/graft/source/file"
 )
 
@@ -41,7 +45,8 @@ func (f *engineFlags) register(fs *flagSet) {
 	fs.DurationVar(&c.Batch.Linger, "linger", c.Batch.Linger, "how long a partial batch waits for more writes")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "batches in flight at once (0: the sink's: 2 for sqlite, 8 for postgres)")
 	fs.IntVar(&c.MaxInflightRecords, "max-inflight", c.MaxInflightRecords, "records read but not yet committed; reading pauses at this bound")
-	fs.IntVar(&c.Cache.Size, "cache-size", c.Cache.Size, "elements the write cache remembers (about 1.5 KB of memory each); -1 disables write elimination")
+	fs.StringVar(&c.Cache.Use, "cache", c.Cache.Use, "write cache: memory (in-process), redis://[USER:PASSWORD@]HOST:PORT/DB[?prefix=graft:&ttl=24h] (shared by every graft process of the graph, memory in front; rediss:// for TLS), or off")
+	fs.IntVar(&c.Cache.Size, "cache-size", c.Cache.Size, "elements the in-process write cache remembers (about 1.5 KB of memory each); -1 disables write elimination")
 	fs.DurationVar(&c.Retry.ParkFor, "park-for", c.Retry.ParkFor, "how long a write whose edge has a missing endpoint is retried before it is dead-lettered")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGINT/SIGTERM, how long to finish in-flight writes")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (for developers)")
@@ -63,6 +68,7 @@ type pipeline struct {
 	sink    sinkStore
 	dlq     *deadletter.File
 	letters engine.DeadLetters // where the engine puts dead letters: dlq, or the target given
+	shared  *sharedcache.Redis // nil: in-process write cache only
 	unlock  func()
 }
 
@@ -73,6 +79,21 @@ func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, letters
 	if err != nil {
 		return nil, err
 	}
+	var shared *sharedcache.Redis
+	if u := f.c.Cache.Use; strings.HasPrefix(u, "redis://") || strings.HasPrefix(u, "rediss://") {
+		ro, o, err := sharedcache.ParseURL(u)
+		if err != nil {
+			return nil, usagef("--cache: %v", err)
+		}
+		ro.MaxRetries = 1
+		shared = sharedcache.New(redis.NewClient(ro), o)
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := shared.Ping(pctx); err != nil {
+			cfg.Logger.Warn("write cache: Redis does not answer; the cache is bypassed until it does", "cache", ro.Addr, "err", err)
+		}
+		cancel()
+		cfg.SharedCache = shared
+	}
 	sink, err := openSink(ctx, f.sinkURL(), false)
 	if err != nil {
 		return nil, err
@@ -82,7 +103,7 @@ func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, letters
 		sink.Close()
 		return nil, err
 	}
-	p := &pipeline{sink: sink, unlock: unlock}
+	p := &pipeline{sink: sink, unlock: unlock, shared: shared}
 	dlqPath := filepath.Join(f.c.DataDir, deadletter.FileName)
 	if p.dlq, err = deadletter.Open(dlqPath); err != nil {
 		p.close()
@@ -114,6 +135,9 @@ func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, letters
 func (p *pipeline) close() {
 	if p.dlq != nil {
 		p.dlq.Close()
+	}
+	if p.shared != nil {
+		p.shared.Close()
 	}
 	p.sink.Close()
 	p.unlock()
@@ -209,6 +233,8 @@ type summary struct {
 	Ops           int64   `json:"ops"`
 	Committed     int64   `json:"committed"`
 	EliminatedOps int64   `json:"eliminated_ops"`
+	CacheHits     int64   `json:"cache_hits"`
+	CacheMisses   int64   `json:"cache_misses"`
 	CoalescedOps  int64   `json:"coalesced_ops"`
 	DeadLetters   int64   `json:"dead_letters"`
 	Invalid       int64   `json:"invalid"`
@@ -223,7 +249,7 @@ type summary struct {
 func summarize(s engine.Snapshot, d time.Duration) summary {
 	sec := d.Seconds()
 	sum := summary{
-		Writes: s.Records, Ops: s.Ops, Committed: s.Committed, EliminatedOps: s.Eliminated,
+		Writes: s.Records, Ops: s.Ops, Committed: s.Committed, EliminatedOps: s.Eliminated, CacheHits: s.CacheHits, CacheMisses: s.CacheMisses,
 		CoalescedOps: s.Coalesced, DeadLetters: s.DeadLetters, Invalid: s.Invalid, Batches: s.Batches,
 		Conflicts: s.Conflicts, Retries: s.Retries, Parked: s.Parked, Seconds: sec,
 	}
