@@ -9,6 +9,7 @@ package graft
 import (
 	"context"
 	"errors"
+	"sort"
 	"time"
 )
 
@@ -54,6 +55,30 @@ type Rebalancer interface {
 // Batch is an ordered list of writes the sink applies in one transaction.
 type Batch struct {
 	Writes []*Write
+	// Fence, when not 0, is the fencing token of the locks held on the
+	// writes' keys (the locker). A sink that supports fencing keeps the
+	// highest token committed per key, in the same transaction, and refuses
+	// a batch whose token is lower than one already committed for any of
+	// its keys, with a Conflict error wrapping ErrFenced: its lease expired
+	// and another holder has written since.
+	Fence uint64
+}
+
+// ErrFenced is the cause of a batch refused by fencing.
+var ErrFenced = errors.New("fenced: a newer lock holder has written these keys")
+
+// FenceKeys returns the distinct keys of a batch's writes, sorted.
+func (b *Batch) FenceKeys() []string {
+	seen := make(map[string]bool, len(b.Writes))
+	out := make([]string, 0, len(b.Writes))
+	for _, w := range b.Writes {
+		if !seen[w.Key] {
+			seen[w.Key] = true
+			out = append(out, w.Key)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // SinkLimits are what a sink can take in one batch, and how many batches it

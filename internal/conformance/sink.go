@@ -290,6 +290,41 @@ func RunSink(t *testing.T, open Open) {
 		}
 		CheckModel(t, tg.Reader, model)
 	})
+	t.Run("fencing: a lower token than one committed is refused, and nothing applied", func(t *testing.T) {
+		t.Parallel()
+		tg := open(t)
+		ctx := context.Background()
+		write := func(key, id string, n int64) *graft.Write {
+			return &graft.Write{Key: key, Ops: []graft.Op{{Kind: graft.UpsertVertex, ID: id, Label: "v", Props: graft.Props{"n": graft.Int(n)}}}}
+		}
+		hostileKey := "k'; DROP TABLE graft_fences; --\x00"
+		if err := tg.Sink.Apply(ctx, &graft.Batch{Fence: 7, Writes: []*graft.Write{write("a", "x", 1), write(hostileKey, "y", 1)}}); err != nil {
+			t.Fatalf("token 7: %v", err)
+		}
+		// An older holder (token 5) of key a: refused, whole batch rolled back.
+		err := tg.Sink.Apply(ctx, &graft.Batch{Fence: 5, Writes: []*graft.Write{write("b", "z", 1), write("a", "x", 2)}})
+		if graft.ClassOf(err) != graft.Conflict || !errors.Is(err, graft.ErrFenced) {
+			t.Fatalf("token 5 after 7: got %v, want a conflict wrapping ErrFenced", err)
+		}
+		if err := tg.Sink.Apply(ctx, &graft.Batch{Fence: 6, Writes: []*graft.Write{write(hostileKey, "y", 2)}}); !errors.Is(err, graft.ErrFenced) {
+			t.Fatalf("token 6 on the hostile key after 7: got %v", err)
+		}
+		// The same token again (a retry by the holder), a newer one, and no
+		// token at all (no locker) go through.
+		for _, b := range []*graft.Batch{{Fence: 7, Writes: []*graft.Write{write("a", "x", 3)}}, {Fence: 9, Writes: []*graft.Write{write("a", "x", 4), write("b", "z", 4)}},
+			{Writes: []*graft.Write{write("a", "w", 5)}}} {
+			if err := tg.Sink.Apply(ctx, b); err != nil {
+				t.Fatalf("token %d: %v", b.Fence, err)
+			}
+		}
+		if err := tg.Sink.Apply(ctx, &graft.Batch{Fence: 8, Writes: []*graft.Write{write("b", "z", 6)}}); !errors.Is(err, graft.ErrFenced) {
+			t.Fatalf("token 8 on b after 9: got %v", err)
+		}
+		CheckExport(t, tg.Reader, `{"type":"vertex","id":"w","label":"v","props":{"n":5}}
+{"type":"vertex","id":"x","label":"v","props":{"n":4}}
+{"type":"vertex","id":"y","label":"v","props":{"n":1}}
+{"type":"vertex","id":"z","label":"v","props":{"n":4}}`)
+	})
 	t.Run("reader: vertex, edges by direction and label", func(t *testing.T) {
 		t.Parallel()
 		tg := open(t)

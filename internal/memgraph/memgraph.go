@@ -22,6 +22,7 @@ type Graph struct {
 	adj      map[string]map[string]struct{} // vertex id → keys of its edges, both directions
 	undo     []undoEntry                    // during a transaction
 	inTx     bool
+	fences   map[string]uint64 // highest fencing token committed per key
 }
 
 type undoEntry struct {
@@ -75,6 +76,10 @@ func (g *Graph) ApplyWrite(w *graft.Write) error {
 func (g *Graph) ApplyBatch(ws []*graft.Write) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.applyBatch(ws)
+}
+
+func (g *Graph) applyBatch(ws []*graft.Write) error {
 	g.begin()
 	for i, w := range ws {
 		if err := g.apply(w); err != nil {
@@ -392,8 +397,35 @@ type Sink struct {
 var _ graft.Sink = (*Sink)(nil)
 var _ graft.Reader = (*Graph)(nil)
 
-// Apply implements graft.Sink.
-func (s *Sink) Apply(_ context.Context, b *graft.Batch) error { return s.ApplyBatch(b.Writes) }
+// Apply implements graft.Sink, with fencing (graft.Batch.Fence).
+func (s *Sink) Apply(_ context.Context, b *graft.Batch) error {
+	if b.Fence == 0 {
+		return s.ApplyBatch(b.Writes)
+	}
+	return s.ApplyFenced(b.Writes, b.FenceKeys(), b.Fence)
+}
+
+// ApplyFenced applies the writes unless a key already committed a higher
+// token; then it records the token for every key, in the same transaction.
+func (g *Graph) ApplyFenced(ws []*graft.Write, keys []string, token uint64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fences == nil {
+		g.fences = map[string]uint64{}
+	}
+	for _, k := range keys {
+		if t := g.fences[k]; t > token {
+			return graft.NewError(graft.Conflict, fmt.Errorf("key %q: token %d < %d: %w", k, token, t, graft.ErrFenced))
+		}
+	}
+	if err := g.applyBatch(ws); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		g.fences[k] = max(g.fences[k], token)
+	}
+	return nil
+}
 
 // Limits implements graft.Sink.
 func (s *Sink) Limits() graft.SinkLimits { return s.Lim }

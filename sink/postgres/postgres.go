@@ -113,11 +113,47 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 		return wrap(err, -1, "%s: begin", s.endpoint)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	if b.Fence != 0 {
+		if err := s.fence(ctx, tx, b); err != nil {
+			return err
+		}
+	}
 	if err := s.apply(ctx, tx, b); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return wrap(err, -1, "%s: commit", s.endpoint)
+	}
+	return nil
+}
+
+// fence refuses the batch when a key has committed a higher token.
+func (s *Store) fence(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
+	keys := b.FenceKeys()
+	raw := make([][]byte, len(keys))
+	for i, k := range keys {
+		raw[i] = []byte(k)
+	}
+	rows, err := tx.Query(ctx, sqlFence, raw, int64(b.Fence))
+	if err != nil {
+		return wrap(err, -1, "%s: fence", s.endpoint)
+	}
+	got := map[string]bool{}
+	for rows.Next() {
+		var k []byte
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return wrap(err, -1, "%s: fence", s.endpoint)
+		}
+		got[string(k)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return wrap(err, -1, "%s: fence", s.endpoint)
+	}
+	for _, k := range keys {
+		if !got[k] {
+			return graft.NewError(graft.Conflict, fmt.Errorf("key %q: token %d: %w", k, b.Fence, graft.ErrFenced))
+		}
 	}
 	return nil
 }
@@ -321,6 +357,6 @@ func sortedKeys(m map[string]bool) []string {
 
 // Reset deletes the whole graph (for benchmarks: one store, several runs).
 func (s *Store) Reset(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `TRUNCATE edges, vertices`)
+	_, err := s.pool.Exec(ctx, `TRUNCATE edges, vertices, graft_fences`)
 	return err
 }

@@ -24,7 +24,17 @@ var migrations = []string{
 	);
 	CREATE INDEX edges_in ON edges (dst, label);
 	CREATE UNIQUE INDEX edges_id ON edges (eid) WHERE eid <> '';`,
+	// 2: fencing tokens (graft.Batch.Fence): the highest token committed
+	// per write key (bytea: a key may hold any byte).
+	`CREATE TABLE graft_fences (key bytea PRIMARY KEY, token bigint NOT NULL);`,
 }
+
+// sqlFence records the batch's token for each key (sorted: a fixed lock
+// order) unless a higher one is there; the keys it returns are those it
+// could record. The rows stay locked until the transaction ends.
+const sqlFence = `INSERT INTO graft_fences (key, token) SELECT unnest($1::bytea[]), $2
+	ON CONFLICT (key) DO UPDATE SET token = EXCLUDED.token WHERE graft_fences.token <= EXCLUDED.token
+	RETURNING key`
 
 const (
 	// Reads of the part of the graph a batch touches, locked.

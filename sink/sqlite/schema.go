@@ -25,6 +25,12 @@ var migrations = []string{
 	) WITHOUT ROWID;
 	CREATE UNIQUE INDEX edges_id ON edges(eid) WHERE eid <> '';
 	CREATE INDEX edges_in ON edges(dst, label);`,
+	// 2: fencing tokens (graft.Batch.Fence): the highest token committed
+	// per write key.
+	`CREATE TABLE fences (
+		key   TEXT PRIMARY KEY,
+		token INTEGER NOT NULL
+	) WITHOUT ROWID;`,
 }
 
 // The statements of the write path, prepared once per connection.
@@ -58,4 +64,9 @@ const (
 		WHERE NOT EXISTS (SELECT 1 FROM edges e WHERE e.src = ?1 AND e.label = ?2 AND e.dst = j.value)`
 
 	stmtVerticesIn = `SELECT id FROM vertices WHERE id IN (SELECT value FROM json_each(?1))`
+
+	// ?1 key, ?2 token
+	stmtFenceGet = `SELECT token FROM fences WHERE key = ?1`
+	stmtFenceSet = `INSERT INTO fences(key, token) VALUES (?1, ?2)
+		ON CONFLICT(key) DO UPDATE SET token = max(token, excluded.token)`
 )

@@ -175,7 +175,7 @@ func newWriter(ctx context.Context, db *sql.DB) (*writer, error) {
 	w := &writer{conn: conn, stmts: map[string]*sql.Stmt{}}
 	for _, q := range []string{stmtUpsertVertex, stmtVertexLabel, stmtDeleteVertex, stmtVertexProps, stmtSetVertexProp,
 		stmtUpsertEdge, stmtUpsertEdgeID, stmtFindEdge, stmtFindEdgeID, stmtDeleteEdge, stmtSetEdgeProps,
-		stmtReplaceDelete, stmtReplaceInsert, stmtVerticesIn} {
+		stmtReplaceDelete, stmtReplaceInsert, stmtVerticesIn, stmtFenceGet, stmtFenceSet} {
 		st, err := conn.PrepareContext(ctx, q)
 		if err != nil {
 			w.close()
@@ -209,6 +209,20 @@ func (w *writer) apply(ctx context.Context, b *graft.Batch) (err error) {
 			}
 		}
 	}()
+	var fenceKeys []string
+	if b.Fence != 0 {
+		fenceKeys = b.FenceKeys()
+		for _, k := range fenceKeys {
+			var t int64
+			switch err := w.stmts[stmtFenceGet].QueryRowContext(ctx, k).Scan(&t); {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return wrap(err, -1, "fence")
+			case uint64(t) > b.Fence:
+				return graft.NewError(graft.Conflict, fmt.Errorf("key %q: token %d < %d: %w", k, b.Fence, t, graft.ErrFenced))
+			}
+		}
+	}
 	for i, wr := range b.Writes {
 		if err := stop.Err(); err != nil {
 			return graft.NewError(graft.Transient, err)
@@ -221,6 +235,11 @@ func (w *writer) apply(ctx context.Context, b *graft.Batch) (err error) {
 				}
 				return wrap(err, i, "ops[%d] %s", j, wr.Ops[j].Kind)
 			}
+		}
+	}
+	for _, k := range fenceKeys {
+		if _, err := w.stmts[stmtFenceSet].ExecContext(ctx, k, int64(b.Fence)); err != nil {
+			return wrap(err, -1, "fence")
 		}
 	}
 	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
@@ -419,6 +438,6 @@ func (s *Store) Reset(ctx context.Context) error {
 		s.w.close()
 		s.w = nil
 	}
-	_, err := s.wdb.ExecContext(ctx, `DELETE FROM edges; DELETE FROM vertices;`)
+	_, err := s.wdb.ExecContext(ctx, `DELETE FROM edges; DELETE FROM vertices; DELETE FROM fences;`)
 	return err
 }
