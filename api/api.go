@@ -335,7 +335,11 @@ func (s *Server) Status(ctx context.Context) Status { return s.status(ctx) }
 func (s *Server) getReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.cfg.Pinger.Ping(ctx); err != nil {
+	err := s.cfg.Pinger.Ping(ctx)
+	if err == nil && s.cfg.Engine != nil {
+		err = s.cfg.Engine.Ready() // the locker is unreachable: writing is paused
+	}
+	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
 		return
 	}

@@ -68,6 +68,12 @@ type Config struct {
 		Use  string `yaml:"use"`
 		Size int    `yaml:"size"`
 	} `yaml:"cache"`
+	// Lock is the locker: a lease per key for every batch, for deployments
+	// where one key can reach several graft processes.
+	Lock struct {
+		Use string        `yaml:"use"` // "" (none) or redis://HOST:PORT/DB[?prefix=…]
+		TTL time.Duration `yaml:"ttl"`
+	} `yaml:"lock"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// Kafka is how every Kafka client authenticates (TLS, SASL).
 	Kafka kafka.Security `yaml:"kafka"`
@@ -92,6 +98,7 @@ func Default() Config {
 	c.Cache.Use = "memory"
 	c.Cache.Size = e.CacheSize
 	c.DrainTimeout = e.DrainTimeout
+	c.Lock.TTL = e.LockTTL
 	return c
 }
 
@@ -181,6 +188,12 @@ func (c Config) Validate() error {
 	pos("retry.park_delay", int64(c.Retry.ParkDelay))
 	pos("retry.park_for", int64(c.Retry.ParkFor))
 	pos("drain_timeout", int64(c.DrainTimeout))
+	if c.Lock.Use != "" && !strings.HasPrefix(c.Lock.Use, "redis://") && !strings.HasPrefix(c.Lock.Use, "rediss://") {
+		add("lock.use", "%q: redis://HOST:PORT/DB, rediss://… or empty (no locker)", redactURL(c.Lock.Use))
+	}
+	if c.Lock.TTL < 300*time.Millisecond {
+		add("lock.ttl", "%v is too short to renew (at least 300ms; default 10s)", c.Lock.TTL)
+	}
 	if c.Limits.MaxRecordAge < 0 {
 		add("limits.max_record_age", "must not be negative; 0 is no limit")
 	}
@@ -228,6 +241,7 @@ func (c Config) Engine() engine.Config {
 	return engine.Config{
 		Limits:             graft.Limits{MaxRecordBytes: c.Limits.MaxRecordBytes, MaxOps: c.Limits.MaxOps},
 		MaxRecordAge:       c.Limits.MaxRecordAge,
+		LockTTL:            c.Lock.TTL,
 		MaxInflightRecords: c.MaxInflightRecords, MaxInflightBytes: c.MaxInflightBytes,
 		MaxBatchWrites: c.Batch.MaxWrites, MaxBatchUnits: c.Batch.MaxUnits, MaxBatchBytes: c.Batch.MaxBytes,
 		Concurrency: c.Concurrency, Linger: c.Batch.Linger,
@@ -244,6 +258,7 @@ func (c Config) YAML() []byte {
 	}
 	c.Kafka = c.Kafka.Masked()
 	c.Cache.Use = redactURL(c.Cache.Use)
+	c.Lock.Use = redactURL(c.Lock.Use)
 	b, _ := yaml.Marshal(c)
 	return b
 }

@@ -62,6 +62,11 @@ type Config struct {
 	// processes of the graph (Redis); the in-process cache (CacheSize > 0)
 	// stays in front of it.
 	SharedCache SharedCache
+	// Locker, when set, gives every batch a lease on its writes' keys
+	// before it is applied (docs/cache.md, "Locker"); LockTTL is the lease's
+	// time to live, renewed every third of it while the batch runs.
+	Locker  Locker
+	LockTTL time.Duration
 	// Logger receives events worth a human's attention.
 	Logger *slog.Logger
 }
@@ -80,6 +85,7 @@ func Default() Config {
 		Policy:             Continue,
 		DrainTimeout:       30 * time.Second,
 		CacheSize:          50000,
+		LockTTL:            10 * time.Second,
 	}
 }
 
@@ -106,6 +112,7 @@ func (c Config) withDefaults() Config {
 	setD(&c.ParkDelay, d.ParkDelay)
 	setD(&c.ParkFor, d.ParkFor)
 	setD(&c.DrainTimeout, d.DrainTimeout)
+	setD(&c.LockTTL, d.LockTTL)
 	if c.Policy == "" {
 		c.Policy = d.Policy
 	}
@@ -138,6 +145,7 @@ func (c Config) Validate() error {
 	neg("retry.park_for", int64(c.ParkFor))
 	neg("drain_timeout", int64(c.DrainTimeout))
 	neg("limits.max_record_age", int64(c.MaxRecordAge))
+	neg("lock.ttl", int64(c.LockTTL))
 	if c.SharedCache != nil && c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("cache.size: a shared cache needs the in-process cache in front of it (got %d)", c.CacheSize))
 	}

@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -41,6 +42,9 @@ type Engine struct {
 
 	quarantined map[string]bool // scheduler goroutine only
 	qmu         sync.Mutex      // guards quarantined for Quarantine()
+
+	lockDown atomic.Bool  // the locker fails: writing is paused
+	lockErr  atomic.Value // its last error
 }
 
 // New returns an engine writing to sink and dead-lettering to dlq.
@@ -75,6 +79,18 @@ func New(sink graft.Sink, dlq DeadLetters, cfg Config) (*Engine, error) {
 		e.cache.shared = &sharedState{c: cfg.SharedCache, log: cfg.Logger, stats: &e.stats}
 	}
 	return e, nil
+}
+
+// Ready reports why the engine cannot write now (the locker is
+// unreachable), or nil.
+func (e *Engine) Ready() error {
+	if e.lockDown.Load() {
+		if err, ok := e.lockErr.Load().(error); ok {
+			return err
+		}
+		return errors.New("locker unreachable")
+	}
+	return nil
 }
 
 // Config returns the effective configuration.

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -118,6 +120,19 @@ func (x *execution) run(cur []*node) (split [][]*node, stop bool) {
 // With a shared cache: refresh the batch's entries, plan, mark the elements
 // the batch writes, apply, then publish (or forget) them.
 func (x *execution) apply(cur []*node) error {
+	ctx, fence := x.ctx, uint64(0)
+	if x.e.cfg.Locker != nil {
+		ws := make([]*graft.Write, len(cur))
+		for i, n := range cur {
+			ws[i] = n.w
+		}
+		lctx, lease, release, err := x.lock(ws)
+		if err != nil {
+			return graft.NewError(graft.Transient, err)
+		}
+		defer release()
+		ctx, fence = lctx, lease.Token
+	}
 	cache, shared := x.e.cache, x.e.cache != nil && x.e.cache.shared != nil
 	gen := uint64(0)
 	if shared {
@@ -134,7 +149,7 @@ func (x *execution) apply(cur []*node) error {
 	if cache != nil && shared {
 		p.gen = gen
 	}
-	b := &graft.Batch{Writes: make([]*graft.Write, 0, len(cur))}
+	b := &graft.Batch{Writes: make([]*graft.Write, 0, len(cur)), Fence: fence}
 	index := make([]int, 0, len(cur)) // batch index → cur index
 	for i, n := range cur {
 		if w := p.plan(n.w); w != nil {
@@ -150,7 +165,10 @@ func (x *execution) apply(cur []*node) error {
 	}
 	if len(b.Writes) > 0 {
 		x.e.stats.Applies.Add(1)
-		if err := x.e.sink.Apply(x.ctx, b); err != nil {
+		if err := x.e.sink.Apply(ctx, b); err != nil {
+			if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) && x.ctx.Err() == nil {
+				err = graft.NewError(graft.Conflict, fmt.Errorf("%w: %v", cause, err))
+			}
 			x.e.cache.forget(p)
 			if ticket != nil {
 				if aerr := cache.shared.c.Abort(context.WithoutCancel(x.ctx), *ticket); aerr != nil {

@@ -79,6 +79,9 @@ func ParseURL(raw string) (*redis.Options, Options, error) {
 	if err != nil {
 		return nil, o, fmt.Errorf("cache %q: %w", raw, err)
 	}
+	// Fail fast when Redis is down (the engine retries on its own): one
+	// retry, one dial retry, a short dial timeout.
+	ro.MaxRetries, ro.DialerRetries, ro.DialerRetryTimeout, ro.DialTimeout = 1, 1, 50*time.Millisecond, 2*time.Second
 	return ro, o, nil
 }
 
@@ -88,7 +91,6 @@ func Open(ctx context.Context, raw string) (*Redis, error) {
 	if err != nil {
 		return nil, err
 	}
-	ro.MaxRetries = 1
 	r := New(redis.NewClient(ro), o)
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
 		r.Close()

@@ -1,11 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"database/sql"
 	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	_ "modernc.org/sqlite"
+
+	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/bench"
+	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/redistest"
 )
 
@@ -69,5 +78,73 @@ func TestIngestWithRedisCache(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "hunter2") {
 			t.Errorf("--cache %s: exit %d, want 2 with %q (and no password): %s", arg, r.code, want, r.stderr)
 		}
+	}
+}
+
+// Two graft processes ingest writes of the same keys into one store, with
+// the locker and the shared cache on: both exit 0, the graph holds every
+// write (each sets its own property, so the order between the processes
+// does not matter), and the store recorded fencing tokens.
+func TestTwoProcessesWithTheLocker(t *testing.T) {
+	srv := redistest.Start(t)
+	bin := buildGraft(t)
+	store := filepath.Join(t.TempDir(), "shared.db")
+	model := memgraph.New()
+	files := make([]string, 2)
+	for p := range 2 {
+		var lines []string
+		for i := range 400 {
+			n := p*400 + i
+			l := fmt.Sprintf(`{"key":"k%d","ops":[{"op":"upsertVertex","id":"v%d","label":"v","props":{"w%d":%d}},{"op":"upsertVertex","id":"hot","label":"v","props":{"k%d":%d}}]}`, i%5, i%5, n, n, i%5, i%5)
+			lines = append(lines, l)
+			w, err := graft.Decode([]byte(l), "", graft.DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := model.ApplyWrite(w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files[p] = writeFile(t, lines...)
+	}
+	type out struct {
+		code   int
+		stderr string
+	}
+	done := make(chan out, 2)
+	for p := range 2 {
+		go func() {
+			cmd := exec.Command(bin, "ingest", files[p], "--data-dir", t.TempDir(), "--sink", "sqlite:"+store, "--quiet",
+				"--lock", srv.URL(5)+"?prefix=two:", "--cache", srv.URL(6), "--batch-writes", "10")
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			err := cmd.Run()
+			code := 0
+			if err != nil {
+				code = -1
+				if ee, ok := err.(*exec.ExitError); ok {
+					code = ee.ExitCode()
+				}
+			}
+			done <- out{code, errb.String()}
+		}()
+	}
+	for range 2 {
+		if o := <-done; o.code != 0 {
+			t.Fatalf("graft ingest: exit %d\n%s", o.code, o.stderr)
+		}
+	}
+	exp := graftCmd(t, nil, "export", "--data-dir", t.TempDir(), "--sink", "sqlite:"+store)
+	if d := diffExport(t, exp.stdout, model); d != "" {
+		t.Fatalf("graph differs from the model:\n%s", d)
+	}
+	db, err := sql.Open("sqlite", store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var keys, top int64
+	if err := db.QueryRow(`SELECT count(*), max(token) FROM fences`).Scan(&keys, &top); err != nil || keys != 5 || top < 2 {
+		t.Fatalf("fences: %d keys, highest token %d (%v); want the 5 keys fenced", keys, top, err)
 	}
 }

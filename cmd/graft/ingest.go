@@ -18,6 +18,7 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/deadletter"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/locker"
 	"github.com/graftdb/graft/sharedcache"
 	"github.com/graftdb/graft/source/file"
 )
@@ -46,6 +47,8 @@ func (f *engineFlags) register(fs *flagSet) {
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "batches in flight at once (0: the sink's: 2 for sqlite, 8 for postgres)")
 	fs.IntVar(&c.MaxInflightRecords, "max-inflight", c.MaxInflightRecords, "records read but not yet committed; reading pauses at this bound")
 	fs.StringVar(&c.Cache.Use, "cache", c.Cache.Use, "write cache: memory (in-process), redis://[USER:PASSWORD@]HOST:PORT/DB[?prefix=graft:&ttl=24h] (shared by every graft process of the graph, memory in front; rediss:// for TLS), or off")
+	fs.StringVar(&c.Lock.Use, "lock", c.Lock.Use, "locker: redis://[USER:PASSWORD@]HOST:PORT/DB[?prefix=graft:] gives every batch a lease on its keys (fencing tokens checked by the sink); for deployments where one key can reach several graft processes")
+	fs.DurationVar(&c.Lock.TTL, "lock-ttl", c.Lock.TTL, "lease time to live, renewed every third of it while a batch runs")
 	fs.IntVar(&c.Cache.Size, "cache-size", c.Cache.Size, "elements the in-process write cache remembers (about 1.5 KB of memory each); -1 disables write elimination")
 	fs.DurationVar(&c.Retry.ParkFor, "park-for", c.Retry.ParkFor, "how long a write whose edge has a missing endpoint is retried before it is dead-lettered")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGINT/SIGTERM, how long to finish in-flight writes")
@@ -69,6 +72,7 @@ type pipeline struct {
 	dlq     *deadletter.File
 	letters engine.DeadLetters // where the engine puts dead letters: dlq, or the target given
 	shared  *sharedcache.Redis // nil: in-process write cache only
+	lock    *locker.Redis      // nil: no locker
 	unlock  func()
 }
 
@@ -85,7 +89,6 @@ func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, letters
 		if err != nil {
 			return nil, usagef("--cache: %v", err)
 		}
-		ro.MaxRetries = 1
 		shared = sharedcache.New(redis.NewClient(ro), o)
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if err := shared.Ping(pctx); err != nil {
@@ -94,16 +97,40 @@ func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, letters
 		cancel()
 		cfg.SharedCache = shared
 	}
+	var lock *locker.Redis
+	if u := f.c.Lock.Use; u != "" {
+		ro, prefix, err := locker.ParseURL(u)
+		if err != nil {
+			return nil, usagef("--lock: %v", err)
+		}
+		lock = locker.New(redis.NewClient(ro), prefix)
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := lock.Ping(pctx); err != nil {
+			cfg.Logger.Warn("locker: Redis does not answer; writing waits until it does", "lock", ro.Addr, "err", err)
+		}
+		cancel()
+		cfg.Locker = lock
+	}
+	closeRedis := func() {
+		if shared != nil {
+			shared.Close()
+		}
+		if lock != nil {
+			lock.Close()
+		}
+	}
 	sink, err := openSink(ctx, f.sinkURL(), false)
 	if err != nil {
+		closeRedis()
 		return nil, err
 	}
 	unlock, err := lockDataDir(f.c.DataDir)
 	if err != nil {
 		sink.Close()
+		closeRedis()
 		return nil, err
 	}
-	p := &pipeline{sink: sink, unlock: unlock, shared: shared}
+	p := &pipeline{sink: sink, unlock: unlock, shared: shared, lock: lock}
 	dlqPath := filepath.Join(f.c.DataDir, deadletter.FileName)
 	if p.dlq, err = deadletter.Open(dlqPath); err != nil {
 		p.close()
@@ -138,6 +165,9 @@ func (p *pipeline) close() {
 	}
 	if p.shared != nil {
 		p.shared.Close()
+	}
+	if p.lock != nil {
+		p.lock.Close()
 	}
 	p.sink.Close()
 	p.unlock()
