@@ -26,6 +26,8 @@ type Result struct {
 	Conflicts    int64   `json:"conflicts"`
 	Retries      int64   `json:"retries"`
 	DeadLetters  int64   `json:"dead_letters"`
+	Eliminated   int64   `json:"eliminated_ops"` // graft: ops the write cache proved applied
+	Coalesced    int64   `json:"coalesced_ops"`  // graft: ops redundant with an earlier op of their batch
 	P50ms        float64 `json:"p50_ms"`
 	P99ms        float64 `json:"p99_ms"`
 	Correct      bool    `json:"correct"`
@@ -146,7 +148,8 @@ func RunGraft(ctx context.Context, name string, s Store, wl *Workload, cfg engin
 	}
 	st := e.Stats().Snapshot()
 	return Result{Strategy: name, Seconds: time.Since(start).Seconds(), Conflicts: st.Conflicts, Retries: st.Retries,
-		DeadLetters: dlq.n.Load(), P50ms: lat.percentile(0.5), P99ms: lat.percentile(0.99)}, nil
+		DeadLetters: dlq.n.Load(), Eliminated: st.Eliminated, Coalesced: st.Coalesced,
+		P50ms: lat.percentile(0.5), P99ms: lat.percentile(0.99)}, nil
 }
 
 // RunPool is the seed's design: workers take events from one queue in
@@ -154,8 +157,9 @@ func RunGraft(ctx context.Context, name string, s Store, wl *Workload, cfg engin
 // (or a missing edge endpoint: events of one organization overtake each
 // other in the pool) is retried after a random 50–250 ms sleep, up to
 // maxAttempts, then the event is given up (a dead letter). With lockByKey, each event holds a lock on its
-// key (the organization) while it is applied — the seed's second design.
-func RunPool(ctx context.Context, name string, s Store, wl *Workload, workers, maxAttempts int, lockByKey bool) (Result, error) {
+// key (the organization) while it is applied — the seed's second design:
+// in-process, or in Redis when redis is not nil (the seed's Redisson lock).
+func RunPool(ctx context.Context, name string, s Store, wl *Workload, workers, maxAttempts int, lockByKey bool, redis engine.Locker) (Result, error) {
 	lat := &latencies{}
 	queue := make(chan *graft.Write)
 	var conflicts, retries, dead atomic.Int64
@@ -170,7 +174,22 @@ func RunPool(ctx context.Context, name string, s Store, wl *Workload, workers, m
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, 99))
 			for w := range queue {
-				if lockByKey {
+				var lease engine.Lease
+				switch {
+				case lockByKey && redis != nil:
+					for {
+						l, ok, err := redis.Acquire(ctx, []string{w.Key}, 30*time.Second)
+						if err != nil {
+							errOnce.Do(func() { firstErr = err })
+							return
+						}
+						if ok {
+							lease = l
+							break
+						}
+						time.Sleep(time.Millisecond)
+					}
+				case lockByKey:
 					m, _ := locks.LoadOrStore(w.Key, &sync.Mutex{})
 					m.(*sync.Mutex).Lock()
 				}
@@ -198,7 +217,10 @@ func RunPool(ctx context.Context, name string, s Store, wl *Workload, workers, m
 					dead.Add(1)
 					break attempts
 				}
-				if lockByKey {
+				switch {
+				case lockByKey && redis != nil:
+					redis.Release(ctx, lease)
+				case lockByKey:
 					m, _ := locks.Load(w.Key)
 					m.(*sync.Mutex).Unlock()
 				}

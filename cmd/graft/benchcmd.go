@@ -10,8 +10,12 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/locker"
+	"github.com/graftdb/graft/sharedcache"
 )
 
 const benchAbout = `
@@ -29,7 +33,10 @@ Strategies:
                  in arrival order, one transaction per event, conflicts
                  retried after a random 50-250 ms sleep, up to --attempts
   locked         the same pool with a lock per organization around each event
-                 (in-process)
+                 (in-process; in Redis with --redis, as the seed's Redisson lock)
+  graft-redis    the engine with the write cache shared through Redis (--redis;
+                 emptied before the run, so it starts cold like graft)
+  graft-locker   the engine with the locker on (--redis): the locks' cost
 
 Latency (p50, p99) is per write: the duration of the transaction that
 committed it (for the pool strategies, including retry sleeps).
@@ -51,6 +58,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		attempts   int
 		asJSON     bool
 		plot       string
+		redisURL   string
 	)
 	fs := newFlagSet("bench", "graft bench [flags]", benchAbout)
 	fs.StringVar(&f.c.Sink, "sink", "", "sink `URL`; default a fresh embedded store in a temporary directory")
@@ -61,6 +69,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.IntVar(&workers, "workers", 16, "pool size of the naive and locked strategies")
 	fs.IntVar(&attempts, "attempts", 5, "naive/locked: attempts per event before it is given up")
 	fs.BoolVar(&asJSON, "json", false, `print {"runs":[…]} on stdout`)
+	fs.StringVar(&redisURL, "redis", "", "Redis `URL` (redis://HOST:PORT/DB) for graft-redis, graft-locker and the locked strategy's locks; keys under the prefix graft-bench:")
 	fs.StringVar(&plot, "plot", "", "draw writes/s and p99 per strategy into `FILE` (.svg)")
 	pos, err := fs.parse(args, stdout)
 	if err != nil {
@@ -76,8 +85,12 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	for _, n := range names {
 		switch n {
 		case "graft", "graft-nocache", "naive", "locked":
+		case "graft-redis", "graft-locker":
+			if redisURL == "" {
+				return usagef("--strategies: %s needs --redis redis://HOST:PORT/DB", n)
+			}
 		default:
-			return usagef("--strategies: unknown strategy %q (graft, graft-nocache, naive, locked)", n)
+			return usagef("--strategies: unknown strategy %q (graft, graft-nocache, graft-redis, graft-locker, naive, locked)", n)
 		}
 	}
 	if scale <= 0 || workers <= 0 || attempts <= 0 {
@@ -107,6 +120,24 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if !ok {
 		return fmt.Errorf("sink %s cannot be emptied between runs", url)
 	}
+	var (
+		shared *sharedcache.Redis
+		lock   *locker.Redis
+	)
+	if redisURL != "" {
+		ro, o, err := sharedcache.ParseURL(redisURL)
+		if err != nil {
+			return usagef("--redis: %v", err)
+		}
+		o.Prefix = "graft-bench:cache:"
+		shared = sharedcache.New(redis.NewClient(ro), o)
+		defer shared.Close()
+		if err := shared.Ping(ctx); err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+		lock = locker.New(redis.NewClient(ro), "graft-bench:lock:")
+		defer lock.Close()
+	}
 	fmt.Fprintf(stderr, "graft bench: %d writes (%d ops), %d organizations, on %s\n", len(wl.Writes), wl.Ops, cfg.Orgs, url)
 	var results []bench.Result
 	for _, name := range names {
@@ -116,16 +147,28 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "  %-14s running…\n", name)
 		var r bench.Result
 		switch name {
-		case "graft", "graft-nocache":
+		case "graft", "graft-nocache", "graft-redis", "graft-locker":
 			ec := engine.Default()
-			if name == "graft-nocache" {
+			switch name {
+			case "graft-nocache":
 				ec.CacheSize = -1
+			case "graft-redis":
+				if err := shared.Clear(ctx); err != nil {
+					return fmt.Errorf("empty the Redis cache: %w", err)
+				}
+				ec.SharedCache = shared
+			case "graft-locker":
+				ec.Locker = lock
 			}
 			r, err = bench.RunGraft(ctx, name, store, wl, ec)
 		case "naive":
-			r, err = bench.RunPool(ctx, name, store, wl, workers, attempts, false)
+			r, err = bench.RunPool(ctx, name, store, wl, workers, attempts, false, nil)
 		case "locked":
-			r, err = bench.RunPool(ctx, name, store, wl, workers, attempts, true)
+			var l engine.Locker
+			if lock != nil {
+				l = lock
+			}
+			r, err = bench.RunPool(ctx, name, store, wl, workers, attempts, true, l)
 		}
 		if err != nil {
 			return fmt.Errorf("strategy %s: %w", name, err)
@@ -144,9 +187,16 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		fmt.Fprintln(stdout, string(b))
 	} else {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "strategy\twrites/s\tseconds\tconflicts\tretries\tdead letters\tp50 ms\tp99 ms\tcorrect\t")
+		fmt.Fprintln(tw, "strategy\twrites/s\tseconds\tconflicts\tretries\tdead letters\teliminated\tcoalesced\tp50 ms\tp99 ms\tcorrect\t")
 		for _, r := range results {
-			fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%d\t%d\t%d\t%.1f\t%.1f\t%v\t\n", r.Strategy, r.WritesPerSec, r.Seconds, r.Conflicts, r.Retries, r.DeadLetters, r.P50ms, r.P99ms, r.Correct)
+			pct := func(n int64) string {
+				if !strings.HasPrefix(r.Strategy, "graft") {
+					return "-"
+				}
+				return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(max(r.Ops, 1)))
+			}
+			fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%d\t%d\t%d\t%s\t%s\t%.1f\t%.1f\t%v\t\n", r.Strategy, r.WritesPerSec, r.Seconds, r.Conflicts, r.Retries, r.DeadLetters,
+				pct(r.Eliminated), pct(r.Coalesced), r.P50ms, r.P99ms, r.Correct)
 		}
 		tw.Flush()
 	}

@@ -33,6 +33,9 @@ var migrations = []string{
 	) WITHOUT ROWID;`,
 }
 
+// Migrations returns the schema migrations, in order (for tests of upgrades).
+func Migrations() []string { return migrations }
+
 // The statements of the write path, prepared once per connection.
 const (
 	// No row changes when the vertex exists with another label: the caller

@@ -2,9 +2,12 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
+	"sync"
 	"testing"
 
+	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/internal/conformance"
 	"github.com/graftdb/graft/sink/sqlite"
 )
@@ -18,4 +21,53 @@ func TestConformance(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return conformance.Target{Sink: s, Reader: s}
 	})
+}
+
+// Processes opening a new store at the same moment migrate it once; a store
+// from before fencing (schema 1) gains the fences table and keeps its graph.
+func TestMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "graph.db")
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := sqlite.Open(context.Background(), path)
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent open: %v", err)
+		}
+	}
+
+	old := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(sqlite.Migrations()[0] + `; INSERT INTO vertices VALUES ('a', 'v', '{"n":1}'); PRAGMA user_version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := sqlite.Open(context.Background(), old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := &graft.Write{Key: "k", Ops: []graft.Op{{Kind: graft.UpsertVertex, ID: "a", Label: "v", Props: graft.Props{"m": graft.Int(2)}}}}
+	if err := s.Apply(context.Background(), &graft.Batch{Writes: []*graft.Write{w}, Fence: 3}); err != nil {
+		t.Fatalf("fenced write on a migrated store: %v", err)
+	}
+	v, err := s.Vertex(context.Background(), "a")
+	if err != nil || v.Props["n"] != graft.Int(1) || v.Props["m"] != graft.Int(2) {
+		t.Fatalf("vertex after migration: %+v %v", v, err)
+	}
 }
