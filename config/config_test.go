@@ -79,3 +79,36 @@ func TestErrorsNameTheField(t *testing.T) {
 		t.Errorf("empty file: %v", err)
 	}
 }
+
+// The kafka:, cache: and lock: sections: validated by field, secrets masked
+// in print.
+func TestSecretsAndRedisSections(t *testing.T) {
+	t.Setenv("KAFKA_PASSWORD", "kafka-s3cret")
+	c, err := config.Load(write(t, "kafka:\n  sasl:\n    mechanism: SCRAM-SHA-512\n    username: graft\n    password: ${KAFKA_PASSWORD}\n"+
+		"cache:\n  use: redis://u:redis-s3cret@127.0.0.1:6379/0\nlock:\n  use: rediss://u:lock-s3cret@h:6380/1\n  ttl: 5s\nlimits:\n  max_record_age: 24h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("valid sections refused: %v", err)
+	}
+	if c.Engine().MaxRecordAge != 24*time.Hour || c.Engine().LockTTL != 5*time.Second {
+		t.Fatalf("engine settings: %+v", c.Engine())
+	}
+	out := string(c.YAML())
+	for _, secret := range []string{"kafka-s3cret", "redis-s3cret", "lock-s3cret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("print shows %s:\n%s", secret, out)
+		}
+	}
+	bad, err := config.Load(write(t, "cache:\n  use: memcache://x\n  size: -1\nlock:\n  use: zookeeper://x\n  ttl: 10ms\nkafka:\n  sasl:\n    mechanism: GSSAPI\nlimits:\n  max_record_age: -1s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bad.Validate()
+	for _, want := range []string{`cache.use: "memcache://x"`, `lock.use: "zookeeper://x"`, "lock.ttl: 10ms is too short", `kafka.sasl.mechanism: "GSSAPI"`, "limits.max_record_age: must not be negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: want %q in %v", want, err)
+		}
+	}
+}
