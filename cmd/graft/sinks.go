@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/sink/gremlin"
 	"github.com/graftdb/graft/sink/postgres"
 	"github.com/graftdb/graft/sink/sqlite"
 )
@@ -52,6 +54,22 @@ func openSink(ctx context.Context, url string, mustExist bool) (sinkStore, error
 			return nil, fmt.Errorf("cannot reach sink %w", err)
 		}
 		return s, nil
+	case "gremlin+ws", "gremlin+wss":
+		cfg, err := gremlin.ParseURL(url)
+		if err != nil {
+			return nil, usagef("--sink: %v", err)
+		}
+		s, err := gremlin.Open(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open sink: %w", err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if err := s.Ping(pctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("cannot reach sink %s: %w", cfg.URL, err)
+		}
+		return s, nil
 	}
-	return nil, usagef("--sink %q: unknown scheme %q (supported: sqlite:PATH, postgres://USER@HOST:PORT/DB?sslmode=…)", url, scheme)
+	return nil, usagef("--sink %q: unknown scheme %q (supported: sqlite:PATH, postgres://USER@HOST:PORT/DB?sslmode=…, gremlin+wss://HOST:PORT/gremlin)", url, scheme)
 }
