@@ -32,6 +32,7 @@ type Server struct {
 	*httptest.Server
 	mu       sync.Mutex
 	requests [][]byte // raw GraphBinary request messages
+	upgrades []*http.Request
 	answer   func(n int, req []byte) Reply
 }
 
@@ -40,6 +41,9 @@ func Start(t testing.TB, answer func(n int, req []byte) Reply) *Server {
 	s := &Server{answer: answer}
 	up := websocket.Upgrader{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.upgrades = append(s.upgrades, r.Clone(r.Context()))
+		s.mu.Unlock()
 		c, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
@@ -126,6 +130,14 @@ func (s *Server) Request(i int) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests[i]
+}
+
+// Upgrades returns the WebSocket upgrade requests received (one per
+// connection), with their headers.
+func (s *Server) Upgrades() []*http.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*http.Request(nil), s.upgrades...)
 }
 
 // OK answers success to everything.

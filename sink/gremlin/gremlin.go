@@ -3,8 +3,9 @@
 // (gremlin-go). A batch is one traversal, so one request and, on Neptune,
 // one transaction; it is built as bytecode, values as arguments.
 //
-// Not yet: reading the graph back (the Reader returns ErrNoReader), Neptune
-// IAM (SigV4) and the reader endpoint. See docs/gremlin.md.
+// Neptune IAM: iam=true signs every connection with SigV4 (iam.go).
+// Not yet: reading the graph back (the Reader returns ErrNoReader) and the
+// reader endpoint. See docs/gremlin.md.
 package gremlin
 
 import (
@@ -12,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -36,10 +38,17 @@ type Config struct {
 	Timeout time.Duration
 	// InsecureSkipVerify: TLS without checking the certificate (tests).
 	InsecureSkipVerify bool
+	// IAM signs every connection with SigV4 (Neptune IAM authentication);
+	// Region defaults to the one in the host name.
+	IAM    bool
+	Region string
+	// Logger receives what a human should see (IAM signing failures).
+	Logger *slog.Logger
 }
 
 // ParseURL reads gremlin+wss://HOST:PORT/gremlin[?dialect=neptune|janusgraph|tinkergraph
-// &records=200&steps=1500&writes=200&concurrency=4&timeout=30s&id_property=graft_id]
+// &records=200&steps=1500&writes=200&concurrency=4&timeout=30s&id_property=graft_id
+// &iam=true&region=us-east-1]
 // (gremlin+ws:// for a plain local server).
 func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
@@ -86,8 +95,18 @@ func ParseURL(raw string) (Config, error) {
 			}
 		case "insecure_skip_verify":
 			c.InsecureSkipVerify = q.Get(name) == "true"
+		case "iam":
+			switch q.Get(name) {
+			case "true":
+				c.IAM = true
+			case "false":
+			default:
+				err = fmt.Errorf("sink %q: iam=%q: true or false", raw, q.Get(name))
+			}
+		case "region":
+			c.Region = q.Get(name)
 		default:
-			err = fmt.Errorf("sink %q: unknown parameter %q (dialect, records, steps, writes, concurrency, timeout, id_property)", raw, name)
+			err = fmt.Errorf("sink %q: unknown parameter %q (dialect, records, steps, writes, concurrency, timeout, id_property, iam, region)", raw, name)
 		}
 		if err != nil {
 			return Config{}, err
@@ -115,7 +134,18 @@ var ErrNoReader = errors.New("reading a Gremlin graph back is not implemented ye
 // Open connects; the driver connects lazily, so Ping says whether the
 // server answers.
 func Open(cfg Config) (*Store, error) {
+	var auth gremlingo.AuthInfoProvider
+	if cfg.IAM {
+		a, err := newIAMAuth(context.Background(), cfg.URL, cfg.Region, cfg.Logger)
+		if err != nil {
+			return nil, graft.NewError(graft.Fatal, fmt.Errorf("sink %s: %w", cfg.URL, err))
+		}
+		auth = a.provider()
+	}
 	conn, err := gremlingo.NewDriverRemoteConnection(cfg.URL, func(s *gremlingo.DriverRemoteConnectionSettings) {
+		if auth != nil {
+			s.AuthInfo = auth
+		}
 		s.TraversalSource = "g"
 		s.LogVerbosity = gremlingo.Off
 		s.ConnectionTimeout = 10 * time.Second

@@ -245,3 +245,70 @@ func BenchmarkRequests(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "requests/s")
 }
+
+// iam=true: every connection's upgrade carries a SigV4 signature for
+// neptune-db over the host the dialer really sent, with the session token;
+// a new connection (after a drop) is signed afresh.
+func TestIAMSignsEveryConnection(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+	t.Setenv("AWS_SESSION_TOKEN", "session-token")
+	t.Setenv("AWS_CONFIG_FILE", dir+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", dir+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	srv := gremlintest.Start(t, func(n int, _ []byte) gremlintest.Reply {
+		if n == 1 {
+			return gremlintest.Reply{Drop: true}
+		}
+		return gremlintest.Reply{Status: 200}
+	})
+	s := open(t, srv.SinkURL("?iam=true&region=eu-west-1"))
+	b := writes(t, `{"ops":[{"op":"upsertVertex","id":"a","label":"v"}]}`)
+	s.Apply(context.Background(), b) // dropped
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Apply(context.Background(), b) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no recovery")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ups := srv.Upgrades()
+	if len(ups) < 2 {
+		t.Fatalf("%d connections, want a second one after the drop", len(ups))
+	}
+	a, err := newIAMAuth(context.Background(), "ws://"+ups[0].Host+"/gremlin", "eu-west-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, up := range ups {
+		auth := up.Header.Get("Authorization")
+		if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") || !strings.Contains(auth, "/eu-west-1/neptune-db/aws4_request") ||
+			up.Header.Get("X-Amz-Security-Token") != "session-token" {
+			t.Fatalf("connection %d: Authorization %q, token %q", i, auth, up.Header.Get("X-Amz-Security-Token"))
+		}
+		at, err := time.Parse("20060102T150405Z", up.Header.Get("X-Amz-Date"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := a.header(context.Background(), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want.Get("Authorization") != auth {
+			t.Fatalf("connection %d: the signature does not match the host and time sent:\n got  %s\n want %s", i, auth, want.Get("Authorization"))
+		}
+	}
+}
+
+func TestRegionOfNeptuneHost(t *testing.T) {
+	for host, want := range map[string]string{
+		"db.cluster-abc123.us-east-1.neptune.amazonaws.com":    "us-east-1",
+		"db.cluster-ro-abc123.eu-west-3.neptune.amazonaws.com": "eu-west-3",
+		"localhost": "",
+	} {
+		if got := regionOf(host); got != want {
+			t.Errorf("%s: %q, want %q", host, got, want)
+		}
+	}
+}
