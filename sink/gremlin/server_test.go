@@ -115,15 +115,27 @@ func TestDroppedConnectionAndSlowServer(t *testing.T) {
 	srv := gremlintest.Start(t, func(n int, _ []byte) gremlintest.Reply {
 		switch n {
 		case 1:
-			return gremlintest.Reply{Drop: true}
-		case 3:
 			return gremlintest.Reply{Status: 200, Delay: 2 * time.Second}
+		case 2:
+			return gremlintest.Reply{Drop: true}
 		}
 		return gremlintest.Reply{Status: 200}
 	})
 	s := open(t, srv.SinkURL("?timeout=300ms"))
 	b := writes(t, `{"ops":[{"op":"upsertVertex","id":"a","label":"v"}]}`)
+	start := time.Now()
 	err := s.Apply(context.Background(), b)
+	if graft.ClassOf(err) != graft.Transient || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("slow server: %v, want a transient timeout", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("the timeout of 300ms took %v", d)
+	}
+	if raceEnabled {
+		t.Log("dropped connection: not under -race (a data race inside gremlin-go v3.8.1; see race_test.go)")
+		return
+	}
+	err = s.Apply(context.Background(), b)
 	if err == nil || graft.ClassOf(err) == graft.Permanent || graft.ClassOf(err) == graft.Fatal {
 		t.Fatalf("dropped connection: %v (class %v), want a retryable error", err, graft.ClassOf(err))
 	}
@@ -137,14 +149,6 @@ func TestDroppedConnectionAndSlowServer(t *testing.T) {
 			t.Fatalf("never recovered after the dropped connection: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	start := time.Now()
-	err = s.Apply(context.Background(), b)
-	if graft.ClassOf(err) != graft.Transient || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("slow server: %v, want a transient timeout", err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("the timeout of 300ms took %v", d)
 	}
 }
 
@@ -258,14 +262,14 @@ func TestIAMSignsEveryConnection(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", dir+"/none")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	srv := gremlintest.Start(t, func(n int, _ []byte) gremlintest.Reply {
-		if n == 1 {
+		if n == 1 && !raceEnabled {
 			return gremlintest.Reply{Drop: true}
 		}
 		return gremlintest.Reply{Status: 200}
 	})
 	s := open(t, srv.SinkURL("?iam=true&region=eu-west-1"))
 	b := writes(t, `{"ops":[{"op":"upsertVertex","id":"a","label":"v"}]}`)
-	s.Apply(context.Background(), b) // dropped
+	s.Apply(context.Background(), b) // dropped (without -race)
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Apply(context.Background(), b) != nil {
 		if time.Now().After(deadline) {
@@ -274,8 +278,8 @@ func TestIAMSignsEveryConnection(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ups := srv.Upgrades()
-	if len(ups) < 2 {
-		t.Fatalf("%d connections, want a second one after the drop", len(ups))
+	if want := map[bool]int{true: 1, false: 2}[raceEnabled]; len(ups) < want {
+		t.Fatalf("%d connections, want %d", len(ups), want)
 	}
 	a, err := newIAMAuth(context.Background(), "ws://"+ups[0].Host+"/gremlin", "eu-west-1", nil)
 	if err != nil {

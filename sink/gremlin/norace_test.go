@@ -1,0 +1,5 @@
+//go:build !race
+
+package gremlin
+
+const raceEnabled = false
