@@ -2,6 +2,7 @@ package graft
 
 import (
 	"encoding/base64"
+	"errors"
 	"encoding/json"
 	"time"
 	"unicode/utf8"
@@ -29,6 +30,13 @@ type Letter struct {
 // ClassQuarantined is the class of a letter dead-lettered only because an
 // earlier write of its key was, under the quarantine policy.
 const ClassQuarantined = "quarantined"
+
+// ClassUnmapped is the class of a letter whose event no mapping rule
+// matched (see ErrUnmapped).
+const ClassUnmapped = "unmapped"
+
+// ErrUnmapped is the cause of an event no mapping rule matches.
+var ErrUnmapped = errors.New("unmapped: no rule matches the event")
 
 // ClassExpired is the class of a letter whose record was older than the max
 // record age when Graft took it from the source.

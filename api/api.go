@@ -45,10 +45,13 @@ type Config struct {
 	Committed Waiter                               // for ?wait=committed
 	Lag       func(context.Context) (int64, error) // records the source has not delivered
 	Limits    graft.Limits
-	MaxBody   int64  // bytes of one request body
-	Token     string // bearer token; empty: no authentication
-	Registry  *prometheus.Registry
-	Log       *slog.Logger
+	// Decode, when set, checks a posted record as the engine will (mapping
+	// rules: records are events); default the wire format's decoder.
+	Decode   func(graft.Record) (*graft.Write, error)
+	MaxBody  int64  // bytes of one request body
+	Token    string // bearer token; empty: no authentication
+	Registry *prometheus.Registry
+	Log      *slog.Logger
 	// WaitTimeout bounds ?wait=committed.
 	WaitTimeout time.Duration
 }
@@ -188,16 +191,29 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 	var letters []*graft.Letter
 	now := time.Now().UTC()
 	for i, rec := range records {
-		wr, err := graft.Decode(rec, "", s.cfg.Limits)
+		var wr *graft.Write
+		if s.cfg.Decode != nil {
+			wr, err = s.cfg.Decode(graft.Record{Value: rec, Pos: graft.Position{Partition: "http", Offset: int64(i)}})
+		} else {
+			wr, err = graft.Decode(rec, "", s.cfg.Limits)
+		}
 		if err != nil {
 			resp.Invalid = append(resp.Invalid, InvalidRecord{Index: i, Error: err.Error()})
-			l := &graft.Letter{Position: graft.Position{Partition: "http", Offset: int64(i)}, Class: graft.Permanent.String(),
+			class := graft.Permanent.String()
+			if errors.Is(err, graft.ErrUnmapped) {
+				class = graft.ClassUnmapped
+			}
+			l := &graft.Letter{Position: graft.Position{Partition: "http", Offset: int64(i)}, Class: class,
 				Error: err.Error(), Attempts: 1, FirstFailure: now, LastFailure: now, RawBytes: len(rec)}
 			l.SetRaw(rec)
 			letters = append(letters, l)
 			continue
 		}
-		valid, keys = append(valid, rec), append(keys, wr.Key)
+		key := ""
+		if wr != nil { // nil: an event the mapping skips
+			key = wr.Key
+		}
+		valid, keys = append(valid, rec), append(keys, key)
 	}
 	if len(letters) > 0 {
 		if err := s.cfg.DLQ.Append(r.Context(), letters); err != nil {

@@ -28,6 +28,9 @@ type Config struct {
 	Listen  string `yaml:"listen"`
 	Source  string `yaml:"source"` // "" (embedded JetStream), nats://HOST:PORT/STREAM/SUBJECT, file:PATH
 	Sink    string `yaml:"sink"`   // "" (sqlite:<data_dir>/graph.db) or a sink URL
+	// Mapping is a mapping-rules file: records are domain events mapped to
+	// writes (docs/mapping.md); empty: records are writes.
+	Mapping string `yaml:"mapping"`
 
 	Auth struct {
 		Token string `yaml:"token"`

@@ -67,6 +67,11 @@ type Config struct {
 	// time to live, renewed every third of it while the batch runs.
 	Locker  Locker
 	LockTTL time.Duration
+	// Decode, when set, turns a record into a write instead of the wire
+	// format's decoder (mapping rules). A nil write with a nil error skips
+	// the record (acknowledged, nothing written); an error wrapping
+	// graft.ErrUnmapped is dead-lettered with class "unmapped".
+	Decode func(graft.Record) (*graft.Write, error)
 	// Logger receives events worth a human's attention.
 	Logger *slog.Logger
 }

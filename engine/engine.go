@@ -389,6 +389,8 @@ func (s *scheduler) readLoop(ctx context.Context) {
 			n := &node{seq: seq, rec: rec, size: size}
 			if rec.Truncated > 0 {
 				n.derr = &graft.FieldError{Msg: fmt.Sprintf("record is %d bytes, over the limit of %d bytes", rec.Truncated, s.cfg.Limits.MaxRecordBytes)}
+			} else if s.cfg.Decode != nil {
+				n.w, n.derr = s.cfg.Decode(rec)
 			} else {
 				n.w, n.derr = graft.Decode(rec.Value, rec.Key, s.cfg.Limits)
 			}
@@ -500,9 +502,18 @@ func (s *scheduler) admit(in input) {
 			s.tracks[n.rec.Pos.Partition] = t
 		}
 		n.track, n.trackIdx = t, t.add(n.rec.Pos.Offset)
+		if n.w == nil && n.derr == nil {
+			// Skipped by the decoder (an unmapped event, when configured).
+			s.e.stats.Skipped.Add(1)
+			s.complete(n)
+			continue
+		}
 		if n.w == nil {
 			// Undecodable: nothing depends on it, nothing to order.
 			n.deadClass, n.deadErr = graft.Permanent.String(), n.derr.Error()
+			if errors.Is(n.derr, graft.ErrUnmapped) {
+				n.deadClass = graft.ClassUnmapped
+			}
 			s.e.stats.Invalid.Add(1)
 			s.deadLetter(n)
 			continue

@@ -14,6 +14,7 @@ func (e *Engine) Collectors() []prometheus.Collector {
 		counter("records_total", "Records taken from the source.", s.Records.Load),
 		counter("records_invalid_total", "Records that did not decode (dead-lettered).", s.Invalid.Load),
 		counter("records_expired_total", "Records older than the max record age (dead-lettered).", s.Expired.Load),
+		counter("records_skipped_total", "Records the mapping skipped (unmapped: skip).", s.Skipped.Load),
 		counter("ops_total", "Ops of decoded writes.", s.Ops.Load),
 		counter("writes_committed_total", "Writes committed to the sink.", s.Committed.Load),
 		counter("dead_letters_total", "Records dead-lettered.", s.DeadLetters.Load),

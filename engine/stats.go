@@ -10,6 +10,7 @@ type Stats struct {
 	Writes      atomic.Int64 // records that decoded into writes
 	Invalid     atomic.Int64 // records that did not decode
 	Expired     atomic.Int64 // records older than MaxRecordAge (dead-lettered)
+	Skipped     atomic.Int64 // records the decoder skipped (unmapped events, when configured)
 	Ops         atomic.Int64 // ops of decoded writes
 	Committed   atomic.Int64 // writes committed
 	DeadLetters atomic.Int64 // records dead-lettered (invalid ones included)
@@ -34,18 +35,18 @@ type Stats struct {
 
 // Snapshot is a copy of Stats at one instant.
 type Snapshot struct {
-	Records, Writes, Invalid, Expired, Ops, Committed, DeadLetters int64
-	Eliminated, Coalesced                                          int64
-	Batches, Applies, Retries, Conflicts, Bisections               int64
-	Parked, InHotBatches                                           int64
-	CacheHits, CacheMisses, CacheErrors                            int64
-	LocksAcquired, LockWaits, LockWaitNanos, LeasesLost            int64
+	Records, Writes, Invalid, Expired, Skipped, Ops, Committed, DeadLetters int64
+	Eliminated, Coalesced                                                   int64
+	Batches, Applies, Retries, Conflicts, Bisections                        int64
+	Parked, InHotBatches                                                    int64
+	CacheHits, CacheMisses, CacheErrors                                     int64
+	LocksAcquired, LockWaits, LockWaitNanos, LeasesLost                     int64
 }
 
 // Snapshot copies the counters.
 func (s *Stats) Snapshot() Snapshot {
 	return Snapshot{
-		Records: s.Records.Load(), Writes: s.Writes.Load(), Invalid: s.Invalid.Load(), Expired: s.Expired.Load(), Ops: s.Ops.Load(),
+		Records: s.Records.Load(), Writes: s.Writes.Load(), Invalid: s.Invalid.Load(), Expired: s.Expired.Load(), Skipped: s.Skipped.Load(), Ops: s.Ops.Load(),
 		Committed: s.Committed.Load(), DeadLetters: s.DeadLetters.Load(),
 		Eliminated: s.Eliminated.Load(), Coalesced: s.Coalesced.Load(),
 		CacheHits: s.CacheHits.Load(), CacheMisses: s.CacheMisses.Load(), CacheErrors: s.CacheErrors.Load(),

@@ -19,6 +19,7 @@ import (
 	"github.com/graftdb/graft/deadletter"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/locker"
+	"github.com/graftdb/graft/mapping"
 	"github.com/graftdb/graft/sharedcache"
 	"github.com/graftdb/graft/source/file"
 )
@@ -37,6 +38,7 @@ func (f *engineFlags) register(fs *flagSet) {
 	c := &f.c
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress and no summary on stderr")
+	fs.StringVar(&c.Mapping, "mapping", c.Mapping, "mapping rules `file`: records are domain events, mapped to writes (docs/mapping.md)")
 	fs.StringVar(&c.DeadLetters.Policy, "policy", c.DeadLetters.Policy, "after a dead letter: `continue` with the key's later writes, or quarantine them")
 	fs.IntVar(&c.Limits.MaxRecordBytes, "max-record-bytes", c.Limits.MaxRecordBytes, "largest record accepted, in `bytes`; larger ones are dead-lettered")
 	fs.IntVar(&c.Limits.MaxOps, "max-ops", c.Limits.MaxOps, "most ops in one write")
@@ -61,6 +63,13 @@ func (f *engineFlags) config(stderr io.Writer) (engine.Config, error) {
 	}
 	cfg := f.c.Engine()
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if f.c.Mapping != "" {
+		m, err := mapping.Load(f.c.Mapping)
+		if err != nil {
+			return engine.Config{}, usagef("--mapping: %v", err)
+		}
+		cfg.Decode = m.Decoder(cfg.Limits)
+	}
 	return cfg, nil
 }
 

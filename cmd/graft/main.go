@@ -37,6 +37,7 @@ func init() {
 		{"run", "run the service: stream, engine and HTTP API (embedded by default)", runRun},
 		{"demo", "run the service and post the seed workload to it, with live progress", runDemo},
 		{"ingest", "apply NDJSON writes from a file or stdin, through the full engine", runIngest},
+		{"map", "print the writes mapping rules make of domain events (a dry run)", runMap},
 		{"produce", "produce NDJSON writes from a file or stdin to a Kafka topic, checked and keyed", runProduce},
 		{"export", "print the graph as NDJSON, one vertex or edge a line", runExport},
 		{"dlq", "list or redrive dead letters", runDLQ},

@@ -245,7 +245,7 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 	reg.MustRegister(p.eng.Collectors()...)
 	svc.api = api.New(api.Config{
 		Publisher: publisher, Reader: p.sink, Pinger: p.sink, DLQ: p.letters, Engine: p.eng, Committed: waiter,
-		Lag: lag, Limits: f.c.Engine().Limits, MaxBody: f.c.HTTP.MaxBodyBytes, Token: f.c.Auth.Token, Registry: reg, Log: log,
+		Lag: lag, Limits: f.c.Engine().Limits, Decode: p.eng.Config().Decode, MaxBody: f.c.HTTP.MaxBodyBytes, Token: f.c.Auth.Token, Registry: reg, Log: log,
 	})
 	ln, err := net.Listen("tcp", f.c.Listen)
 	if err != nil {
