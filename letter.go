@@ -2,8 +2,8 @@ package graft
 
 import (
 	"encoding/base64"
-	"errors"
 	"encoding/json"
+	"errors"
 	"time"
 	"unicode/utf8"
 )
