@@ -38,6 +38,7 @@ func init() {
 		{"demo", "run the service and post the seed workload to it, with live progress", runDemo},
 		{"ingest", "apply NDJSON writes from a file or stdin, through the full engine", runIngest},
 		{"map", "print the writes mapping rules make of domain events (a dry run)", runMap},
+		{"route", "map domain events from Kafka and produce the writes to graph.write.<Rule> topics", runRoute},
 		{"produce", "produce NDJSON writes from a file or stdin to a Kafka topic, checked and keyed", runProduce},
 		{"export", "print the graph as NDJSON, one vertex or edge a line", runExport},
 		{"dlq", "list or redrive dead letters", runDLQ},

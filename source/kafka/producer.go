@@ -30,13 +30,16 @@ func NewProducer(t Target, sec Security, extra ...kgo.Opt) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]kgo.Opt{
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(t.Brokers...),
-		kgo.DefaultProduceTopic(t.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerLinger(5 * time.Millisecond),
-	}, so...)
+	}
+	if t.Topic != "" { // empty: every record names its topic (ProduceTo)
+		opts = append(opts, kgo.DefaultProduceTopic(t.Topic))
+	}
+	opts = append(opts, so...)
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka %s: %w", t, err)
@@ -68,6 +71,14 @@ func (p *Producer) Ping(ctx context.Context) error {
 // full, which bounds memory however fast the input is.
 func (p *Producer) Produce(ctx context.Context, key, value []byte, headers []kgo.RecordHeader, done func(graft.Position, error)) {
 	r := &kgo.Record{Key: key, Value: value, Headers: headers}
+	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		done(graft.Position{Partition: Partition(r.Topic, r.Partition), Offset: r.Offset}, err)
+	})
+}
+
+// ProduceTo is Produce to another topic than the producer's.
+func (p *Producer) ProduceTo(ctx context.Context, topic string, key, value []byte, done func(graft.Position, error)) {
+	r := &kgo.Record{Topic: topic, Key: key, Value: value}
 	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
 		done(graft.Position{Partition: Partition(r.Topic, r.Partition), Offset: r.Offset}, err)
 	})
