@@ -277,6 +277,7 @@ type summary struct {
 	CoalescedOps  int64   `json:"coalesced_ops"`
 	DeadLetters   int64   `json:"dead_letters"`
 	Invalid       int64   `json:"invalid"`
+	Skipped       int64   `json:"skipped"` // events the mapping skips (unmapped: skip)
 	Batches       int64   `json:"batches"`
 	Conflicts     int64   `json:"conflicts"`
 	Retries       int64   `json:"retries"`
@@ -289,7 +290,7 @@ func summarize(s engine.Snapshot, d time.Duration) summary {
 	sec := d.Seconds()
 	sum := summary{
 		Writes: s.Records, Ops: s.Ops, Committed: s.Committed, EliminatedOps: s.Eliminated, CacheHits: s.CacheHits, CacheMisses: s.CacheMisses,
-		CoalescedOps: s.Coalesced, DeadLetters: s.DeadLetters, Invalid: s.Invalid, Batches: s.Batches,
+		CoalescedOps: s.Coalesced, DeadLetters: s.DeadLetters, Invalid: s.Invalid, Skipped: s.Skipped, Batches: s.Batches,
 		Conflicts: s.Conflicts, Retries: s.Retries, Parked: s.Parked, Seconds: sec,
 	}
 	if sec > 0 {

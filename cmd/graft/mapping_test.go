@@ -42,6 +42,14 @@ func TestSeedExample(t *testing.T) {
 		!strings.Contains(m.stderr, "6 mapped (DeviceSoftwareUpdated 3, OrganizationWrite 3)") {
 		t.Fatalf("graft map: exit %d\n%s\n%s", m.code, m.stdout, m.stderr)
 	}
+	// unmapped: skip — the event is acknowledged, not dead-lettered.
+	rulesText, _ := os.ReadFile(rules)
+	skip := filepath.Join(t.TempDir(), "skip.yaml")
+	os.WriteFile(skip, []byte(strings.Replace(string(rulesText), "unmapped: dead-letter", "unmapped: skip", 1)), 0o644)
+	sr := graftCmd(t, nil, "ingest", events, "--data-dir", t.TempDir(), "--mapping", skip, "--json")
+	if sr.code != 0 || !strings.Contains(sr.stdout, `"dead_letters":0`) || !strings.Contains(sr.stdout, `"skipped":1`) || !strings.Contains(sr.stdout, `"committed":6`) {
+		t.Fatalf("unmapped: skip: exit %d %s %s", sr.code, sr.stdout, sr.stderr)
+	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("rules:\n  - name: A\n    key: organizationId\n    ops:\n      - upsertVertex: {id: '\"x\" +', label: '\"l\"'}\n"), 0o644)
 	r = graftCmd(t, nil, "ingest", events, "--data-dir", t.TempDir(), "--mapping", bad)
