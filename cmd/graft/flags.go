@@ -117,3 +117,37 @@ func (s *sinkFlags) sinkURL() string {
 	}
 	return "sqlite:" + filepath.Join(s.c.DataDir, "graph.db")
 }
+
+// input is the command's input: the file named by the only positional
+// argument, or stdin ("-" or none).
+type input struct {
+	r    io.Reader
+	name string // for positions and messages: the path, or "stdin"
+	size int64  // bytes, 0 when unknown (stdin)
+	f    *os.File
+}
+
+func openInput(pos []string, stdin io.Reader) (*input, error) {
+	if len(pos) > 1 {
+		return nil, usagef("one input file at most, got %d", len(pos))
+	}
+	if len(pos) == 0 || pos[0] == "-" {
+		return &input{r: stdin, name: "stdin"}, nil
+	}
+	fh, err := os.Open(pos[0])
+	if err != nil {
+		return nil, err
+	}
+	in := &input{r: fh, name: pos[0], f: fh}
+	if st, err := fh.Stat(); err == nil {
+		in.size = st.Size()
+	}
+	return in, nil
+}
+
+// Close closes the file, if one was opened.
+func (in *input) Close() {
+	if in.f != nil {
+		in.f.Close()
+	}
+}

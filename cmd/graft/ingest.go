@@ -208,24 +208,15 @@ func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return usagef("one input file at most, got %d", len(pos))
-	}
 	if _, err := f.config(stderr); err != nil {
 		return err
 	}
-	in, name, size := stdin, "stdin", int64(0)
-	if len(pos) == 1 && pos[0] != "-" {
-		fh, err := os.Open(pos[0])
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		if st, err := fh.Stat(); err == nil {
-			size = st.Size()
-		}
-		in, name = fh, pos[0]
+	input, err := openInput(pos, stdin)
+	if err != nil {
+		return err
 	}
+	defer input.Close()
+	in, name, size := input.r, input.name, input.size
 	p, err := openPipeline(ctx, &f, stderr, nil)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/bench"
+	"github.com/graftdb/graft/internal/kafkatest"
 	"github.com/graftdb/graft/source/kafka"
 )
 
@@ -64,27 +65,6 @@ func TestRunWithKafka(t *testing.T) {
 	if r := <-done; r.code != 0 {
 		t.Fatalf("run: exit %d %s", r.code, r.stderr)
 	}
-}
-
-// kafkaRecords reads n records of a topic from the start.
-func kafkaRecords(t *testing.T, brokers []string, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("%s: %d records, want %d", topic, len(out), n)
-		}
-		out = append(out, fs.Records()...)
-	}
-	return out
 }
 
 // graft produce checks every line, produces the valid ones keyed by their
@@ -139,7 +119,7 @@ func TestProduceAndRunWithKafka(t *testing.T) {
 	}
 
 	// Keys and order: each write's key, one partition per key, file order.
-	recs := kafkaRecords(t, brokers, in, len(wl.Writes))
+	recs := kafkatest.Records(t, brokers, in, len(wl.Writes))
 	where := map[string]int32{}
 	last := map[string]int{}
 	index := map[string]int{}
@@ -233,7 +213,7 @@ func TestProduceAndRunWithKafka(t *testing.T) {
 		t.Fatalf("graph differs from the model:\n%s", d)
 	}
 	// The invalid HTTP write is in the dead-letter topic, not in the file.
-	letters := kafkaRecords(t, brokers, dead, 1)
+	letters := kafkatest.Records(t, brokers, dead, 1)
 	l := letters[0]
 	hs := map[string]string{}
 	for _, h := range l.Headers {

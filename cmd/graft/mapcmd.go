@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 
@@ -47,22 +46,16 @@ func runMap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if f.c.Mapping == "" {
 		return usagef("--mapping FILE is required")
 	}
-	if len(pos) > 1 {
-		return usagef("one input file at most, got %d", len(pos))
-	}
 	m, err := mapping.Load(f.c.Mapping)
 	if err != nil {
 		return usagef("--mapping: %v", err)
 	}
-	in, name := stdin, "stdin"
-	if len(pos) == 1 && pos[0] != "-" {
-		fh, err := os.Open(pos[0])
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		in, name = fh, pos[0]
+	input, err := openInput(pos, stdin)
+	if err != nil {
+		return err
 	}
+	defer input.Close()
+	in, name := input.r, input.name
 	if topic == "" {
 		topic = name
 	}

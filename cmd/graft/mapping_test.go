@@ -12,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/graftdb/graft/internal/kafkatest"
 )
 
 // examples/seed: the sample events mapped by the example rules, ingested,
@@ -98,8 +100,8 @@ func TestRouteEndToEnd(t *testing.T) {
 		done <- graftCtx(ctx, t, nil, "route", "--mapping", filepath.Join(ex, "mapping.yaml"), "--data-dir", routeDir,
 			"--source", "kafka://"+brokers+`/event\..*?group=router`, "--to", "kafka://"+brokers)
 	}()
-	written := kafkaRecords(t, c.ListenAddrs(), "graph.write.DeviceSoftwareUpdated", 3)
-	orgs := kafkaRecords(t, c.ListenAddrs(), "graph.write.OrganizationWrite", 3)
+	written := kafkatest.Records(t, c.ListenAddrs(), "graph.write.DeviceSoftwareUpdated", 3)
+	orgs := kafkatest.Records(t, c.ListenAddrs(), "graph.write.OrganizationWrite", 3)
 	for _, r := range append(written, orgs...) {
 		if !strings.Contains(string(r.Value), `"key":"`+strings.ReplaceAll(string(r.Key), `"`, `\"`)+`"`) {
 			t.Fatalf("record key %q is not the write's key: %s", r.Key, r.Value)

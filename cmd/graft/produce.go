@@ -72,24 +72,15 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return usagef("--to: %v", err)
 	}
-	if len(pos) > 1 {
-		return usagef("one input file at most, got %d", len(pos))
-	}
 	if err := f.c.Validate(); err != nil {
 		return usagef("invalid configuration:\n%v", err)
 	}
-	in, name, size := stdin, "stdin", int64(0)
-	if len(pos) == 1 && pos[0] != "-" {
-		fh, err := os.Open(pos[0])
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		if st, err := fh.Stat(); err == nil {
-			size = st.Size()
-		}
-		in, name = fh, pos[0]
+	input, err := openInput(pos, stdin)
+	if err != nil {
+		return err
 	}
+	defer input.Close()
+	in, name, size := input.r, input.name, input.size
 	var rejects io.Writer
 	if f.rejects != "" {
 		rf, err := os.Create(f.rejects)

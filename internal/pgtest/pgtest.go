@@ -7,6 +7,7 @@
 package pgtest
 
 import (
+	"context"
 	"fmt"
 	"hash/fnv"
 	"net"
@@ -19,6 +20,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Server is a running test server.
@@ -115,12 +118,12 @@ func Require(t testing.TB, s *Server, startErr error) *Server {
 }
 
 // Database creates a fresh database for one test and returns its DSN.
-func (s *Server) Database(t testing.TB, create func(dsn, name string) error) string {
+func (s *Server) Database(t testing.TB) string {
 	t.Helper()
 	h := fnv.New64a()
 	h.Write([]byte(t.Name()))
 	name := fmt.Sprintf("t_%x_%d", h.Sum64(), dbSeq.Add(1))
-	if err := create(s.DSN, name); err != nil {
+	if err := createDB(s.DSN, name); err != nil {
 		t.Fatalf("create database %s: %v", name, err)
 	}
 	return strings.Replace(s.DSN, "/postgres?", "/"+name+"?", 1)
@@ -135,4 +138,15 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func createDB(dsn, name string) error {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	return err
 }

@@ -1,12 +1,8 @@
 package postgres
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/graftdb/graft/internal/pgtest"
 )
@@ -23,16 +19,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func createDB(dsn, name string) error {
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(context.Background(), fmt.Sprintf(`CREATE DATABASE %q`, name))
-	return err
-}
-
 func testDSN(t testing.TB) string {
-	return pgtest.Require(t, server, startErr).Database(t, createDB)
+	return pgtest.Require(t, server, startErr).Database(t)
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -141,15 +140,7 @@ func BenchmarkConsume(b *testing.B) {
 	b.Run("postgres", func(b *testing.B) {
 		server, startErr := pgtest.Start()
 		defer server.Stop()
-		dsn := pgtest.Require(b, server, startErr).Database(b, func(dsn, name string) error {
-			conn, err := pgx.Connect(context.Background(), dsn)
-			if err != nil {
-				return err
-			}
-			defer conn.Close(context.Background())
-			_, err = conn.Exec(context.Background(), fmt.Sprintf(`CREATE DATABASE %q`, name))
-			return err
-		})
+		dsn := pgtest.Require(b, server, startErr).Database(b)
 		s, err := postgres.Open(context.Background(), dsn)
 		if err != nil {
 			b.Fatal(err)

@@ -13,39 +13,10 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/kafkatest"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/source/kafka"
 )
-
-// consumeAll reads every record of a topic from the start, until n arrive.
-func consumeAll(t *testing.T, brokers []string, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("%s: %d records, want %d", topic, len(out), n)
-		}
-		out = append(out, fs.Records()...)
-	}
-	return out
-}
-
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
 
 // Dead letters go to a topic with the original key and value byte for byte,
 // and headers that say why and where from; a record older than the max
@@ -103,7 +74,7 @@ func TestDeadLetterTopicAndExpiry(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx, src) }()
 
-	letters := consumeAll(t, brokers, "graph.dlq", 2)
+	letters := kafkatest.Records(t, brokers, "graph.dlq", 2)
 	wv, we := model.Snapshot()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -126,7 +97,7 @@ func TestDeadLetterTopicAndExpiry(t *testing.T) {
 
 	byClass := map[string]*kgo.Record{}
 	for _, l := range letters {
-		byClass[header(l, kafka.HeaderClass)] = l
+		byClass[kafkatest.Header(l, kafka.HeaderClass)] = l
 	}
 	for class, orig := range map[string]*kgo.Record{graft.Permanent.String(): poison, graft.ClassExpired: stale} {
 		l := byClass[class]
@@ -142,21 +113,21 @@ func TestDeadLetterTopicAndExpiry(t *testing.T) {
 			kafka.HeaderRawBytes: strconv.Itoa(len(orig.Value)),
 		}
 		for k, v := range want {
-			if got := header(l, k); got != v {
+			if got := kafkatest.Header(l, k); got != v {
 				t.Errorf("%s: header %s = %q, want %q", class, k, got, v)
 			}
 		}
-		if _, err := time.Parse(time.RFC3339Nano, header(l, kafka.HeaderFirstFailure)); err != nil {
+		if _, err := time.Parse(time.RFC3339Nano, kafkatest.Header(l, kafka.HeaderFirstFailure)); err != nil {
 			t.Errorf("%s: %s: %v", class, kafka.HeaderFirstFailure, err)
 		}
 	}
-	if m := header(byClass["permanent"], kafka.HeaderMessage); !strings.Contains(m, "ops[0].props.n") && !strings.Contains(m, "ops[1].op") {
+	if m := kafkatest.Header(byClass["permanent"], kafka.HeaderMessage); !strings.Contains(m, "ops[0].props.n") && !strings.Contains(m, "ops[1].op") {
 		t.Errorf("the message must name the field at fault: %q", m)
 	}
-	if m := header(byClass["expired"], kafka.HeaderMessage); !strings.Contains(m, "over the max record age of 24h0m0s") {
+	if m := kafkatest.Header(byClass["expired"], kafka.HeaderMessage); !strings.Contains(m, "over the max record age of 24h0m0s") {
 		t.Errorf("expired message: %q", m)
 	}
-	if k := header(byClass["expired"], kafka.HeaderWriteKey); k != "3" {
+	if k := kafkatest.Header(byClass["expired"], kafka.HeaderWriteKey); k != "3" {
 		t.Errorf("expired write key header %q, want the record key 3", k)
 	}
 }
