@@ -94,7 +94,7 @@ func Start(t testing.TB) *Server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("virtuoso-t: %v", err)
 	}
-	t.Cleanup(s.stop)
+	t.Cleanup(s.Stop)
 	s.Endpoint = "http://127.0.0.1:" + strconv.Itoa(httpPort) + "/sparql"
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -118,10 +118,14 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-func (s *Server) stop() {
+// Stop kills the server and removes its database. Start registers it as a
+// cleanup; call it yourself when the server outlives one test.
+func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
+		s.cmd = nil
+		os.RemoveAll(s.dir)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/graftdb/graft"
-	"github.com/graftdb/graft/internal/virtuosotest"
 )
 
 var hostile = []string{
@@ -87,7 +86,7 @@ func post(t *testing.T, endpoint, kind, text string) []map[string]Term {
 // the extremes of every value type, written with these encoders and read
 // back with them, come back exactly.
 func TestVirtuosoRoundTrip(t *testing.T) {
-	srv := virtuosotest.Start(t)
+	srv := virtuoso(t)
 	for _, exact := range []bool{true, false} {
 		tm := Terms{Base: "urn:graft:test" + fmt.Sprint(exact) + ":", ExactFloats: exact}
 		values := []graft.Value{graft.Int(math.MaxInt64), graft.Int(math.MinInt64), graft.Int(9007199254740993), graft.Int(0),

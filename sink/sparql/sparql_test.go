@@ -1,0 +1,63 @@
+package sparql
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/graftdb/graft/internal/conformance"
+	"github.com/graftdb/graft/internal/virtuosotest"
+)
+
+var (
+	server  *virtuosotest.Server
+	graphNo atomic.Int64
+)
+
+// TestMain starts one Virtuoso for the package; every conformance target
+// gets its own named graph.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if server != nil {
+		server.Stop()
+	}
+	os.Exit(code)
+}
+
+func virtuoso(t *testing.T) *virtuosotest.Server {
+	t.Helper()
+	if server == nil {
+		server = virtuosotest.Start(&keepAlive{T: t})
+	}
+	return server
+}
+
+// keepAlive is a testing.TB whose cleanups never run: the server lives as
+// long as the test binary.
+type keepAlive struct{ *testing.T }
+
+func (k *keepAlive) Cleanup(func()) {}
+func (k *keepAlive) TempDir() string {
+	d, err := os.MkdirTemp("", "graft-virtuoso-")
+	if err != nil {
+		k.T.Fatal(err)
+	}
+	return d
+}
+
+func TestConformance(t *testing.T) {
+	srv := virtuoso(t)
+	conformance.RunSink(t, func(t *testing.T) conformance.Target {
+		cfg, err := ParseURL(fmt.Sprintf("sparql+%s?graph=urn:graft:test:%d", srv.Endpoint, graphNo.Add(1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := Open(cfg)
+		if err := s.Ping(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return conformance.Target{Sink: s, Reader: s}
+	})
+}
