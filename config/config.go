@@ -163,8 +163,9 @@ func (c Config) Validate() error {
 		add("source", "%q: want nats://HOST:PORT/STREAM/SUBJECT, kafka://BROKERS/TOPICS?group=NAME or file:PATH (or empty for the embedded stream)", c.Source)
 	}
 	if c.Sink != "" && !strings.HasPrefix(c.Sink, "sqlite:") && !strings.HasPrefix(c.Sink, "postgres://") && !strings.HasPrefix(c.Sink, "postgresql://") &&
-		!strings.HasPrefix(c.Sink, "gremlin+ws://") && !strings.HasPrefix(c.Sink, "gremlin+wss://") {
-		add("sink", "%q: unknown scheme (supported: sqlite:PATH, postgres://…, gremlin+wss://HOST:PORT/gremlin)", redactURL(c.Sink))
+		!strings.HasPrefix(c.Sink, "gremlin+ws://") && !strings.HasPrefix(c.Sink, "gremlin+wss://") &&
+		!strings.HasPrefix(c.Sink, "sparql+http://") && !strings.HasPrefix(c.Sink, "sparql+https://") {
+		add("sink", "%q: unknown scheme (supported: sqlite:PATH, postgres://…, gremlin+wss://HOST:PORT/gremlin, sparql+http(s)://HOST:PORT/sparql)", redactURL(c.Sink))
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		add("http.max_body_bytes", "must be positive")

@@ -11,6 +11,7 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/sink/gremlin"
 	"github.com/graftdb/graft/sink/postgres"
+	"github.com/graftdb/graft/sink/sparql"
 	"github.com/graftdb/graft/sink/sqlite"
 )
 
@@ -54,6 +55,18 @@ func openSink(ctx context.Context, url string, mustExist bool) (sinkStore, error
 			return nil, fmt.Errorf("cannot reach sink %w", err)
 		}
 		return s, nil
+	case "sparql+http", "sparql+https":
+		cfg, err := sparql.ParseURL(url)
+		if err != nil {
+			return nil, usagef("--sink: %v", err)
+		}
+		s := sparql.Open(cfg)
+		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if err := s.Ping(pctx); err != nil {
+			return nil, fmt.Errorf("cannot reach sink %s: %w", s.Endpoint(), err)
+		}
+		return s, nil
 	case "gremlin+ws", "gremlin+wss":
 		cfg, err := gremlin.ParseURL(url)
 		if err != nil {
@@ -71,5 +84,5 @@ func openSink(ctx context.Context, url string, mustExist bool) (sinkStore, error
 		}
 		return s, nil
 	}
-	return nil, usagef("--sink %q: unknown scheme %q (supported: sqlite:PATH, postgres://USER@HOST:PORT/DB?sslmode=…, gremlin+wss://HOST:PORT/gremlin)", url, scheme)
+	return nil, usagef("--sink %q: unknown scheme %q (supported: sqlite:PATH, postgres://USER@HOST:PORT/DB?sslmode=…, gremlin+wss://HOST:PORT/gremlin, sparql+http://HOST:PORT/sparql)", url, scheme)
 }

@@ -186,6 +186,8 @@ func (s *Store) edgeTriples(e *graft.Edge, out map[string]bool) {
 
 func (s *Store) fenceIRI(key string) string { v, _ := IRI(s.t.Base + "fence/" + escape(key)); return v }
 
+const dataChunk = 500
+
 // Apply implements graft.Sink: load what the batch touches, apply it in
 // memory (exact per-write errors before anything is written), and send the
 // difference as one update request: the deletes of deleted vertices, then
@@ -321,13 +323,15 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 		}
 		ops = append(ops, "DELETE { GRAPH "+s.graph+" { ?f "+s.pToken+" ?t } } WHERE { GRAPH "+s.graph+" { VALUES ?f { "+strings.Join(vals, " ")+" } ?f "+s.pToken+" ?t } }")
 	}
-	if len(del) > 0 {
-		sort.Strings(del)
-		ops = append(ops, "DELETE DATA { GRAPH "+s.graph+" {\n"+strings.Join(del, "\n")+"\n} }")
+	// DATA blocks of at most dataChunk triples: Virtuoso's SPARQL compiler
+	// runs out of memory on one block of a few thousand.
+	sort.Strings(del)
+	for i := 0; i < len(del); i += dataChunk {
+		ops = append(ops, "DELETE DATA { GRAPH "+s.graph+" {\n"+strings.Join(del[i:min(i+dataChunk, len(del))], "\n")+"\n} }")
 	}
-	if len(ins) > 0 {
-		sort.Strings(ins)
-		ops = append(ops, "INSERT DATA { GRAPH "+s.graph+" {\n"+strings.Join(ins, "\n")+"\n} }")
+	sort.Strings(ins)
+	for i := 0; i < len(ins); i += dataChunk {
+		ops = append(ops, "INSERT DATA { GRAPH "+s.graph+" {\n"+strings.Join(ins[i:min(i+dataChunk, len(ins))], "\n")+"\n} }")
 	}
 	if len(ops) == 0 {
 		return nil
@@ -586,7 +590,8 @@ func classify(status int, body []byte, endpoint string) error {
 	switch {
 	case strings.Contains(msg, "deadlock") || strings.Contains(msg, "SR172") || strings.Contains(msg, "ConcurrentModification"):
 		return graft.NewError(graft.Conflict, err)
-	case status == http.StatusRequestEntityTooLarge || strings.Contains(msg, "too long") || strings.Contains(msg, "QueryTooLarge"):
+	case status == http.StatusRequestEntityTooLarge || strings.Contains(msg, "too long") || strings.Contains(msg, "QueryTooLarge") ||
+		strings.Contains(msg, "memory exhausted"):
 		return graft.NewError(graft.TooLarge, err)
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return graft.NewError(graft.Fatal, err)

@@ -26,23 +26,27 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func virtuoso(t *testing.T) *virtuosotest.Server {
+func virtuoso(t *testing.T) *virtuosotest.Server { return shared(t) }
+
+func virtuosoB(b *testing.B) *virtuosotest.Server { return shared(b) }
+
+func shared(t testing.TB) *virtuosotest.Server {
 	t.Helper()
 	if server == nil {
-		server = virtuosotest.Start(&keepAlive{T: t})
+		server = virtuosotest.Start(&keepAlive{TB: t})
 	}
 	return server
 }
 
 // keepAlive is a testing.TB whose cleanups never run: the server lives as
-// long as the test binary.
-type keepAlive struct{ *testing.T }
+// long as the test binary (TestMain stops it).
+type keepAlive struct{ testing.TB }
 
 func (k *keepAlive) Cleanup(func()) {}
 func (k *keepAlive) TempDir() string {
 	d, err := os.MkdirTemp("", "graft-virtuoso-")
 	if err != nil {
-		k.T.Fatal(err)
+		k.TB.Fatal(err)
 	}
 	return d
 }
