@@ -60,7 +60,10 @@ func openSink(ctx context.Context, url string, mustExist bool) (sinkStore, error
 		if err != nil {
 			return nil, usagef("--sink: %v", err)
 		}
-		s := sparql.Open(cfg)
+		s, err := sparql.Open(cfg)
+		if err != nil {
+			return nil, err
+		}
 		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
 		if err := s.Ping(pctx); err != nil {

@@ -39,7 +39,11 @@ func benchStore(b *testing.B) *Store {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return Open(cfg)
+	s, err := Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
 
 func BenchmarkRawApply(b *testing.B) {

@@ -24,6 +24,11 @@ type Config struct {
 	Terms    Terms
 	User     string // basic auth
 	Password string
+	Bearer   string // bearer token (token=)
+	// IAM signs every request with SigV4 for neptune-db (Neptune SPARQL
+	// with IAM authentication); Region defaults to the host name's.
+	IAM    bool
+	Region string
 	Timeout  time.Duration
 	// Limits of one batch (one update request).
 	MaxWrites, MaxUnits, Concurrency int
@@ -60,12 +65,21 @@ func ParseURL(raw string) (Config, error) {
 				return Config{}, fmt.Errorf("sink %q: %s=%q: a positive integer", redact(raw), name, v)
 			}
 			*map[string]*int{"writes": &c.MaxWrites, "units": &c.MaxUnits, "concurrency": &c.Concurrency}[name] = n
+		case "token":
+			c.Bearer = v
+		case "iam":
+			if v != "true" && v != "false" {
+				return Config{}, fmt.Errorf("sink %q: iam=%q: true or false", redact(raw), v)
+			}
+			c.IAM = v == "true"
+		case "region":
+			c.Region = v
 		case "timeout":
 			if c.Timeout, err = time.ParseDuration(v); err != nil || c.Timeout <= 0 {
 				return Config{}, fmt.Errorf("sink %q: timeout=%q: a positive duration", redact(raw), v)
 			}
 		default:
-			return Config{}, fmt.Errorf("sink %q: unknown parameter %q (graph, base, floats, writes, units, concurrency, timeout)", redact(raw), name)
+			return Config{}, fmt.Errorf("sink %q: unknown parameter %q (graph, base, floats, writes, units, concurrency, timeout, token, iam, region)", redact(raw), name)
 		}
 	}
 	for _, iri := range []string{c.Graph, c.Terms.Base} {
@@ -84,17 +98,24 @@ func ParseURL(raw string) (Config, error) {
 	return c, nil
 }
 
+// redact hides the password and the bearer token of a sink URL.
 func redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "sparql+…"
 	}
-	return raw
+	if q := u.Query(); q.Get("token") != "" {
+		q.Set("token", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 // Store is the SPARQL sink and its Reader.
 type Store struct {
 	cfg    Config
 	client *http.Client
+	iam    *sigv4 // nil without iam=true
 	graph  string // <graph>
 	t      Terms
 	// predicates of edge resources
@@ -107,14 +128,20 @@ var (
 )
 
 // Open returns the store; Ping says whether the endpoint answers.
-func Open(cfg Config) *Store {
+func Open(cfg Config) (*Store, error) {
 	s := &Store{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout}, t: cfg.Terms}
+	if cfg.IAM {
+		var err error
+		if s.iam, err = newSigV4(context.Background(), cfg.Endpoint, cfg.Region); err != nil {
+			return nil, graft.NewError(graft.Fatal, fmt.Errorf("sink %s: %w", cfg.Endpoint, err))
+		}
+	}
 	s.graph, _ = IRI(cfg.Graph)
 	s.pFrom, _ = IRI(cfg.Terms.Base + "edge-from")
 	s.pTo, _ = IRI(cfg.Terms.Base + "edge-to")
 	s.pLabel, _ = IRI(cfg.Terms.Base + "edge-label")
 	s.pToken, _ = IRI(cfg.Terms.Base + "fence-token")
-	return s
+	return s, nil
 }
 
 // Endpoint names the server and graph.
@@ -556,14 +583,23 @@ func (s *Store) query(ctx context.Context, text string) ([]map[string]Term, erro
 // post sends a form-encoded request (Virtuoso hangs on POST bodies typed
 // application/sparql-query) and classifies failures.
 func (s *Store) post(ctx context.Context, kind, text string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Endpoint, strings.NewReader(url.Values{kind: {text}}.Encode()))
+	form := url.Values{kind: {text}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Endpoint, strings.NewReader(form))
 	if err != nil {
 		return nil, graft.NewError(graft.Fatal, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/sparql-results+json")
-	if s.cfg.User != "" {
+	switch {
+	case s.cfg.User != "":
 		req.SetBasicAuth(s.cfg.User, s.cfg.Password)
+	case s.cfg.Bearer != "":
+		req.Header.Set("Authorization", "Bearer "+s.cfg.Bearer)
+	}
+	if s.iam != nil {
+		if err := s.iam.sign(ctx, req, []byte(form)); err != nil {
+			return nil, graft.NewError(graft.Transient, fmt.Errorf("%s: IAM: %w", s.cfg.Endpoint, err))
+		}
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

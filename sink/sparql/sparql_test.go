@@ -58,7 +58,10 @@ func TestConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := Open(cfg)
+		s, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := s.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}
