@@ -27,9 +27,9 @@ type Config struct {
 	Bearer   string // bearer token (token=)
 	// IAM signs every request with SigV4 for neptune-db (Neptune SPARQL
 	// with IAM authentication); Region defaults to the host name's.
-	IAM    bool
-	Region string
-	Timeout  time.Duration
+	IAM     bool
+	Region  string
+	Timeout time.Duration
 	// Limits of one batch (one update request).
 	MaxWrites, MaxUnits, Concurrency int
 }
