@@ -7,6 +7,7 @@ package gremlintest
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,6 +24,10 @@ type Reply struct {
 	Message string // the status message: Neptune's JSON error payload
 	Drop    bool   // close the connection instead of answering
 	Delay   time.Duration
+	// Result is the answer's data on success: a list of results, each a
+	// string, int64, int32, float64, bool, nil, []any or map[string]any.
+	// nil: one long (a count).
+	Result []any
 }
 
 // Server is a Gremlin server for tests: the WebSocket protocol and
@@ -113,10 +118,11 @@ func response(id []byte, rp Reply) []byte {
 	binary.Write(&b, binary.BigEndian, uint32(0)) // attributes
 	binary.Write(&b, binary.BigEndian, uint32(0)) // meta
 	if rp.Status == 200 {
-		b.Write([]byte{0x09, 0x00}) // list
-		binary.Write(&b, binary.BigEndian, uint32(1))
-		b.Write([]byte{0x02, 0x00}) // long
-		binary.Write(&b, binary.BigEndian, int64(1))
+		result := rp.Result
+		if result == nil {
+			result = []any{int64(1)}
+		}
+		writeValue(&b, result)
 	} else {
 		b.Write([]byte{0xfe, 0x01}) // null
 	}
@@ -146,4 +152,47 @@ func OK(int, []byte) Reply { return Reply{Status: 200} }
 // NeptuneError is Neptune's error payload for code.
 func NeptuneError(code, detail string) string {
 	return `{"requestId":"9c1f0a38-0000-4000-8000-000000000000","code":"` + code + `","detailedMessage":"` + detail + `"}`
+}
+
+// writeValue writes a fully qualified GraphBinary value.
+func writeValue(b *bytes.Buffer, v any) {
+	switch x := v.(type) {
+	case nil:
+		b.Write([]byte{0xfe, 0x01})
+	case string:
+		b.Write([]byte{0x03, 0x00})
+		binary.Write(b, binary.BigEndian, uint32(len(x)))
+		b.WriteString(x)
+	case int64:
+		b.Write([]byte{0x02, 0x00})
+		binary.Write(b, binary.BigEndian, x)
+	case int32:
+		b.Write([]byte{0x01, 0x00})
+		binary.Write(b, binary.BigEndian, x)
+	case float64:
+		b.Write([]byte{0x07, 0x00})
+		binary.Write(b, binary.BigEndian, x)
+	case bool:
+		b.Write([]byte{0x27, 0x00})
+		if x {
+			b.WriteByte(1)
+		} else {
+			b.WriteByte(0)
+		}
+	case []any:
+		b.Write([]byte{0x09, 0x00})
+		binary.Write(b, binary.BigEndian, uint32(len(x)))
+		for _, e := range x {
+			writeValue(b, e)
+		}
+	case map[string]any:
+		b.Write([]byte{0x0a, 0x00})
+		binary.Write(b, binary.BigEndian, uint32(len(x)))
+		for k, e := range x {
+			writeValue(b, k)
+			writeValue(b, e)
+		}
+	default:
+		panic(fmt.Sprintf("gremlintest: cannot encode %T", v))
+	}
 }

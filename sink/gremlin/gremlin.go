@@ -3,15 +3,14 @@
 // (gremlin-go). A batch is one traversal, so one request and, on Neptune,
 // one transaction; it is built as bytecode, values as arguments.
 //
-// Neptune IAM: iam=true signs every connection with SigV4 (iam.go).
-// Not yet: reading the graph back (the Reader returns ErrNoReader) and the
-// reader endpoint. See docs/gremlin.md.
+// Neptune IAM: iam=true signs every connection with SigV4 (iam.go). Reads
+// (reader.go) go to the reader endpoint when reader= names one. See
+// docs/gremlin.md.
 package gremlin
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -44,6 +43,9 @@ type Config struct {
 	Region string
 	// Logger receives what a human should see (IAM signing failures).
 	Logger *slog.Logger
+	// ReaderURL is the endpoint reads go to (Neptune's reader endpoint);
+	// empty: the writer's.
+	ReaderURL string
 }
 
 // ParseURL reads gremlin+wss://HOST:PORT/gremlin[?dialect=neptune|janusgraph|tinkergraph
@@ -105,8 +107,17 @@ func ParseURL(raw string) (Config, error) {
 			}
 		case "region":
 			c.Region = q.Get(name)
+		case "reader":
+			// An unescaped '+' in a query reads as a space.
+			r, perr := url.Parse(strings.Replace(q.Get(name), "gremlin ws", "gremlin+ws", 1))
+			if perr != nil || (r.Scheme != "gremlin+ws" && r.Scheme != "gremlin+wss") || r.Host == "" {
+				err = fmt.Errorf("sink %q: reader=%q: gremlin+wss://HOST:PORT/gremlin", raw, q.Get(name))
+				break
+			}
+			r.Scheme = strings.TrimPrefix(r.Scheme, "gremlin+")
+			c.ReaderURL = r.String()
 		default:
-			err = fmt.Errorf("sink %q: unknown parameter %q (dialect, records, steps, writes, concurrency, timeout, id_property, iam, region)", raw, name)
+			err = fmt.Errorf("sink %q: unknown parameter %q (dialect, records, steps, writes, concurrency, timeout, id_property, iam, region, reader)", raw, name)
 		}
 		if err != nil {
 			return Config{}, err
@@ -120,16 +131,16 @@ func ParseURL(raw string) (Config, error) {
 
 // Store is the sink.
 type Store struct {
-	cfg  Config
-	conn *gremlingo.DriverRemoteConnection
-	g    *gremlingo.GraphTraversalSource
-	b    builder
+	cfg       Config
+	conn      *gremlingo.DriverRemoteConnection
+	g         *gremlingo.GraphTraversalSource
+	readConn  *gremlingo.DriverRemoteConnection // the reader endpoint's, or conn
+	reader    *gremlingo.GraphTraversalSource
+	readerURL string
+	b         builder
 }
 
 var _ graft.Sink = (*Store)(nil)
-
-// ErrNoReader: this sink cannot read the graph back yet.
-var ErrNoReader = errors.New("reading a Gremlin graph back is not implemented yet (use the server's own tools)")
 
 // Open connects; the driver connects lazily, so Ping says whether the
 // server answers.
@@ -142,7 +153,34 @@ func Open(cfg Config) (*Store, error) {
 		}
 		auth = a.provider()
 	}
-	conn, err := gremlingo.NewDriverRemoteConnection(cfg.URL, func(s *gremlingo.DriverRemoteConnectionSettings) {
+	conn, err := connect(cfg, cfg.URL, auth)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg, conn: conn, g: gremlingo.Traversal_().WithRemote(conn), readConn: conn, readerURL: cfg.URL,
+		b: builder{dialect: cfg.Dialect, idProp: cfg.IDProperty}}
+	if cfg.ReaderURL != "" {
+		rauth := auth
+		if cfg.IAM { // a reader endpoint is another host: its own signature
+			a, err := newIAMAuth(context.Background(), cfg.ReaderURL, cfg.Region, cfg.Logger)
+			if err != nil {
+				conn.Close()
+				return nil, graft.NewError(graft.Fatal, fmt.Errorf("sink reader %s: %w", cfg.ReaderURL, err))
+			}
+			rauth = a.provider()
+		}
+		if s.readConn, err = connect(cfg, cfg.ReaderURL, rauth); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		s.readerURL = cfg.ReaderURL
+	}
+	s.reader = gremlingo.Traversal_().WithRemote(s.readConn)
+	return s, nil
+}
+
+func connect(cfg Config, url string, auth gremlingo.AuthInfoProvider) (*gremlingo.DriverRemoteConnection, error) {
+	conn, err := gremlingo.NewDriverRemoteConnection(url, func(s *gremlingo.DriverRemoteConnectionSettings) {
 		if auth != nil {
 			s.AuthInfo = auth
 		}
@@ -151,14 +189,14 @@ func Open(cfg Config) (*Store, error) {
 		s.ConnectionTimeout = 10 * time.Second
 		s.MaximumConcurrentConnections = cfg.Concurrency
 		s.NewConnectionThreshold = 1
-		if strings.HasPrefix(cfg.URL, "wss://") {
+		if strings.HasPrefix(url, "wss://") {
 			s.TlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // opt-in, for tests
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sink %s: %w", cfg.URL, classify(err))
+		return nil, fmt.Errorf("sink %s: %w", url, classify(err))
 	}
-	return &Store{cfg: cfg, conn: conn, g: gremlingo.Traversal_().WithRemote(conn), b: builder{dialect: cfg.Dialect, idProp: cfg.IDProperty}}, nil
+	return conn, nil
 }
 
 // Endpoint names the server.
@@ -217,19 +255,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements graft.Sink.
 func (s *Store) Close() error {
+	if s.readConn != s.conn {
+		s.readConn.Close()
+	}
 	s.conn.Close()
 	return nil
-}
-
-// Vertex implements graft.Reader (not yet).
-func (s *Store) Vertex(context.Context, string) (*graft.Vertex, error) { return nil, ErrNoReader }
-
-// Edges implements graft.Reader (not yet).
-func (s *Store) Edges(context.Context, string, graft.Direction, string) ([]graft.Edge, error) {
-	return nil, ErrNoReader
-}
-
-// Export implements graft.Reader (not yet).
-func (s *Store) Export(context.Context, func(*graft.Vertex) error, func(*graft.Edge) error) error {
-	return ErrNoReader
 }

@@ -282,10 +282,12 @@ func (b *builder) upsertEdge(t traversal, op *graft.Op) traversal {
 		return append(t, s("coalesce", find, create))
 	}
 	m := mergeMap{{tLabel, op.Label}, {dirFrom, op.From}, {dirTo, op.To}}
-	if op.ID != "" {
-		m = append(mergeMap{{tID, op.ID}}, m...)
+	if op.ID == "" {
+		return append(t, s("mergeE", m))
 	}
-	return append(t, s("mergeE", m))
+	// The server gives every edge an id: mark the ones Graft named, so a
+	// reader tells them from natural edges.
+	return append(t, s("mergeE", append(mergeMap{{tID, op.ID}}, m...)), s("property", ExplicitIDProperty, true))
 }
 
 // props sets properties, in key order (a batch always gives the same
