@@ -249,4 +249,3 @@ func valueOf(v any) (graft.Value, error) {
 	}
 	return graft.Value{}, fmt.Errorf("unsupported value %T", v)
 }
-
