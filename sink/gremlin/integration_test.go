@@ -45,6 +45,14 @@ func TestRealServer(t *testing.T) {
 	if c, err := g.V("gt:sw1").Count().Next(); err != nil || c.GetInterface().(int64) != 0 {
 		t.Fatalf("deleted vertex: %v %v", c, err)
 	}
+	v, err := s.Vertex(ctx, "gt:org")
+	if err != nil || v.Label != "organization" || v.Props["name"] != graft.String(hostile) || v.Props["n"] != graft.Int(9223372036854775807) {
+		t.Fatalf("Reader.Vertex: %+v %v", v, err)
+	}
+	es, err := s.Edges(ctx, "gt:org", graft.Out, "owns")
+	if err != nil || len(es) != 1 || es[0].ID != "" || es[0].To != "gt:dev" || len(es[0].Props) != 0 {
+		t.Fatalf("Reader.Edges: %+v %v", es, err)
+	}
 	missing := writes(t, `{"ops":[{"op":"upsertEdge","label":"owns","from":"gt:org","to":"gt:nobody"}]}`)
 	if err := s.Apply(ctx, missing); graft.ClassOf(err) != graft.MissingEndpoint {
 		t.Fatalf("edge to a missing vertex: %v (class %v), want missing endpoint", err, graft.ClassOf(err))
