@@ -45,9 +45,13 @@ var codes = []struct {
 	{"TemporaryLockingException", graft.Conflict, "JanusGraph lock contention: retry"},
 }
 
-// classify gives a server or connection error its class. Unknown errors are
-// transient: the engine retries them with backoff, a bounded number of
-// times per write before it dead-letters (the engine's bound, not this).
+// errUnknown marks a server error no marker classifies: transient, but
+// counted (Store.bound).
+var errUnknown = errors.New("unclassified server error")
+
+// classify gives a server or connection error its class. Errors no marker
+// matches are transient (wrapping errUnknown): the store turns them
+// permanent after unknown_retries in a row.
 func classify(err error) *graft.Error {
 	if err == nil {
 		return nil
@@ -63,5 +67,5 @@ func classify(err error) *graft.Error {
 		strings.Contains(msg, "websocket: close") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") {
 		return graft.NewError(graft.Reconnect, err)
 	}
-	return graft.NewError(graft.Transient, err)
+	return graft.NewError(graft.Transient, fmt.Errorf("%w: %w", errUnknown, err))
 }

@@ -11,11 +11,13 @@ package gremlin
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gremlingo "github.com/apache/tinkerpop/gremlin-go/v3/driver"
@@ -46,6 +48,10 @@ type Config struct {
 	// ReaderURL is the endpoint reads go to (Neptune's reader endpoint);
 	// empty: the writer's.
 	ReaderURL string
+	// UnknownRetries: after this many unclassified server errors in a row
+	// (no success between them), the next one is permanent — the engine
+	// then isolates and dead-letters the write instead of retrying forever.
+	UnknownRetries int
 }
 
 // ParseURL reads gremlin+wss://HOST:PORT/gremlin[?dialect=neptune|janusgraph|tinkergraph
@@ -57,7 +63,8 @@ func ParseURL(raw string) (Config, error) {
 	if err != nil || (u.Scheme != "gremlin+ws" && u.Scheme != "gremlin+wss") || u.Host == "" {
 		return Config{}, fmt.Errorf("sink %q: want gremlin+wss://HOST:PORT/gremlin (gremlin+ws:// without TLS)", raw)
 	}
-	c := Config{Dialect: Neptune, IDProperty: DefaultIDProperty, MaxRecords: 200, MaxSteps: 1500, MaxWrites: 200, Concurrency: 4, Timeout: 30 * time.Second}
+	c := Config{Dialect: Neptune, IDProperty: DefaultIDProperty, MaxRecords: 200, MaxSteps: 1500, MaxWrites: 200, Concurrency: 4, Timeout: 30 * time.Second,
+		UnknownRetries: 10}
 	q := u.Query()
 	num := func(name string, dst *int) error {
 		if v := q.Get(name); v != "" {
@@ -86,6 +93,8 @@ func ParseURL(raw string) (Config, error) {
 			err = num(name, &c.MaxWrites)
 		case "concurrency":
 			err = num(name, &c.Concurrency)
+		case "unknown_retries":
+			err = num(name, &c.UnknownRetries)
 		case "timeout":
 			c.Timeout, err = time.ParseDuration(q.Get(name))
 			if err != nil || c.Timeout <= 0 {
@@ -117,7 +126,7 @@ func ParseURL(raw string) (Config, error) {
 			r.Scheme = strings.TrimPrefix(r.Scheme, "gremlin+")
 			c.ReaderURL = r.String()
 		default:
-			err = fmt.Errorf("sink %q: unknown parameter %q (dialect, records, steps, writes, concurrency, timeout, id_property, iam, region, reader)", raw, name)
+			err = fmt.Errorf("sink %q: unknown parameter %q (dialect, records, steps, writes, concurrency, timeout, id_property, iam, region, reader, unknown_retries)", raw, name)
 		}
 		if err != nil {
 			return Config{}, err
@@ -138,6 +147,7 @@ type Store struct {
 	reader    *gremlingo.GraphTraversalSource
 	readerURL string
 	b         builder
+	unknown   atomic.Int64 // unclassified errors in a row
 }
 
 var _ graft.Sink = (*Store)(nil)
@@ -213,7 +223,21 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 	if n := t.steps(); n > s.cfg.MaxSteps {
 		return graft.NewError(graft.TooLarge, fmt.Errorf("%d steps, over the limit of %d (steps=)", n, s.cfg.MaxSteps))
 	}
-	return s.submit(ctx, t)
+	return s.bound(s.submit(ctx, t))
+}
+
+// bound counts unclassified errors in a row and makes the one past
+// UnknownRetries permanent; any other outcome resets the count.
+func (s *Store) bound(err error) error {
+	if !errors.Is(err, errUnknown) {
+		s.unknown.Store(0)
+		return err
+	}
+	if n := s.unknown.Add(1); n > int64(s.cfg.UnknownRetries) {
+		s.unknown.Store(0)
+		return graft.NewError(graft.Permanent, fmt.Errorf("%d unclassified errors in a row: %w", n, err))
+	}
+	return err
 }
 
 func (s *Store) submit(ctx context.Context, t traversal) error {

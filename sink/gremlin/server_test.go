@@ -316,3 +316,47 @@ func TestRegionOfNeptuneHost(t *testing.T) {
 		}
 	}
 }
+
+// An unclassified server error is transient, unknown_retries times in a
+// row; the next is permanent (the engine then isolates the write). A
+// success, or a classified error, resets the count.
+func TestUnknownErrorsAreBounded(t *testing.T) {
+	var mu sync.Mutex
+	code := "WeirdNewException"
+	srv := gremlintest.Start(t, func(int, []byte) gremlintest.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		if code == "" {
+			return gremlintest.Reply{Status: 200}
+		}
+		return gremlintest.Reply{Status: 500, Message: gremlintest.NeptuneError(code, "?")}
+	})
+	s := open(t, srv.SinkURL("?unknown_retries=3"))
+	b := writes(t, `{"ops":[{"op":"upsertVertex","id":"a","label":"v"}]}`)
+	classes := func(n int) []graft.Class {
+		var out []graft.Class
+		for range n {
+			out = append(out, graft.ClassOf(s.Apply(context.Background(), b)))
+		}
+		return out
+	}
+	got := classes(4)
+	want := []graft.Class{graft.Transient, graft.Transient, graft.Transient, graft.Permanent}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("attempt %d: %v, want %v (all: %v)", i+1, got[i], want[i], got)
+		}
+	}
+	mu.Lock()
+	code = ""
+	mu.Unlock()
+	if err := s.Apply(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	code = "WeirdNewException"
+	mu.Unlock()
+	if got := classes(3); got[2] != graft.Transient {
+		t.Fatalf("the count was not reset by a success: %v", got)
+	}
+}
