@@ -1,0 +1,479 @@
+// Package kinesis is a Source reading an Amazon Kinesis data stream, with a
+// checkpoint per shard in a DynamoDB table.
+//
+// This is the single-instance part of issue 10: shards are discovered (and
+// rediscovered after a reshard); a child shard is read only once its parents
+// are finished; each shard's watermark — the sequence number below which
+// every record is committed or dead-lettered — is checkpointed every second
+// and at close; a restart resumes after the checkpoints. Not yet: leases
+// shared by several instances, KPL de-aggregation, the producer side, the
+// Lambda handler (docs/kinesis.md).
+package kinesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/graftdb/graft"
+)
+
+// Config is what a kinesis:// URL says.
+type Config struct {
+	Stream         string
+	Region         string
+	Endpoint       string // Kinesis endpoint override (emulators, VPC endpoints)
+	DynamoEndpoint string
+	Table          string // checkpoint table; default graft-<stream>
+	Start          string // trim_horizon (default), latest, or RFC 3339: where a shard with no checkpoint starts
+	MaxRecords     int    // per GetRecords call (default 1000)
+	// StaticCredentials (emulators): access key and secret, no chain.
+	AccessKey, SecretKey string
+}
+
+// ParseURL reads kinesis://STREAM?region=…&endpoint=…&dynamodb_endpoint=…&start=…&table=….
+func ParseURL(raw string) (Config, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "kinesis" || u.Host == "" {
+		return Config{}, fmt.Errorf("source %q: want kinesis://STREAM?region=REGION", raw)
+	}
+	c := Config{Stream: u.Host, Start: "trim_horizon", MaxRecords: 1000}
+	q := u.Query()
+	for k := range q {
+		v := q.Get(k)
+		switch k {
+		case "region":
+			c.Region = v
+		case "endpoint":
+			c.Endpoint = v
+		case "dynamodb_endpoint":
+			c.DynamoEndpoint = v
+		case "table":
+			c.Table = v
+		case "start":
+			c.Start = v
+		case "max_records":
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 || n > 10000 {
+				return Config{}, fmt.Errorf("source %q: max_records=%q: 1 to 10000", raw, v)
+			}
+			c.MaxRecords = n
+		default:
+			return Config{}, fmt.Errorf("source %q: unknown parameter %q (region, endpoint, dynamodb_endpoint, start, table, max_records)", raw, k)
+		}
+	}
+	if c.Table == "" {
+		c.Table = "graft-" + c.Stream
+	}
+	switch c.Start {
+	case "trim_horizon", "latest":
+	default:
+		if _, err := time.Parse(time.RFC3339, c.Start); err != nil {
+			return Config{}, fmt.Errorf("source %q: start=%q: trim_horizon, latest or an RFC 3339 time", raw, c.Start)
+		}
+	}
+	return c, nil
+}
+
+// shardEnd is the checkpoint of a shard read to its end.
+const shardEnd = "SHARD_END"
+
+type shard struct {
+	id      string
+	parents []string
+	iter    *string // nil: not open yet, or ended
+	ended   bool    // its last record has been fetched
+	done    bool    // checkpointed SHARD_END
+
+	next    int64            // the next local offset
+	seqs    map[int64]string // offset → sequence number, until acknowledged
+	acked   int64            // highest acknowledged offset
+	lastOff int64            // offset of the last record fetched
+}
+
+// Source implements graft.Source.
+type Source struct {
+	cfg Config
+	kc  *kinesis.Client
+	db  *dynamodb.Client
+	log *slog.Logger
+
+	mu        sync.Mutex
+	shards    map[string]*shard
+	dirty     map[string]string // shard → checkpoint to write
+	listed    time.Time
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var _ graft.Source = (*Source)(nil)
+
+// New connects, creates the checkpoint table if missing, and reads the
+// checkpoints.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var opts []func(*awsconfig.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cfg.Region))
+	}
+	if cfg.AccessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")))
+	}
+	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kinesis: AWS configuration: %w", err)
+	}
+	s := &Source{cfg: cfg, log: log, shards: map[string]*shard{}, dirty: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s.kc = kinesis.NewFromConfig(ac, func(o *kinesis.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	s.db = dynamodb.NewFromConfig(ac, func(o *dynamodb.Options) {
+		if cfg.DynamoEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.DynamoEndpoint)
+		}
+	})
+	if err := s.ensureTable(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.discover(ctx); err != nil {
+		return nil, err
+	}
+	go s.checkpointLoop()
+	return s, nil
+}
+
+func (s *Source) ensureTable(ctx context.Context) error {
+	_, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.cfg.Table)})
+	var nf *ddbtypes.ResourceNotFoundException
+	if err == nil {
+		return nil
+	}
+	if !errors.As(err, &nf) {
+		return fmt.Errorf("checkpoint table %s: %w", s.cfg.Table, err)
+	}
+	_, err = s.db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(s.cfg.Table),
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("shard"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("shard"), KeyType: ddbtypes.KeyTypeHash}},
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+	})
+	var inUse *ddbtypes.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("create checkpoint table %s: %w", s.cfg.Table, err)
+	}
+	// Poll rather than use the SDK's waiter: its first wait is 20 s.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.cfg.Table)})
+		if err == nil && out.Table != nil && out.Table.TableStatus == ddbtypes.TableStatusActive {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("checkpoint table %s is not active after a minute: %v", s.cfg.Table, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// discover lists the stream's shards and reads the checkpoints of new ones.
+func (s *Source) discover(ctx context.Context) error {
+	var all []types.Shard
+	in := &kinesis.ListShardsInput{StreamName: aws.String(s.cfg.Stream)}
+	for {
+		out, err := s.kc.ListShards(ctx, in)
+		if err != nil {
+			return fmt.Errorf("kinesis %s: list shards: %w", s.cfg.Stream, err)
+		}
+		all = append(all, out.Shards...)
+		if out.NextToken == nil {
+			break
+		}
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	}
+	s.mu.Lock()
+	var fresh []*shard
+	for _, sh := range all {
+		id := aws.ToString(sh.ShardId)
+		if s.shards[id] != nil {
+			continue
+		}
+		n := &shard{id: id, seqs: map[int64]string{}, acked: -1, lastOff: -1}
+		for _, p := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
+			if p != nil {
+				n.parents = append(n.parents, *p)
+			}
+		}
+		s.shards[id] = n
+		fresh = append(fresh, n)
+	}
+	s.listed = time.Now()
+	s.mu.Unlock()
+	for _, n := range fresh {
+		cp, err := s.checkpoint(ctx, n.id)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		n.done = cp == shardEnd
+		s.mu.Unlock()
+		if !n.done {
+			if err := s.open(ctx, n, cp); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Source) checkpoint(ctx context.Context, shardID string) (string, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.cfg.Table), ConsistentRead: aws.Bool(true),
+		Key: map[string]ddbtypes.AttributeValue{"shard": &ddbtypes.AttributeValueMemberS{Value: shardID}}})
+	if err != nil {
+		return "", fmt.Errorf("checkpoint of %s: %w", shardID, err)
+	}
+	if v, ok := out.Item["checkpoint"].(*ddbtypes.AttributeValueMemberS); ok {
+		return v.Value, nil
+	}
+	return "", nil
+}
+
+// open gets the shard's iterator: after its checkpoint, else at the start
+// position.
+func (s *Source) open(ctx context.Context, n *shard, cp string) error {
+	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(s.cfg.Stream), ShardId: aws.String(n.id)}
+	switch {
+	case cp != "":
+		in.ShardIteratorType, in.StartingSequenceNumber = types.ShardIteratorTypeAfterSequenceNumber, aws.String(cp)
+	case s.cfg.Start == "latest":
+		in.ShardIteratorType = types.ShardIteratorTypeLatest
+	case s.cfg.Start == "trim_horizon" || len(n.parents) > 0:
+		// A child shard starts at its beginning: its parents' records
+		// came before it.
+		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	default:
+		t, _ := time.Parse(time.RFC3339, s.cfg.Start)
+		in.ShardIteratorType, in.Timestamp = types.ShardIteratorTypeAtTimestamp, aws.Time(t)
+	}
+	out, err := s.kc.GetShardIterator(ctx, in)
+	if err != nil {
+		return fmt.Errorf("kinesis %s: shard %s: %w", s.cfg.Stream, n.id, err)
+	}
+	s.mu.Lock()
+	n.iter = out.ShardIterator
+	s.mu.Unlock()
+	return nil
+}
+
+// readable reports whether a shard may be read: open, and its parents done.
+func (s *Source) readable(n *shard) bool {
+	if n.done || n.ended || n.iter == nil {
+		return false
+	}
+	for _, p := range n.parents {
+		if ps := s.shards[p]; ps != nil && !ps.done {
+			return false
+		}
+	}
+	return true
+}
+
+// Fetch implements graft.Source: one GetRecords on every readable shard.
+func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
+	for {
+		if time.Since(s.listed) > 10*time.Second {
+			if err := s.discover(ctx); err != nil {
+				s.log.Warn("kinesis: shard discovery failed; retrying", "err", err)
+			}
+		}
+		s.mu.Lock()
+		var ready []*shard
+		for _, n := range s.shards {
+			if s.readable(n) {
+				ready = append(ready, n)
+			}
+		}
+		s.mu.Unlock()
+		sort.Slice(ready, func(i, j int) bool { return ready[i].id < ready[j].id })
+		var recs []graft.Record
+		for _, n := range ready {
+			out, err := s.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: n.iter, Limit: aws.Int32(int32(max(s.cfg.MaxRecords, 1)))})
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				var exp *types.ExpiredIteratorException
+				if errors.As(err, &exp) {
+					s.reopen(ctx, n)
+					continue
+				}
+				s.log.Warn("kinesis: get records failed; retrying", "shard", n.id, "err", err)
+				continue
+			}
+			s.mu.Lock()
+			for _, r := range out.Records {
+				off := n.next
+				n.next++
+				n.seqs[off] = aws.ToString(r.SequenceNumber)
+				n.lastOff = off
+				rec := graft.Record{Value: r.Data, Key: aws.ToString(r.PartitionKey), Pos: graft.Position{Partition: n.id, Offset: off}}
+				if r.ApproximateArrivalTimestamp != nil {
+					rec.Arrived = *r.ApproximateArrivalTimestamp
+				}
+				recs = append(recs, rec)
+			}
+			n.iter = out.NextShardIterator
+			if n.iter == nil {
+				n.ended = true
+				s.finishIfDone(n)
+			}
+			s.mu.Unlock()
+		}
+		if len(recs) > 0 {
+			return recs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.stop:
+			return nil, graft.ErrClosed
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// reopen gets a fresh iterator after the shard's last acknowledged record.
+func (s *Source) reopen(ctx context.Context, n *shard) {
+	s.mu.Lock()
+	cp := s.dirty[n.id]
+	s.mu.Unlock()
+	if cp == "" {
+		var err error
+		if cp, err = s.checkpoint(ctx, n.id); err != nil {
+			s.log.Warn("kinesis: reopen shard", "shard", n.id, "err", err)
+			return
+		}
+	}
+	if err := s.open(ctx, n, cp); err != nil {
+		s.log.Warn("kinesis: reopen shard", "shard", n.id, "err", err)
+	}
+}
+
+// finishIfDone marks an ended shard whose records are all acknowledged as
+// done (checkpoint SHARD_END), which lets its children start. s.mu held.
+func (s *Source) finishIfDone(n *shard) {
+	if n.ended && !n.done && n.acked >= n.lastOff {
+		n.done = true
+		s.dirty[n.id] = shardEnd
+	}
+}
+
+// Ack implements graft.Source: the shard's checkpoint moves to the
+// sequence number of pos.
+func (s *Source) Ack(_ context.Context, pos graft.Position) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.shards[pos.Partition]
+	if n == nil || pos.Offset <= n.acked {
+		return nil
+	}
+	seq, ok := n.seqs[pos.Offset]
+	if !ok {
+		return fmt.Errorf("kinesis: no record at %s:%d", pos.Partition, pos.Offset)
+	}
+	for off := n.acked + 1; off <= pos.Offset; off++ {
+		delete(n.seqs, off)
+	}
+	n.acked = pos.Offset
+	s.dirty[n.id] = seq
+	s.finishIfDone(n)
+	return nil
+}
+
+func (s *Source) flush(ctx context.Context) error {
+	s.mu.Lock()
+	dirty := s.dirty
+	s.dirty = map[string]string{}
+	s.mu.Unlock()
+	var errs []error
+	for id, cp := range dirty {
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.cfg.Table), Item: map[string]ddbtypes.AttributeValue{
+			"shard":      &ddbtypes.AttributeValueMemberS{Value: id},
+			"checkpoint": &ddbtypes.AttributeValueMemberS{Value: cp},
+			"updated":    &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)},
+		}})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("checkpoint %s: %w", id, err))
+			s.mu.Lock()
+			if _, newer := s.dirty[id]; !newer {
+				s.dirty[id] = cp // retried at the next flush
+			}
+			s.mu.Unlock()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Source) checkpointLoop() {
+	defer close(s.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		if err := s.flush(context.Background()); err != nil {
+			s.log.Warn("kinesis: checkpoint failed; retried in a second (a restart replays from the last one)", "err", err)
+		}
+	}
+}
+
+// Shards reports each shard and whether it is finished (for tests and
+// status).
+func (s *Source) Shards() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]bool{}
+	for id, n := range s.shards {
+		out[id] = n.done
+	}
+	return out
+}
+
+// Close writes the last checkpoints.
+func (s *Source) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = s.flush(ctx)
+	})
+	return err
+}
+
