@@ -159,8 +159,8 @@ func (c Config) Validate() error {
 	if c.Listen != "" && !strings.Contains(c.Listen, ":") {
 		add("listen", "%q is not host:port", c.Listen)
 	}
-	if c.Source != "" && !strings.HasPrefix(c.Source, "nats://") && !strings.HasPrefix(c.Source, "file:") && !strings.HasPrefix(c.Source, "kafka://") {
-		add("source", "%q: want nats://HOST:PORT/STREAM/SUBJECT, kafka://BROKERS/TOPICS?group=NAME or file:PATH (or empty for the embedded stream)", c.Source)
+	if c.Source != "" && !strings.HasPrefix(c.Source, "nats://") && !strings.HasPrefix(c.Source, "file:") && !strings.HasPrefix(c.Source, "kafka://") && !strings.HasPrefix(c.Source, "kinesis://") {
+		add("source", "%q: want nats://HOST:PORT/STREAM/SUBJECT, kafka://BROKERS/TOPICS?group=NAME, kinesis://STREAM?region=R or file:PATH (or empty for the embedded stream)", c.Source)
 	}
 	if c.Sink != "" && !strings.HasPrefix(c.Sink, "sqlite:") && !strings.HasPrefix(c.Sink, "postgres://") && !strings.HasPrefix(c.Sink, "postgresql://") &&
 		!strings.HasPrefix(c.Sink, "gremlin+ws://") && !strings.HasPrefix(c.Sink, "gremlin+wss://") &&

@@ -25,6 +25,7 @@ import (
 	"github.com/graftdb/graft/source/file"
 	"github.com/graftdb/graft/source/jetstream"
 	"github.com/graftdb/graft/source/kafka"
+	"github.com/graftdb/graft/source/kinesis"
 )
 
 const defaultListen = config.DefaultListen
@@ -60,6 +61,9 @@ API on ` + defaultListen + `:
                                      produce=TOPIC  where POST /v1/writes produces (default:
                                        the source's topic when it names exactly one;
                                        otherwise ingest is disabled)
+  kinesis://STREAM?region=R[&start=trim_horizon|latest|RFC3339][&table=T][&endpoint=URL&dynamodb_endpoint=URL]
+                                   an Amazon Kinesis stream, a checkpoint per shard in DynamoDB
+                                   (ingest API disabled; one instance per stream for now)
   file:PATH                        NDJSON writes from a file (ingest API disabled)
 
 SIGINT or SIGTERM stops fetching, finishes the writes in flight (within
@@ -224,6 +228,17 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 			publisher, waiter = prod, groupWaiter{local: committed, group: group}
 		}
 		svc.src, svc.sourceName = ks, f.c.Source
+	case strings.HasPrefix(f.c.Source, "kinesis://"):
+		kc, err := kinesis.ParseURL(f.c.Source)
+		if err != nil {
+			return fail(usagef("--source: %v", err))
+		}
+		ks, err := kinesis.New(ctx, kc, log)
+		if err != nil {
+			return fail(fmt.Errorf("cannot reach source %s: %w", f.c.Source, err))
+		}
+		closers = append(closers, func() { ks.Close() })
+		svc.src, svc.sourceName = ks, f.c.Source
 	case strings.HasPrefix(f.c.Source, "file:"):
 		path := strings.TrimPrefix(f.c.Source, "file:")
 		fh, err := os.Open(path)
@@ -233,7 +248,7 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 		closers = append(closers, func() { fh.Close() })
 		svc.src, svc.sourceName = file.New(path, fh, f.c.Engine().Limits.MaxRecordBytes), f.c.Source
 	default:
-		return fail(usagef("--source %q: unknown scheme (nats://HOST:PORT/STREAM/SUBJECT, kafka://BROKERS/TOPICS?group=NAME or file:PATH)", f.c.Source))
+		return fail(usagef("--source %q: unknown scheme (nats://HOST:PORT/STREAM/SUBJECT, kafka://BROKERS/TOPICS?group=NAME, kinesis://STREAM?region=R or file:PATH)", f.c.Source))
 	}
 	svc.closeSrc = closeAll
 	if waiter == nil {

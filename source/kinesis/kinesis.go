@@ -476,4 +476,3 @@ func (s *Source) Close() error {
 	})
 	return err
 }
-
