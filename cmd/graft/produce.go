@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,12 +17,16 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/source/file"
 	"github.com/graftdb/graft/source/kafka"
+	"github.com/graftdb/graft/source/kinesis"
 )
 
 const produceAbout = `
 Produces writes in the wire format (docs/wire-format.md), one JSON object per
 line, from FILE or from stdin ("-" or no argument), to a Kafka topic that a
-"graft run --source kafka://..." group consumes.
+"graft run --source kafka://..." group consumes, or to a Kinesis stream
+(--to kinesis://STREAM?region=R: PutRecords with at most one record per key
+in a request, so that a failed record is retried before the key's next one
+and per-key order holds).
 
 Every line is checked first, as the engine would: a line that does not decode
 (malformed JSON, unknown op, wrong type, over --max-record-bytes) is not
@@ -51,10 +56,10 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err := f.loadConfig(args); err != nil {
 		return err
 	}
-	fs := newFlagSet("produce", "graft produce --to kafka://BROKER[,BROKER]/TOPIC [flags] [FILE|-]", produceAbout)
+	fs := newFlagSet("produce", "graft produce --to kafka://BROKER[,BROKER]/TOPIC|kinesis://STREAM?region=R [flags] [FILE|-]", produceAbout)
 	c := &f.c
 	fs.StringVar(&f.configPath, "config", f.configPath, "config `file` (default ./graft.yaml when it exists): the kafka: section (TLS, SASL) and limits:")
-	fs.StringVar(&f.to, "to", "", "the topic, as kafka://BROKER[,BROKER]/TOPIC (required)")
+	fs.StringVar(&f.to, "to", "", "kafka://BROKER[,BROKER]/TOPIC or kinesis://STREAM?region=R[&endpoint=URL] (required)")
 	fs.StringVar(&f.rejects, "rejects", "", "write the lines not produced to this `file`, verbatim, one per line")
 	fs.DurationVar(&f.timeout, "delivery-timeout", 2*time.Minute, "give up on a record the brokers have not acknowledged within this `duration`")
 	fs.IntVar(&c.Limits.MaxRecordBytes, "max-record-bytes", c.Limits.MaxRecordBytes, "largest line accepted, in `bytes`")
@@ -66,11 +71,7 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 	if f.to == "" {
-		return usagef("--to kafka://BROKER[,BROKER]/TOPIC is required")
-	}
-	target, err := kafka.ParseTarget(f.to)
-	if err != nil {
-		return usagef("--to: %v", err)
+		return usagef("--to kafka://BROKER[,BROKER]/TOPIC or kinesis://STREAM?region=R is required")
 	}
 	if err := f.c.Validate(); err != nil {
 		return usagef("invalid configuration:\n%v", err)
@@ -90,17 +91,11 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		defer rf.Close()
 		rejects = rf
 	}
-	prod, err := kafka.NewProducer(target, f.c.Kafka, kgo.RecordDeliveryTimeout(f.timeout))
+	prod, err := f.sender(ctx)
 	if err != nil {
 		return err
 	}
-	defer prod.Close()
-	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err = prod.Ping(pingCtx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("cannot produce: %w", err)
-	}
+	defer prod.close()
 
 	var (
 		produced, failed, rejected atomic.Int64
@@ -140,7 +135,7 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 				continue
 			}
 			pos, value := rec.Pos, rec.Value
-			prod.Produce(ctx, []byte(w.Key), value, nil, func(_ graft.Position, err error) {
+			prod.send(ctx, w.Key, value, func(err error) {
 				if err != nil {
 					failed.Add(1)
 					reject(pos, value, "not delivered: "+err.Error())
@@ -156,9 +151,9 @@ func runProduce(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			break
 		}
 	}
-	flushErr := prod.Flush(context.WithoutCancel(ctx))
+	flushErr := prod.flush(context.WithoutCancel(ctx))
 	stopProgress()
-	sum := produceSummary{Produced: produced.Load(), Rejected: rejected.Load(), Failed: failed.Load(), Topic: target.String(), Seconds: time.Since(start).Seconds()}
+	sum := produceSummary{Produced: produced.Load(), Rejected: rejected.Load(), Failed: failed.Load(), Topic: prod.name(), Seconds: time.Since(start).Seconds()}
 	if sum.Seconds > 0 {
 		sum.PerSecond = float64(sum.Produced) / sum.Seconds
 	}
@@ -189,3 +184,82 @@ type produceSummary struct {
 	Seconds   float64 `json:"seconds"`
 	PerSecond float64 `json:"records_per_second"`
 }
+
+// sender is where graft produce sends: a Kafka topic or a Kinesis stream.
+type sender interface {
+	send(ctx context.Context, key string, value []byte, done func(error))
+	flush(ctx context.Context) error
+	close()
+	name() string
+}
+
+func (f *produceFlags) sender(ctx context.Context) (sender, error) {
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if strings.HasPrefix(f.to, "kinesis://") {
+		kc, err := kinesis.ParseURL(f.to)
+		if err != nil {
+			return nil, usagef("--to: %v", err)
+		}
+		p, err := kinesis.NewProducer(ctx, kc)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.Ping(pingCtx); err != nil {
+			return nil, fmt.Errorf("cannot produce: %w", err)
+		}
+		return &kinesisSender{p: p, stream: f.to}, nil
+	}
+	target, err := kafka.ParseTarget(f.to)
+	if err != nil {
+		return nil, usagef("--to: %v", err)
+	}
+	p, err := kafka.NewProducer(target, f.c.Kafka, kgo.RecordDeliveryTimeout(f.timeout))
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Ping(pingCtx); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("cannot produce: %w", err)
+	}
+	return kafkaSender{p}, nil
+}
+
+type kafkaSender struct{ p *kafka.Producer }
+
+func (k kafkaSender) send(ctx context.Context, key string, value []byte, done func(error)) {
+	k.p.Produce(ctx, []byte(key), value, nil, func(_ graft.Position, err error) { done(err) })
+}
+func (k kafkaSender) flush(ctx context.Context) error { return k.p.Flush(ctx) }
+func (k kafkaSender) close()                          { k.p.Close() }
+func (k kafkaSender) name() string                    { return k.p.String() }
+
+// kinesisSender puts records in chunks of kinesisChunk, in order per key.
+type kinesisSender struct {
+	p       *kinesis.Producer
+	stream  string
+	entries []kinesis.Entry
+	dones   []func(error)
+}
+
+const kinesisChunk = 2000
+
+func (k *kinesisSender) send(ctx context.Context, key string, value []byte, done func(error)) {
+	k.entries = append(k.entries, kinesis.Entry{Key: key, Data: value})
+	k.dones = append(k.dones, done)
+	if len(k.entries) >= kinesisChunk {
+		k.flush(ctx)
+	}
+}
+
+func (k *kinesisSender) flush(ctx context.Context) error {
+	if len(k.entries) == 0 {
+		return nil
+	}
+	dones := k.dones
+	err := k.p.Put(ctx, k.entries, func(i int, err error) { dones[i](err) })
+	k.entries, k.dones = nil, nil
+	return err
+}
+func (k *kinesisSender) close()       {}
+func (k *kinesisSender) name() string { return k.stream }

@@ -129,16 +129,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var opts []func(*awsconfig.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(cfg.Region))
-	}
-	if cfg.AccessKey != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")))
-	}
-	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	ac, err := awsConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kinesis: AWS configuration: %w", err)
+		return nil, err
 	}
 	s := &Source{cfg: cfg, log: log, shards: map[string]*shard{}, dirty: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{})}
 	s.kc = kinesis.NewFromConfig(ac, func(o *kinesis.Options) {
@@ -159,6 +152,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 	}
 	go s.checkpointLoop()
 	return s, nil
+}
+
+// awsConfig loads the default chain, with the URL's region and, for
+// emulators, static credentials.
+func awsConfig(ctx context.Context, cfg Config) (aws.Config, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cfg.Region))
+	}
+	if cfg.AccessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")))
+	}
+	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("kinesis: AWS configuration: %w", err)
+	}
+	return ac, nil
 }
 
 func (s *Source) ensureTable(ctx context.Context) error {

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/graftdb/graft/bench"
+	"github.com/graftdb/graft/internal/awstest"
+)
+
+// graft produce --to kinesis:// then graft run --source kinesis://: the
+// graph equals the model (order per key kept through PutRecords).
+func TestProduceAndRunWithKinesis(t *testing.T) {
+	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", awstest.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", awstest.SecretKey)
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	ctx := context.Background()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(awstest.Region))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(kEndpoint) })
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("writes"), ShardCount: aws.Int32(3)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("writes")}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	seed := bench.DefaultSeed()
+	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 8, 3, 10, 4
+	wl, err := bench.NewWorkload(seed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, w := range wl.Writes {
+		lines = append(lines, string(w.AppendJSON(nil)))
+	}
+	lines = append(lines, `{"ops":[{"op":"nope"}]}`)
+	to := "kinesis://writes?region=" + awstest.Region + "&endpoint=" + kEndpoint
+	r := graftCmd(t, nil, "produce", "--to", to, "--json", writeFile(t, lines...))
+	if r.code != 1 || !strings.Contains(r.stdout, `"produced":`+strconv.Itoa(len(wl.Writes))) || !strings.Contains(r.stderr, `unknown op "nope"`) {
+		t.Fatalf("produce: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan result, 1)
+	go func() {
+		done <- graftCtx(rctx, t, nil, "run", "--data-dir", dir, "--listen", addr, "--source", to+"&dynamodb_endpoint="+dEndpoint)
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var st struct {
+			Committed int `json:"committed"`
+		}
+		if resp, err := http.Get("http://" + addr + "/v1/status"); err == nil {
+			json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+		}
+		if st.Committed == len(wl.Writes) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("%d of %d committed: %s", st.Committed, len(wl.Writes), (<-done).stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if r := <-done; r.code != 0 {
+		t.Fatalf("run: exit %d %s", r.code, r.stderr)
+	}
+	exp := graftCmd(t, nil, "export", "--data-dir", dir)
+	if d := diffExport(t, exp.stdout, wl.Model); d != "" {
+		t.Fatalf("graph differs from the model:\n%s", d)
+	}
+}
