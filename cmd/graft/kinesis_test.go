@@ -64,17 +64,19 @@ func TestProduceAndRunWithKinesis(t *testing.T) {
 	for {
 		var st struct {
 			Committed int `json:"committed"`
+			SourceLag int `json:"source_lag"`
+			Pending   int `json:"pending"`
 		}
 		if resp, err := http.Get("http://" + addr + "/v1/status"); err == nil {
 			json.NewDecoder(resp.Body).Decode(&st)
 			resp.Body.Close()
 		}
-		if st.Committed == len(wl.Writes) {
+		if st.Committed == len(wl.Writes) && st.SourceLag == 0 && st.Pending == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatalf("%d of %d committed: %s", st.Committed, len(wl.Writes), (<-done).stderr)
+			t.Fatalf("%d of %d committed, source_lag %d, pending %d: %s", st.Committed, len(wl.Writes), st.SourceLag, st.Pending, (<-done).stderr)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

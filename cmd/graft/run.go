@@ -238,7 +238,7 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 			return fail(fmt.Errorf("cannot reach source %s: %w", f.c.Source, err))
 		}
 		closers = append(closers, func() { ks.Close() })
-		svc.src, svc.sourceName = ks, f.c.Source
+		svc.src, lag, svc.sourceName = ks, ks.Lag, f.c.Source
 	case strings.HasPrefix(f.c.Source, "file:"):
 		path := strings.TrimPrefix(f.c.Source, "file:")
 		fh, err := os.Open(path)

@@ -103,6 +103,7 @@ type shard struct {
 	seqs    map[int64]string // offset → sequence number, until acknowledged
 	acked   int64            // highest acknowledged offset
 	lastOff int64            // offset of the last record fetched
+	behind  int64            // MillisBehindLatest of the last read; -1 before the first
 }
 
 // Source implements graft.Source.
@@ -230,7 +231,7 @@ func (s *Source) discover(ctx context.Context) error {
 		if s.shards[id] != nil {
 			continue
 		}
-		n := &shard{id: id, seqs: map[int64]string{}, acked: -1, lastOff: -1}
+		n := &shard{id: id, seqs: map[int64]string{}, acked: -1, lastOff: -1, behind: -1}
 		for _, p := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
 			if p != nil {
 				n.parents = append(n.parents, *p)
@@ -355,6 +356,7 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 				recs = append(recs, rec)
 			}
 			n.iter = out.NextShardIterator
+			n.behind = aws.ToInt64(out.MillisBehindLatest)
 			if n.iter == nil {
 				n.ended = true
 				s.finishIfDone(n)
@@ -460,6 +462,22 @@ func (s *Source) checkpointLoop() {
 			s.log.Warn("kinesis: checkpoint failed; retried in a second (a restart replays from the last one)", "err", err)
 		}
 	}
+}
+
+// Lag is the number of shards not caught up: read to the tip at their last
+// read (Kinesis tells time behind, not records), counting shards not read
+// yet. 0 with the engine's in-flight count at 0 means everything in the
+// stream is committed (/v1/status source_lag).
+func (s *Source) Lag(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, sh := range s.shards {
+		if !sh.done && !sh.ended && sh.behind != 0 {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Shards reports each shard and whether it is finished (for tests and
