@@ -131,3 +131,17 @@ func (s *Seed) update(o int, id string) *graft.Write {
 	w.Ops = append(w.Ops, graft.Op{Kind: graft.ReplaceEdges, From: devID(o, d), Label: "installed", Targets: targets})
 	return w
 }
+
+// SeedWrites returns the first n writes of the default seed workload and
+// their op count (for the sinks' benchmarks).
+func SeedWrites(n int) ([]*graft.Write, int) {
+	g := NewSeed(DefaultSeed())
+	ws := make([]*graft.Write, 0, n)
+	ops := 0
+	for range n {
+		w := g.Next()
+		ws = append(ws, w)
+		ops += len(w.Ops)
+	}
+	return ws, ops
+}

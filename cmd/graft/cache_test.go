@@ -13,7 +13,6 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/graftdb/graft"
-	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/redistest"
 )
@@ -24,16 +23,7 @@ import (
 // the graph equals the model; the summary reports the cache.
 func TestIngestWithRedisCache(t *testing.T) {
 	srv := redistest.Start(t)
-	cfg := bench.DefaultSeed()
-	cfg.Orgs, cfg.DevicesPerOrg, cfg.SoftwarePerOrg, cfg.SoftwarePerDevice = 12, 4, 20, 6
-	wl, err := bench.NewWorkload(cfg, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for _, w := range wl.Writes {
-		lines = append(lines, string(w.AppendJSON(nil)))
-	}
+	wl, lines := seedWorkload(t, 12, 4, 20, 6)
 	in := writeFile(t, lines...)
 	dir := t.TempDir()
 	cache := srv.URL(0) + "?prefix=test:&ttl=1h"

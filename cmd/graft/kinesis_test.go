@@ -13,7 +13,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
-	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/internal/awstest"
 )
 
@@ -38,16 +37,7 @@ func TestProduceAndRunWithKinesis(t *testing.T) {
 	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("writes")}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	seed := bench.DefaultSeed()
-	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 8, 3, 10, 4
-	wl, err := bench.NewWorkload(seed, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for _, w := range wl.Writes {
-		lines = append(lines, string(w.AppendJSON(nil)))
-	}
+	wl, lines := seedWorkload(t, 8, 3, 10, 4)
 	lines = append(lines, `{"ops":[{"op":"nope"}]}`)
 	to := "kinesis://writes?region=" + awstest.Region + "&endpoint=" + kEndpoint
 	r := graftCmd(t, nil, "produce", "--to", to, "--json", writeFile(t, lines...))

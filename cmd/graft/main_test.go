@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/source/jetstream"
 )
@@ -419,4 +420,21 @@ func TestBench(t *testing.T) {
 	if svg, err := os.ReadFile(plot); err != nil || !strings.Contains(string(svg), "<svg") || !strings.Contains(string(svg), ">naive<") {
 		t.Errorf("plot: %v", err)
 	}
+}
+
+// seedWorkload is a small seed workload (orgs organizations, devices each,
+// software titles, software per update) and its writes as wire-format lines.
+func seedWorkload(t *testing.T, orgs, devices, software, perDevice int) (*bench.Workload, []string) {
+	t.Helper()
+	cfg := bench.DefaultSeed()
+	cfg.Orgs, cfg.DevicesPerOrg, cfg.SoftwarePerOrg, cfg.SoftwarePerDevice = orgs, devices, software, perDevice
+	wl, err := bench.NewWorkload(cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := make([]string, len(wl.Writes))
+	for i, w := range wl.Writes {
+		lines[i] = string(w.AppendJSON(nil))
+	}
+	return wl, lines
 }

@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/internal/virtuosotest"
 )
 
@@ -12,16 +11,7 @@ import (
 // graph equals its model.
 func TestIngestIntoVirtuoso(t *testing.T) {
 	srv := virtuosotest.Start(t)
-	cfg := bench.DefaultSeed()
-	cfg.Orgs, cfg.DevicesPerOrg, cfg.SoftwarePerOrg, cfg.SoftwarePerDevice = 6, 3, 10, 4
-	wl, err := bench.NewWorkload(cfg, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for _, w := range wl.Writes {
-		lines = append(lines, string(w.AppendJSON(nil)))
-	}
+	wl, lines := seedWorkload(t, 6, 3, 10, 4)
 	in := writeFile(t, lines...)
 	sink := "sparql+" + srv.Endpoint + "?graph=urn:graft:cli"
 	r := graftCmd(t, nil, "ingest", in, "--data-dir", t.TempDir(), "--sink", sink, "--json")

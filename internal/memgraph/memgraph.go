@@ -7,6 +7,7 @@ package memgraph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -493,4 +494,28 @@ func Diff(wantV []graft.Vertex, wantE []graft.Edge, gotV []graft.Vertex, gotE []
 		s += l + "\n"
 	}
 	return s
+}
+
+// ApplyAttributed applies the writes of a batch in order, each atomically,
+// as a sink does in memory before it writes anything: the first failing
+// write's error is returned with its index in the batch. It also returns
+// the vertices that existed before (existed) and were deleted by the batch,
+// whose remaining edges the sink must delete in the store.
+func (g *Graph) ApplyAttributed(ws []*graft.Write, existed func(id string) bool) (deleted map[string]bool, err error) {
+	deleted = map[string]bool{}
+	for i, w := range ws {
+		if err := g.ApplyWrite(w); err != nil {
+			var ge *graft.Error
+			if errors.As(err, &ge) {
+				return nil, &graft.Error{Class: ge.Class, Index: i, Err: ge.Err}
+			}
+			return nil, &graft.Error{Class: graft.Permanent, Index: i, Err: err}
+		}
+		for j := range w.Ops {
+			if op := &w.Ops[j]; op.Kind == graft.DeleteVertex && existed(op.ID) {
+				deleted[op.ID] = true
+			}
+		}
+	}
+	return deleted, nil
 }

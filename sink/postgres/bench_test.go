@@ -20,17 +20,7 @@ import (
 //	go test ./sink/postgres -run '^$' -bench . -benchtime 1x
 const pgBenchWrites = 4000
 
-func seedWrites() ([]*graft.Write, int) {
-	g := bench.NewSeed(bench.DefaultSeed())
-	var ws []*graft.Write
-	ops := 0
-	for i := 0; i < pgBenchWrites; i++ {
-		w := g.Next()
-		ws = append(ws, w)
-		ops += len(w.Ops)
-	}
-	return ws, ops
-}
+func seedWrites() ([]*graft.Write, int) { return bench.SeedWrites(pgBenchWrites) }
 
 func BenchmarkRawApply(b *testing.B) {
 	ws, ops := seedWrites()

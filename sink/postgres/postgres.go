@@ -250,22 +250,9 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 
 	// Apply in order, in memory: a failing write is found before anything
 	// is written, and named by its index.
-	deleted := map[string]bool{}
-	for i, w := range b.Writes {
-		if err := g.ApplyWrite(w); err != nil {
-			var ge *graft.Error
-			if errors.As(err, &ge) {
-				return &graft.Error{Class: ge.Class, Index: i, Err: ge.Err}
-			}
-			return &graft.Error{Class: graft.Permanent, Index: i, Err: err}
-		}
-		for j := range w.Ops {
-			if op := &w.Ops[j]; op.Kind == graft.DeleteVertex {
-				if _, ok := before[op.ID]; ok {
-					deleted[op.ID] = true
-				}
-			}
-		}
+	deleted, err := g.ApplyAttributed(b.Writes, func(id string) bool { _, ok := before[id]; return ok })
+	if err != nil {
+		return err
 	}
 
 	// Write the difference.

@@ -20,17 +20,7 @@ import (
 //	go test ./sink/sparql -run '^$' -bench . -benchtime 1x
 const benchWrites = 2000
 
-func seedWrites() ([]*graft.Write, int) {
-	g := bench.NewSeed(bench.DefaultSeed())
-	var ws []*graft.Write
-	ops := 0
-	for range benchWrites {
-		w := g.Next()
-		ws = append(ws, w)
-		ops += len(w.Ops)
-	}
-	return ws, ops
-}
+func seedWrites() ([]*graft.Write, int) { return bench.SeedWrites(benchWrites) }
 
 func benchStore(b *testing.B) *Store {
 	b.Helper()

@@ -3,7 +3,6 @@ package sparql
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -284,20 +283,9 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 		}
 	}
 
-	deleted := map[string]bool{}
-	for i, w := range b.Writes {
-		if err := g.ApplyWrite(w); err != nil {
-			var ge *graft.Error
-			if errors.As(err, &ge) {
-				return &graft.Error{Class: ge.Class, Index: i, Err: ge.Err}
-			}
-			return &graft.Error{Class: graft.Permanent, Index: i, Err: err}
-		}
-		for j := range w.Ops {
-			if op := &w.Ops[j]; op.Kind == graft.DeleteVertex && before[op.ID] != nil {
-				deleted[op.ID] = true
-			}
-		}
+	deleted, err := g.ApplyAttributed(b.Writes, func(id string) bool { return before[id] != nil })
+	if err != nil {
+		return err
 	}
 
 	// Old triples, without those of deleted vertices and their edges (the
