@@ -1,13 +1,14 @@
 // Package kinesis is a Source reading an Amazon Kinesis data stream, with a
-// checkpoint per shard in a DynamoDB table.
+// checkpoint per shard in a DynamoDB table. Records the Kinesis Producer
+// Library aggregated are split into their user records (kpl.go).
 //
 // This is the single-instance part of issue 10: shards are discovered (and
 // rediscovered after a reshard); a child shard is read only once its parents
 // are finished; each shard's watermark — the sequence number below which
 // every record is committed or dead-lettered — is checkpointed every second
 // and at close; a restart resumes after the checkpoints. Not yet: leases
-// shared by several instances, KPL de-aggregation, the producer side, the
-// Lambda handler (docs/kinesis.md).
+// shared by several instances, HTTP ingest, the Lambda handler
+// (docs/kinesis.md).
 package kinesis
 
 import (
@@ -104,6 +105,7 @@ type shard struct {
 	acked   int64            // highest acknowledged offset
 	lastOff int64            // offset of the last record fetched
 	behind  int64            // MillisBehindLatest of the last read; -1 before the first
+	lastSeq string           // sequence number of the last whole record fetched (or the checkpoint)
 }
 
 // Source implements graft.Source.
@@ -294,6 +296,7 @@ func (s *Source) open(ctx context.Context, n *shard, cp string) error {
 	}
 	s.mu.Lock()
 	n.iter = out.ShardIterator
+	n.lastSeq = cp
 	s.mu.Unlock()
 	return nil
 }
@@ -345,15 +348,32 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 			}
 			s.mu.Lock()
 			for _, r := range out.Records {
-				off := n.next
-				n.next++
-				n.seqs[off] = aws.ToString(r.SequenceNumber)
-				n.lastOff = off
-				rec := graft.Record{Value: r.Data, Key: aws.ToString(r.PartitionKey), Pos: graft.Position{Partition: n.id, Offset: off}}
-				if r.ApproximateArrivalTimestamp != nil {
-					rec.Arrived = *r.ApproximateArrivalTimestamp
+				seq := aws.ToString(r.SequenceNumber)
+				subs, agg, aerr := deaggregate(r.Data)
+				if aerr != nil {
+					s.log.Warn("kinesis: a KPL aggregate does not decode; it is taken as one record (and dead-lettered)", "shard", n.id, "seq", seq, "err", aerr)
 				}
-				recs = append(recs, rec)
+				if !agg || aerr != nil {
+					subs = []subRecord{{key: aws.ToString(r.PartitionKey), data: r.Data}}
+				}
+				for i, sub := range subs {
+					off := n.next
+					n.next++
+					// Only the last user record of an aggregate moves the
+					// checkpoint to the aggregate's sequence number: a
+					// restart after part of it replays all of it.
+					n.seqs[off] = n.lastSeq
+					if i == len(subs)-1 {
+						n.seqs[off] = seq
+					}
+					n.lastOff = off
+					rec := graft.Record{Value: sub.data, Key: sub.key, Pos: graft.Position{Partition: n.id, Offset: off}}
+					if r.ApproximateArrivalTimestamp != nil {
+						rec.Arrived = *r.ApproximateArrivalTimestamp
+					}
+					recs = append(recs, rec)
+				}
+				n.lastSeq = seq
 			}
 			n.iter = out.NextShardIterator
 			n.behind = aws.ToInt64(out.MillisBehindLatest)
@@ -419,7 +439,9 @@ func (s *Source) Ack(_ context.Context, pos graft.Position) error {
 		delete(n.seqs, off)
 	}
 	n.acked = pos.Offset
-	s.dirty[n.id] = seq
+	if seq != "" {
+		s.dirty[n.id] = seq
+	}
 	s.finishIfDone(n)
 	return nil
 }

@@ -153,3 +153,52 @@ func halfOf(lo, hi string) string {
 	m := new(big.Int).Add(a, b)
 	return m.Rsh(m, 1).String()
 }
+
+// Records the Kinesis Producer Library aggregated (10 user records each,
+// several keys) are split into their user records: every write is applied
+// and the graph equals the model.
+func TestKPLAggregates(t *testing.T) {
+	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
+	kc := client(t, kEndpoint)
+	ctx := context.Background()
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("kpl"), ShardCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("kpl")}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	seed := bench.DefaultSeed()
+	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 6, 3, 10, 4
+	wl, err := bench.NewWorkload(seed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Aggregates keep each key's writes in order (the KPL aggregates per
+	// shard, in order).
+	for i := 0; i < len(wl.Writes); i += 10 {
+		var keys []string
+		var data [][]byte
+		for _, w := range wl.Writes[i:min(i+10, len(wl.Writes))] {
+			keys, data = append(keys, w.Key), append(data, w.AppendJSON(nil))
+		}
+		if _, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("kpl"), PartitionKey: aws.String("agg"),
+			Data: ksource.AggregateForTest(keys, data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := ksource.ParseURL("kinesis://kpl?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AccessKey, cfg.SecretKey = awstest.AccessKey, awstest.SecretKey
+	g := memgraph.New()
+	st := run(t, cfg, g, int64(len(wl.Writes)))
+	if st.Records != int64(len(wl.Writes)) || st.Invalid != 0 {
+		t.Fatalf("%d records (%d invalid), want the %d user records", st.Records, st.Invalid, len(wl.Writes))
+	}
+	wv, we := wl.Model.Snapshot()
+	gv, ge := g.Snapshot()
+	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+		t.Fatalf("graph differs from the model:\n%s", d)
+	}
+}
