@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/api"
 	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/internal/kafkatest"
 	"github.com/graftdb/graft/source/kafka"
@@ -184,26 +185,8 @@ func TestProduceAndRunWithKafka(t *testing.T) {
 		}
 	}
 	// Everything consumed: the group's lag drops to 0.
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v1/status")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var s struct {
-			Committed int64 `json:"committed"`
-			SourceLag int64 `json:"source_lag"`
-		}
-		json.NewDecoder(resp.Body).Decode(&s)
-		resp.Body.Close()
-		if s.Committed == int64(len(wl.Writes)+2) && s.SourceLag == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status never showed everything committed with no lag: %+v", s)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	want := int64(len(wl.Writes) + 2)
+	waitStatus(t, addr, 30*time.Second, func(st api.Status) bool { return st.Committed == want && st.SourceLag == 0 }, nil)
 	cancel()
 	if r := <-done; r.code != 0 {
 		t.Fatalf("run: exit %d %s", r.code, r.stderr)

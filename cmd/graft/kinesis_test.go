@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/graftdb/graft/api"
 	"github.com/graftdb/graft/internal/awstest"
 )
 
@@ -50,26 +49,9 @@ func TestProduceAndRunWithKinesis(t *testing.T) {
 	go func() {
 		done <- graftCtx(rctx, t, nil, "run", "--data-dir", dir, "--listen", addr, "--source", to+"&dynamodb_endpoint="+dEndpoint)
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var st struct {
-			Committed int `json:"committed"`
-			SourceLag int `json:"source_lag"`
-			Pending   int `json:"pending"`
-		}
-		if resp, err := http.Get("http://" + addr + "/v1/status"); err == nil {
-			json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-		}
-		if st.Committed == len(wl.Writes) && st.SourceLag == 0 && st.Pending == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("%d of %d committed, source_lag %d, pending %d: %s", st.Committed, len(wl.Writes), st.SourceLag, st.Pending, (<-done).stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	n := int64(len(wl.Writes))
+	waitStatus(t, addr, 60*time.Second, func(st api.Status) bool { return st.Committed == n && st.SourceLag == 0 && st.Pending == 0 },
+		func() string { cancel(); return (<-done).stderr })
 	cancel()
 	if r := <-done; r.code != 0 {
 		t.Fatalf("run: exit %d %s", r.code, r.stderr)

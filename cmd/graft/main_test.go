@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/api"
 	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/source/jetstream"
@@ -437,4 +438,30 @@ func seedWorkload(t *testing.T, orgs, devices, software, perDevice int) (*bench.
 		lines[i] = string(w.AppendJSON(nil))
 	}
 	return wl, lines
+}
+
+// waitStatus polls GET /v1/status of a graft run until ok says so, and
+// returns the last status; it fails the test (with the run's stderr, when
+// stop gives it) after timeout.
+func waitStatus(t *testing.T, addr string, timeout time.Duration, ok func(api.Status) bool, stop func() string) api.Status {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var st api.Status
+		if resp, err := http.Get("http://" + addr + "/v1/status"); err == nil {
+			json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+		}
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			msg := ""
+			if stop != nil {
+				msg = stop()
+			}
+			t.Fatalf("status never reached the expected state: %+v\n%s", st, msg)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

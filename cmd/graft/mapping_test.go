@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/graftdb/graft/api"
 	"github.com/graftdb/graft/internal/kafkatest"
 )
 
@@ -130,24 +129,8 @@ func TestRouteEndToEnd(t *testing.T) {
 	go func() {
 		rdone <- graftCtx(rctx, t, nil, "run", "--data-dir", dir, "--listen", addr, "--source", "kafka://"+brokers+`/graph\.write\..*?group=writer`)
 	}()
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		var st struct {
-			Committed int `json:"committed"`
-		}
-		if resp, err := http.Get("http://" + addr + "/v1/status"); err == nil {
-			json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-		}
-		if st.Committed == 6 {
-			break
-		}
-		if time.Now().After(deadline) {
-			rcancel()
-			t.Fatalf("graft run committed %d of the 6 routed writes: %s", st.Committed, (<-rdone).stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitStatus(t, addr, 30*time.Second, func(st api.Status) bool { return st.Committed == 6 },
+		func() string { rcancel(); return (<-rdone).stderr })
 	rcancel()
 	if r := <-rdone; r.code != 0 {
 		t.Fatalf("run: exit %d %s", r.code, r.stderr)
