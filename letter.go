@@ -42,6 +42,24 @@ var ErrUnmapped = errors.New("unmapped: no rule matches the event")
 // record age when Graft took it from the source.
 const ClassExpired = "expired"
 
+// RejectedClass is the class of a record refused before any attempt to
+// apply it: unmapped when no mapping rule matched it, else permanent.
+func RejectedClass(err error) string {
+	if errors.Is(err, ErrUnmapped) {
+		return ClassUnmapped
+	}
+	return Permanent.String()
+}
+
+// Rejected is the letter of a record refused before any attempt to apply
+// it (it did not decode or map): one attempt, now, the record kept.
+func Rejected(pos Position, err error, raw []byte, sourceKey string, now time.Time) *Letter {
+	l := &Letter{Position: pos, Class: RejectedClass(err), Error: err.Error(), Attempts: 1, FirstFailure: now, LastFailure: now,
+		RawBytes: len(raw), SourceKey: sourceKey}
+	l.SetRaw(raw)
+	return l
+}
+
 // SetRaw stores the record's bytes in the letter, as text when they are UTF-8.
 func (l *Letter) SetRaw(b []byte) {
 	if utf8.Valid(b) {

@@ -199,14 +199,7 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			resp.Invalid = append(resp.Invalid, InvalidRecord{Index: i, Error: err.Error()})
-			class := graft.Permanent.String()
-			if errors.Is(err, graft.ErrUnmapped) {
-				class = graft.ClassUnmapped
-			}
-			l := &graft.Letter{Position: graft.Position{Partition: "http", Offset: int64(i)}, Class: class,
-				Error: err.Error(), Attempts: 1, FirstFailure: now, LastFailure: now, RawBytes: len(rec)}
-			l.SetRaw(rec)
-			letters = append(letters, l)
+			letters = append(letters, graft.Rejected(graft.Position{Partition: "http", Offset: int64(i)}, err, rec, "", now))
 			continue
 		}
 		key := ""

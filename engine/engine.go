@@ -510,10 +510,7 @@ func (s *scheduler) admit(in input) {
 		}
 		if n.w == nil {
 			// Undecodable: nothing depends on it, nothing to order.
-			n.deadClass, n.deadErr = graft.Permanent.String(), n.derr.Error()
-			if errors.Is(n.derr, graft.ErrUnmapped) {
-				n.deadClass = graft.ClassUnmapped
-			}
+			n.deadClass, n.deadErr = graft.RejectedClass(n.derr), n.derr.Error()
 			s.e.stats.Invalid.Add(1)
 			s.deadLetter(n)
 			continue

@@ -120,12 +120,17 @@ func (x *execution) run(cur []*node) (split [][]*node, stop bool) {
 // With a shared cache: refresh the batch's entries, plan, mark the elements
 // the batch writes, apply, then publish (or forget) them.
 func (x *execution) apply(cur []*node) error {
-	ctx, fence := x.ctx, uint64(0)
-	if x.e.cfg.Locker != nil {
-		ws := make([]*graft.Write, len(cur))
+	cache := x.e.cache
+	shared := cache != nil && cache.shared != nil
+	var ws []*graft.Write // the batch's writes, for the locker and the shared cache
+	if x.e.cfg.Locker != nil || shared {
+		ws = make([]*graft.Write, len(cur))
 		for i, n := range cur {
 			ws[i] = n.w
 		}
+	}
+	ctx, fence := x.ctx, uint64(0)
+	if x.e.cfg.Locker != nil {
 		lctx, lease, release, err := x.lock(ws)
 		if err != nil {
 			return graft.NewError(graft.Transient, err)
@@ -133,20 +138,15 @@ func (x *execution) apply(cur []*node) error {
 		defer release()
 		ctx, fence = lctx, lease.Token
 	}
-	cache, shared := x.e.cache, x.e.cache != nil && x.e.cache.shared != nil
-	gen := uint64(0)
+	var gen uint64
 	if shared {
-		ws := make([]*graft.Write, len(cur))
-		for i, n := range cur {
-			ws[i] = n.w
-		}
 		var ok bool
 		if gen, ok = cache.refresh(x.ctx, batchKeys(ws)); !ok {
-			cache = nil // bypassed: nothing is eliminated
+			cache, shared = nil, false // bypassed: nothing is eliminated
 		}
 	}
 	p := newPlanner(cache)
-	if cache != nil && shared {
+	if shared {
 		p.gen = gen
 	}
 	b := &graft.Batch{Writes: make([]*graft.Write, 0, len(cur)), Fence: fence}
@@ -160,7 +160,7 @@ func (x *execution) apply(cur []*node) error {
 	x.e.stats.CacheHits.Add(int64(p.hits))
 	x.e.stats.CacheMisses.Add(int64(p.misses))
 	var ticket *Ticket
-	if cache != nil && shared && len(b.Writes) > 0 {
+	if shared && len(b.Writes) > 0 {
 		ticket = x.begin(cache, b.Writes)
 	}
 	if len(b.Writes) > 0 {
@@ -195,9 +195,7 @@ func (x *execution) apply(cur []*node) error {
 			}
 		}
 	}
-	if cache != nil || !shared {
-		x.e.cache.learn(p, versions)
-	}
+	cache.learn(p, versions) // nil (disabled or bypassed): learns nothing
 	x.e.stats.Eliminated.Add(int64(p.eliminated))
 	x.e.stats.Coalesced.Add(int64(p.coalesced))
 	x.e.stats.Committed.Add(int64(len(cur)))

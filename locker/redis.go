@@ -23,13 +23,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/redisurl"
 )
 
 // Redis implements engine.Locker.
@@ -44,31 +44,11 @@ var _ engine.Locker = (*Redis)(nil)
 // ParseURL reads redis://[USER:PASSWORD@]HOST:PORT/DB[?prefix=graft:]
 // (rediss:// for TLS).
 func ParseURL(raw string) (*redis.Options, string, error) {
-	u, err := url.Parse(raw)
-	shown := raw
-	if err == nil {
-		shown = u.Redacted()
-	}
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		return nil, "", fmt.Errorf("lock %q: want redis://[USER:PASSWORD@]HOST:PORT/DB or rediss://… for TLS", shown)
-	}
-	q := u.Query()
-	prefix := q.Get("prefix")
-	for k := range q {
-		if k != "prefix" {
-			return nil, "", fmt.Errorf("lock %q: unknown parameter %q (prefix)", shown, k)
-		}
-	}
-	q.Del("prefix")
-	u.RawQuery = q.Encode()
-	ro, err := redis.ParseURL(u.String())
+	ro, q, err := redisurl.Parse(raw, "lock", "prefix")
 	if err != nil {
-		return nil, "", fmt.Errorf("lock %q: %w", shown, err)
+		return nil, "", err
 	}
-	// Fail fast when Redis is down (the engine retries on its own): one
-	// retry, one dial retry, a short dial timeout.
-	ro.MaxRetries, ro.DialerRetries, ro.DialerRetryTimeout, ro.DialTimeout = 1, 1, 50*time.Millisecond, 2*time.Second
-	return ro, prefix, nil
+	return ro, q.Get("prefix"), nil
 }
 
 // New wraps a client; each Redis is one owner (one graft process).

@@ -23,7 +23,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/redisurl"
 )
 
 // Options tune the cache.
@@ -55,33 +55,16 @@ var _ engine.SharedCache = (*Redis)(nil)
 // (rediss:// for TLS).
 func ParseURL(raw string) (*redis.Options, Options, error) {
 	var o Options
-	u, err := url.Parse(raw)
-	raw = redact(raw) // error messages never show the password
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		return nil, o, fmt.Errorf("cache %q: want redis://[USER:PASSWORD@]HOST:PORT/DB or rediss://… for TLS", raw)
+	ro, q, err := redisurl.Parse(raw, "cache", "prefix", "ttl")
+	if err != nil {
+		return nil, o, err
 	}
-	q := u.Query()
 	o.Prefix = q.Get("prefix")
 	if s := q.Get("ttl"); s != "" {
 		if o.TTL, err = time.ParseDuration(s); err != nil || o.TTL <= 0 {
-			return nil, o, fmt.Errorf("cache %q: ttl=%q: a positive duration (24h)", raw, s)
+			return nil, o, fmt.Errorf("cache %q: ttl=%q: a positive duration (24h)", redisurl.Redact(raw), s)
 		}
 	}
-	for k := range q {
-		if k != "prefix" && k != "ttl" {
-			return nil, o, fmt.Errorf("cache %q: unknown parameter %q (prefix, ttl)", raw, k)
-		}
-	}
-	q.Del("prefix")
-	q.Del("ttl")
-	u.RawQuery = q.Encode()
-	ro, err := redis.ParseURL(u.String())
-	if err != nil {
-		return nil, o, fmt.Errorf("cache %q: %w", raw, err)
-	}
-	// Fail fast when Redis is down (the engine retries on its own): one
-	// retry, one dial retry, a short dial timeout.
-	ro.MaxRetries, ro.DialerRetries, ro.DialerRetryTimeout, ro.DialTimeout = 1, 1, 50*time.Millisecond, 2*time.Second
 	return ro, o, nil
 }
 
@@ -94,17 +77,9 @@ func Open(ctx context.Context, raw string) (*Redis, error) {
 	r := New(redis.NewClient(ro), o)
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
 		r.Close()
-		return nil, fmt.Errorf("cache %s: %w", redact(raw), err)
+		return nil, fmt.Errorf("cache %s: %w", redisurl.Redact(raw), err)
 	}
 	return r, nil
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "redis://…"
-	}
-	return u.Redacted()
 }
 
 // New wraps a client.

@@ -99,11 +99,7 @@ func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, letters
 			return nil, usagef("--cache: %v", err)
 		}
 		shared = sharedcache.New(redis.NewClient(ro), o)
-		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		if err := shared.Ping(pctx); err != nil {
-			cfg.Logger.Warn("write cache: Redis does not answer; the cache is bypassed until it does", "cache", ro.Addr, "err", err)
-		}
-		cancel()
+		warnIfDown(ctx, shared.Ping, cfg.Logger, "write cache: Redis does not answer; the cache is bypassed until it does", ro.Addr)
 		cfg.SharedCache = shared
 	}
 	var lock *locker.Redis
@@ -113,11 +109,7 @@ func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, letters
 			return nil, usagef("--lock: %v", err)
 		}
 		lock = locker.New(redis.NewClient(ro), prefix)
-		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		if err := lock.Ping(pctx); err != nil {
-			cfg.Logger.Warn("locker: Redis does not answer; writing waits until it does", "lock", ro.Addr, "err", err)
-		}
-		cancel()
+		warnIfDown(ctx, lock.Ping, cfg.Logger, "locker: Redis does not answer; writing waits until it does", ro.Addr)
 		cfg.Locker = lock
 	}
 	closeRedis := func() {
@@ -166,6 +158,16 @@ func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, letters
 		p.eng.Quarantine(keys...)
 	}
 	return p, nil
+}
+
+// warnIfDown logs once when Redis does not answer at start: graft runs on
+// and the engine retries (the cache bypassed, the locker pausing writes).
+func warnIfDown(ctx context.Context, ping func(context.Context) error, log *slog.Logger, msg, addr string) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := ping(ctx); err != nil {
+		log.Warn(msg, "redis", addr, "err", err)
+	}
 }
 
 func (p *pipeline) close() {

@@ -169,25 +169,19 @@ func (r *router) route(ctx context.Context, recs []graft.Record) error {
 		letters []*graft.Letter
 	)
 	now := time.Now().UTC()
-	letter := func(rec graft.Record, class, msg string) {
-		l := &graft.Letter{Position: rec.Pos, Class: class, Error: msg, Attempts: 1, FirstFailure: now, LastFailure: now,
-			RawBytes: len(rec.Value), SourceKey: rec.Key}
-		l.SetRaw(rec.Value)
-		letters = append(letters, l)
+	reject := func(rec graft.Record, err error) {
+		letters = append(letters, graft.Rejected(rec.Pos, err, rec.Value, rec.Key, now))
 	}
 	for _, rec := range recs {
 		r.events.Add(1)
 		if len(rec.Value) > r.lim.MaxRecordBytes {
-			letter(rec, graft.Permanent.String(), fmt.Sprintf("event is %d bytes, over the limit of %d bytes", len(rec.Value), r.lim.MaxRecordBytes))
+			reject(rec, fmt.Errorf("event is %d bytes, over the limit of %d bytes", len(rec.Value), r.lim.MaxRecordBytes))
 			continue
 		}
 		w, rule, err := r.m.MapRecord(rec, r.lim)
 		switch {
-		case errors.Is(err, graft.ErrUnmapped):
-			letter(rec, graft.ClassUnmapped, err.Error())
-			continue
-		case err != nil:
-			letter(rec, graft.Permanent.String(), err.Error())
+		case err != nil: // unmapped, or a rule that failed
+			reject(rec, err)
 			continue
 		case w == nil:
 			r.skipped.Add(1)

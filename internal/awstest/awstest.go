@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/graftdb/graft/internal/freeport"
 )
 
 // Credentials the emulators accept (any).
@@ -50,12 +52,10 @@ func start(t testing.TB, name, options string) string {
 		}
 		t.Skipf("no %s (run npm ci --ignore-scripts in test/emulators; CI=true makes this a failure)", name)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	script := fmt.Sprintf("require(%q)(%s).listen(%d, '127.0.0.1')", mod, options, port)
 	cmd := exec.Command(node, "-e", script)
 	if err := cmd.Start(); err != nil {

@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -22,6 +21,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/graftdb/graft/internal/freeport"
 )
 
 // Server is a running test server.
@@ -70,7 +71,7 @@ func Start() (*Server, error) {
 	if out, err := s.run("initdb", "-D", data, "-U", "graft", "--auth=trust", "-E", "UTF8", "--no-sync"); err != nil {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -130,15 +131,6 @@ func (s *Server) Database(t testing.TB) string {
 }
 
 var dbSeq atomic.Int64
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
 
 func createDB(dsn, name string) error {
 	ctx := context.Background()

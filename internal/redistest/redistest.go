@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/graftdb/graft/internal/freeport"
 )
 
 // Server is a running redis-server.
@@ -31,12 +33,10 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("no redis-server (CI=true makes this a failure)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), port: port}
 	if err := s.start(bin); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ package virtuosotest
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/graftdb/graft/internal/freeport"
 )
 
 // Server is a running Virtuoso.
@@ -77,11 +78,11 @@ func Start(t testing.TB) *Server {
 		t.Fatal("virtuoso-t without isql-vt: reinstall virtuoso-opensource")
 	}
 	s := &Server{dir: t.TempDir()}
-	s.sqlPort, err = freePort()
+	s.sqlPort, err = freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpPort, err := freePort()
+	httpPort, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,13 +128,4 @@ func (s *Server) Stop() {
 		s.cmd = nil
 		os.RemoveAll(s.dir)
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -158,36 +158,16 @@ func (s *Store) fence(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 	return nil
 }
 
-type edgeRef struct{ src, label, dst string }
-
 func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 	if err := checkText(b); err != nil {
 		return err
 	}
-	// What the batch touches.
-	vset := map[string]bool{}
-	natural := map[edgeRef]bool{}
-	ids := map[string]bool{}
-	groups := map[[2]string]bool{}
-	for _, w := range b.Writes {
-		for i := range w.Ops {
-			op := &w.Ops[i]
-			op.Vertices(func(id string) { vset[id] = true })
-			switch {
-			case op.Kind == graft.ReplaceEdges:
-				groups[[2]string{op.From, op.Label}] = true
-			case op.Kind.IsEdge() && op.ID != "":
-				ids[op.ID] = true
-			case op.Kind.IsEdge():
-				natural[edgeRef{op.From, op.Label, op.To}] = true
-			}
-		}
-	}
+	touched := memgraph.TouchedBy(b.Writes)
 	// Load it, locked, in a fixed order (fewer deadlocks between batches).
 	g := memgraph.New()
 	before := map[string]graft.Vertex{}
 	beforeE := map[string]graft.Edge{}
-	rows, err := tx.Query(ctx, sqlLoadVertices, sortedKeys(vset))
+	rows, err := tx.Query(ctx, sqlLoadVertices, sortedKeys(touched.Vertices))
 	if err != nil {
 		return wrap(err, -1, "%s: read vertices", s.endpoint)
 	}
@@ -224,23 +204,23 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 		}
 		return rows.Err()
 	}
-	if len(natural) > 0 {
+	if len(touched.Natural) > 0 {
 		var src, label, dst []string
-		for r := range natural {
-			src, label, dst = append(src, r.src), append(label, r.label), append(dst, r.dst)
+		for r := range touched.Natural {
+			src, label, dst = append(src, r[0]), append(label, r[1]), append(dst, r[2])
 		}
 		if err := loadEdges(sqlLoadEdges, src, label, dst); err != nil {
 			return err
 		}
 	}
-	if len(ids) > 0 {
-		if err := loadEdges(sqlLoadEdgesByID, sortedKeys(ids)); err != nil {
+	if len(touched.IDs) > 0 {
+		if err := loadEdges(sqlLoadEdgesByID, sortedKeys(touched.IDs)); err != nil {
 			return err
 		}
 	}
-	if len(groups) > 0 {
+	if len(touched.Groups) > 0 {
 		var src, label []string
-		for k := range groups {
+		for k := range touched.Groups {
 			src, label = append(src, k[0]), append(label, k[1])
 		}
 		if err := loadEdges(sqlLoadGroups, src, label); err != nil {

@@ -219,26 +219,19 @@ const dataChunk = 500
 // difference as one update request: the deletes of deleted vertices, then
 // DELETE DATA and INSERT DATA.
 func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
-	vset := map[string]bool{}
+	touched := memgraph.TouchedBy(b.Writes)
 	edges := map[string]bool{} // edge resource IRIs
-	groups := map[[2]string]bool{}
-	for _, w := range b.Writes {
-		for i := range w.Ops {
-			op := &w.Ops[i]
-			op.Vertices(func(id string) { vset[id] = true })
-			switch {
-			case op.Kind == graft.ReplaceEdges:
-				groups[[2]string{op.From, op.Label}] = true
-			case op.Kind.IsEdge():
-				edges[s.edgeIRI(op.ID, op.Label, op.From, op.To)] = true
-			}
-		}
+	for r := range touched.Natural {
+		edges[s.edgeIRI("", r[1], r[0], r[2])] = true
+	}
+	for id := range touched.IDs {
+		edges[s.edgeIRI(id, "", "", "")] = true
 	}
 	g := memgraph.New()
 	before := map[string]*graft.Vertex{}
 	beforeE := map[string]*graft.Edge{}
 	var subjects []string
-	for id := range vset {
+	for id := range touched.Vertices {
 		subjects = append(subjects, s.vertexIRI(id))
 	}
 	vs, err := s.loadVertices(ctx, subjects)
@@ -265,9 +258,9 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 			return err
 		}
 	}
-	if len(groups) > 0 {
+	if len(touched.Groups) > 0 {
 		var vals []string
-		for k := range groups {
+		for k := range touched.Groups {
 			vals = append(vals, "("+s.vertexIRI(k[0])+" "+quote(k[1])+")")
 		}
 		sort.Strings(vals)
