@@ -257,7 +257,7 @@ func (k *kinesisSender) flush(ctx context.Context) error {
 		return nil
 	}
 	dones := k.dones
-	err := k.p.Put(ctx, k.entries, func(i int, err error) { dones[i](err) })
+	err := k.p.Put(ctx, k.entries, func(i int, _ kinesis.Stored, err error) { dones[i](err) })
 	k.entries, k.dones = nil, nil
 	return err
 }

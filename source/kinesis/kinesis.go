@@ -2,13 +2,14 @@
 // checkpoint per shard in a DynamoDB table. Records the Kinesis Producer
 // Library aggregated are split into their user records (kpl.go).
 //
-// This is the single-instance part of issue 10: shards are discovered (and
-// rediscovered after a reshard); a child shard is read only once its parents
-// are finished; each shard's watermark — the sequence number below which
-// every record is committed or dead-lettered — is checkpointed every second
-// and at close; a restart resumes after the checkpoints. Not yet: leases
-// shared by several instances, HTTP ingest, the Lambda handler
-// (docs/kinesis.md).
+// Shards are discovered (and rediscovered after a reshard); a child shard is
+// read only once its parents are finished; each shard's watermark — the
+// sequence number below which every record is committed or dead-lettered —
+// is checkpointed every second and at close; a restart resumes after the
+// checkpoints. Several instances share a stream through leases kept in the
+// same table (lease.go): one owner per shard, stealing from dead owners,
+// balanced counts, and a handoff that drains a shard before its new owner
+// reads it (docs/kinesis.md).
 package kinesis
 
 import (
@@ -42,17 +43,22 @@ type Config struct {
 	Table          string // checkpoint table; default graft-<stream>
 	Start          string // trim_horizon (default), latest, or RFC 3339: where a shard with no checkpoint starts
 	MaxRecords     int    // per GetRecords call (default 1000)
+	// Worker names this instance in the lease table (default host-pid-random).
+	Worker string
+	// LeaseTTL is how long a lease lives without renewal before another
+	// instance may take it (default 10 s); leases are renewed every third.
+	LeaseTTL time.Duration
 	// StaticCredentials (emulators): access key and secret, no chain.
 	AccessKey, SecretKey string
 }
 
-// ParseURL reads kinesis://STREAM?region=…&endpoint=…&dynamodb_endpoint=…&start=…&table=….
+// ParseURL reads kinesis://STREAM?region=…&endpoint=…&dynamodb_endpoint=…&start=…&table=…&worker=…&lease_ttl=….
 func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "kinesis" || u.Host == "" {
 		return Config{}, fmt.Errorf("source %q: want kinesis://STREAM?region=REGION", raw)
 	}
-	c := Config{Stream: u.Host, Start: "trim_horizon", MaxRecords: 1000}
+	c := Config{Stream: u.Host, Start: "trim_horizon", MaxRecords: 1000, LeaseTTL: 10 * time.Second}
 	q := u.Query()
 	for k := range q {
 		v := q.Get(k)
@@ -73,8 +79,16 @@ func ParseURL(raw string) (Config, error) {
 				return Config{}, fmt.Errorf("source %q: max_records=%q: 1 to 10000", raw, v)
 			}
 			c.MaxRecords = n
+		case "worker":
+			c.Worker = v
+		case "lease_ttl":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second {
+				return Config{}, fmt.Errorf("source %q: lease_ttl=%q: a duration of at least 1s (e.g. 10s)", raw, v)
+			}
+			c.LeaseTTL = d
 		default:
-			return Config{}, fmt.Errorf("source %q: unknown parameter %q (region, endpoint, dynamodb_endpoint, start, table, max_records)", raw, k)
+			return Config{}, fmt.Errorf("source %q: unknown parameter %q (region, endpoint, dynamodb_endpoint, start, table, max_records, worker, lease_ttl)", raw, k)
 		}
 	}
 	if c.Table == "" {
@@ -96,19 +110,28 @@ const shardEnd = "SHARD_END"
 type shard struct {
 	id      string
 	parents []string
-	iter    *string // nil: not open yet, or ended
-	ended   bool    // its last record has been fetched
-	done    bool    // checkpointed SHARD_END
+	done    bool // its checkpoint is SHARD_END (here or, from the lease table, elsewhere)
 
-	next    int64            // the next local offset
-	seqs    map[int64]string // offset → sequence number, until acknowledged
-	acked   int64            // highest acknowledged offset
-	lastOff int64            // offset of the last record fetched
-	behind  int64            // MillisBehindLatest of the last read; -1 before the first
-	lastSeq string           // sequence number of the last whole record fetched (or the checkpoint)
+	// The lease: owned by this instance; releasing while it drains for a
+	// handoff; renewed at the last successful renewal.
+	owned     bool
+	releasing bool
+	renewed   time.Time
+
+	iter      *string // nil: not open yet, or ended
+	ended     bool    // its last record has been fetched
+	finishing bool    // ended and all acknowledged: SHARD_END is being written
+
+	next     int64            // the next local offset (grows for the life of the process)
+	seqs     map[int64]string // offset → sequence number, until acknowledged
+	acked    int64            // highest acknowledged offset
+	ackedSeq string           // sequence number of the last acknowledged whole record
+	lastOff  int64            // offset of the last record fetched
+	behind   int64            // MillisBehindLatest of the last read; -1 before the first
+	lastSeq  string           // sequence number of the last whole record fetched (or the checkpoint)
 }
 
-// Source implements graft.Source.
+// Source implements graft.Source and graft.Rebalancer.
 type Source struct {
 	cfg Config
 	kc  *kinesis.Client
@@ -119,24 +142,37 @@ type Source struct {
 	shards    map[string]*shard
 	dirty     map[string]string // shard → checkpoint to write
 	listed    time.Time
+	seen      map[string]observed // the lease table as last scanned
+	drain     func(context.Context, []string) error
 	stop      chan struct{}
 	done      chan struct{}
+	releases  sync.WaitGroup
 	closeOnce sync.Once
 }
 
-var _ graft.Source = (*Source)(nil)
+var (
+	_ graft.Source     = (*Source)(nil)
+	_ graft.Rebalancer = (*Source)(nil)
+)
 
-// New connects, creates the checkpoint table if missing, and reads the
-// checkpoints.
+// New connects, creates the lease table if missing, lists the shards and
+// takes this instance's share of the leases.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Worker == "" {
+		cfg.Worker = defaultWorker()
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 10 * time.Second
 	}
 	ac, err := awsConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, log: log, shards: map[string]*shard{}, dirty: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Source{cfg: cfg, log: log.With("worker", cfg.Worker), shards: map[string]*shard{}, dirty: map[string]string{},
+		seen: map[string]observed{}, stop: make(chan struct{}), done: make(chan struct{})}
 	s.kc = kinesis.NewFromConfig(ac, func(o *kinesis.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -153,8 +189,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 	if err := s.discover(ctx); err != nil {
 		return nil, err
 	}
-	go s.checkpointLoop()
+	if err := s.balance(ctx); err != nil {
+		return nil, err
+	}
+	go s.leaseLoop()
 	return s, nil
+}
+
+// Worker is this instance's name in the lease table.
+func (s *Source) Worker() string { return s.cfg.Worker }
+
+// SetDrain implements graft.Rebalancer: a handoff drains the shard in the
+// engine before its lease moves.
+func (s *Source) SetDrain(drain func(context.Context, []string) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drain = drain
 }
 
 // awsConfig loads the default chain, with the URL's region and, for
@@ -181,7 +231,7 @@ func (s *Source) ensureTable(ctx context.Context) error {
 		return nil
 	}
 	if !errors.As(err, &nf) {
-		return fmt.Errorf("checkpoint table %s: %w", s.cfg.Table, err)
+		return fmt.Errorf("lease table %s: %w", s.cfg.Table, err)
 	}
 	_, err = s.db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            aws.String(s.cfg.Table),
@@ -191,7 +241,7 @@ func (s *Source) ensureTable(ctx context.Context) error {
 	})
 	var inUse *ddbtypes.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
-		return fmt.Errorf("create checkpoint table %s: %w", s.cfg.Table, err)
+		return fmt.Errorf("create lease table %s: %w", s.cfg.Table, err)
 	}
 	// Poll rather than use the SDK's waiter: its first wait is 20 s.
 	deadline := time.Now().Add(time.Minute)
@@ -201,7 +251,7 @@ func (s *Source) ensureTable(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("checkpoint table %s is not active after a minute: %v", s.cfg.Table, err)
+			return fmt.Errorf("lease table %s is not active after a minute: %v", s.cfg.Table, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -211,7 +261,7 @@ func (s *Source) ensureTable(ctx context.Context) error {
 	}
 }
 
-// discover lists the stream's shards and reads the checkpoints of new ones.
+// discover lists the stream's shards (their leases are taken by balance).
 func (s *Source) discover(ctx context.Context) error {
 	var all []types.Shard
 	in := &kinesis.ListShardsInput{StreamName: aws.String(s.cfg.Stream)}
@@ -227,7 +277,7 @@ func (s *Source) discover(ctx context.Context) error {
 		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
 	}
 	s.mu.Lock()
-	var fresh []*shard
+	defer s.mu.Unlock()
 	for _, sh := range all {
 		id := aws.ToString(sh.ShardId)
 		if s.shards[id] != nil {
@@ -240,37 +290,9 @@ func (s *Source) discover(ctx context.Context) error {
 			}
 		}
 		s.shards[id] = n
-		fresh = append(fresh, n)
 	}
 	s.listed = time.Now()
-	s.mu.Unlock()
-	for _, n := range fresh {
-		cp, err := s.checkpoint(ctx, n.id)
-		if err != nil {
-			return err
-		}
-		s.mu.Lock()
-		n.done = cp == shardEnd
-		s.mu.Unlock()
-		if !n.done {
-			if err := s.open(ctx, n, cp); err != nil {
-				return err
-			}
-		}
-	}
 	return nil
-}
-
-func (s *Source) checkpoint(ctx context.Context, shardID string) (string, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.cfg.Table), ConsistentRead: aws.Bool(true),
-		Key: map[string]ddbtypes.AttributeValue{"shard": &ddbtypes.AttributeValueMemberS{Value: shardID}}})
-	if err != nil {
-		return "", fmt.Errorf("checkpoint of %s: %w", shardID, err)
-	}
-	if v, ok := out.Item["checkpoint"].(*ddbtypes.AttributeValueMemberS); ok {
-		return v.Value, nil
-	}
-	return "", nil
 }
 
 // open gets the shard's iterator: after its checkpoint, else at the start
@@ -295,15 +317,17 @@ func (s *Source) open(ctx context.Context, n *shard, cp string) error {
 		return fmt.Errorf("kinesis %s: shard %s: %w", s.cfg.Stream, n.id, err)
 	}
 	s.mu.Lock()
-	n.iter = out.ShardIterator
-	n.lastSeq = cp
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if n.owned && !n.releasing {
+		n.iter = out.ShardIterator
+	}
 	return nil
 }
 
-// readable reports whether a shard may be read: open, and its parents done.
+// readable reports whether a shard may be read: owned, open, and its
+// parents done. s.mu held.
 func (s *Source) readable(n *shard) bool {
-	if n.done || n.ended || n.iter == nil {
+	if !n.owned || n.releasing || n.done || n.ended || n.iter == nil {
 		return false
 	}
 	for _, p := range n.parents {
@@ -333,7 +357,10 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 		sort.Slice(ready, func(i, j int) bool { return ready[i].id < ready[j].id })
 		var recs []graft.Record
 		for _, n := range ready {
-			out, err := s.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: n.iter, Limit: aws.Int32(int32(max(s.cfg.MaxRecords, 1)))})
+			s.mu.Lock()
+			iter := n.iter
+			s.mu.Unlock()
+			out, err := s.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(max(s.cfg.MaxRecords, 1)))})
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
@@ -347,40 +374,13 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 				continue
 			}
 			s.mu.Lock()
-			for _, r := range out.Records {
-				seq := aws.ToString(r.SequenceNumber)
-				subs, agg, aerr := deaggregate(r.Data)
-				if aerr != nil {
-					s.log.Warn("kinesis: a KPL aggregate does not decode; it is taken as one record (and dead-lettered)", "shard", n.id, "seq", seq, "err", aerr)
-				}
-				if !agg || aerr != nil {
-					subs = []subRecord{{key: aws.ToString(r.PartitionKey), data: r.Data}}
-				}
-				for i, sub := range subs {
-					off := n.next
-					n.next++
-					// Only the last user record of an aggregate moves the
-					// checkpoint to the aggregate's sequence number: a
-					// restart after part of it replays all of it.
-					n.seqs[off] = n.lastSeq
-					if i == len(subs)-1 {
-						n.seqs[off] = seq
-					}
-					n.lastOff = off
-					rec := graft.Record{Value: sub.data, Key: sub.key, Pos: graft.Position{Partition: n.id, Offset: off}}
-					if r.ApproximateArrivalTimestamp != nil {
-						rec.Arrived = *r.ApproximateArrivalTimestamp
-					}
-					recs = append(recs, rec)
-				}
-				n.lastSeq = seq
+			if !s.readable(n) || n.iter != iter {
+				// The lease moved (or is moving) while we read: the
+				// records are its next owner's, from the checkpoint.
+				s.mu.Unlock()
+				continue
 			}
-			n.iter = out.NextShardIterator
-			n.behind = aws.ToInt64(out.MillisBehindLatest)
-			if n.iter == nil {
-				n.ended = true
-				s.finishIfDone(n)
-			}
+			recs = s.take(n, out, recs)
 			s.mu.Unlock()
 		}
 		if len(recs) > 0 {
@@ -396,28 +396,62 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 	}
 }
 
-// reopen gets a fresh iterator after the shard's last acknowledged record.
+// take turns a GetRecords answer into records, de-aggregating KPL
+// aggregates. s.mu held.
+func (s *Source) take(n *shard, out *kinesis.GetRecordsOutput, recs []graft.Record) []graft.Record {
+	for _, r := range out.Records {
+		seq := aws.ToString(r.SequenceNumber)
+		subs, agg, aerr := deaggregate(r.Data)
+		if aerr != nil {
+			s.log.Warn("kinesis: a KPL aggregate does not decode; it is taken as one record (and dead-lettered)", "shard", n.id, "seq", seq, "err", aerr)
+		}
+		if !agg || aerr != nil {
+			subs = []subRecord{{key: aws.ToString(r.PartitionKey), data: r.Data}}
+		}
+		for i, sub := range subs {
+			off := n.next
+			n.next++
+			// Only the last user record of an aggregate moves the
+			// checkpoint to the aggregate's sequence number: a restart
+			// after part of it replays all of it.
+			n.seqs[off] = n.lastSeq
+			if i == len(subs)-1 {
+				n.seqs[off] = seq
+			}
+			n.lastOff = off
+			rec := graft.Record{Value: sub.data, Key: sub.key, Pos: graft.Position{Partition: n.id, Offset: off}}
+			if r.ApproximateArrivalTimestamp != nil {
+				rec.Arrived = *r.ApproximateArrivalTimestamp
+			}
+			recs = append(recs, rec)
+		}
+		n.lastSeq = seq
+	}
+	n.iter = out.NextShardIterator
+	n.behind = aws.ToInt64(out.MillisBehindLatest)
+	if n.iter == nil {
+		n.ended = true
+		s.finishIfDone(n)
+	}
+	return recs
+}
+
+// reopen gets a fresh iterator after the shard's last fetched record.
 func (s *Source) reopen(ctx context.Context, n *shard) {
 	s.mu.Lock()
-	cp := s.dirty[n.id]
+	cp := n.lastSeq
 	s.mu.Unlock()
-	if cp == "" {
-		var err error
-		if cp, err = s.checkpoint(ctx, n.id); err != nil {
-			s.log.Warn("kinesis: reopen shard", "shard", n.id, "err", err)
-			return
-		}
-	}
 	if err := s.open(ctx, n, cp); err != nil {
 		s.log.Warn("kinesis: reopen shard", "shard", n.id, "err", err)
 	}
 }
 
 // finishIfDone marks an ended shard whose records are all acknowledged as
-// done (checkpoint SHARD_END), which lets its children start. s.mu held.
+// finishing: its checkpoint SHARD_END is written at the next flush, which
+// marks it done and lets its children start. s.mu held.
 func (s *Source) finishIfDone(n *shard) {
-	if n.ended && !n.done && n.acked >= n.lastOff {
-		n.done = true
+	if n.owned && n.ended && !n.done && !n.finishing && n.acked >= n.lastOff {
+		n.finishing = true
 		s.dirty[n.id] = shardEnd
 	}
 }
@@ -440,62 +474,25 @@ func (s *Source) Ack(_ context.Context, pos graft.Position) error {
 	}
 	n.acked = pos.Offset
 	if seq != "" {
-		s.dirty[n.id] = seq
+		n.ackedSeq = seq
+		if n.owned && !n.finishing {
+			s.dirty[n.id] = seq
+		}
 	}
 	s.finishIfDone(n)
 	return nil
 }
 
-func (s *Source) flush(ctx context.Context) error {
-	s.mu.Lock()
-	dirty := s.dirty
-	s.dirty = map[string]string{}
-	s.mu.Unlock()
-	var errs []error
-	for id, cp := range dirty {
-		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.cfg.Table), Item: map[string]ddbtypes.AttributeValue{
-			"shard":      &ddbtypes.AttributeValueMemberS{Value: id},
-			"checkpoint": &ddbtypes.AttributeValueMemberS{Value: cp},
-			"updated":    &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)},
-		}})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("checkpoint %s: %w", id, err))
-			s.mu.Lock()
-			if _, newer := s.dirty[id]; !newer {
-				s.dirty[id] = cp // retried at the next flush
-			}
-			s.mu.Unlock()
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (s *Source) checkpointLoop() {
-	defer close(s.done)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		if err := s.flush(context.Background()); err != nil {
-			s.log.Warn("kinesis: checkpoint failed; retried in a second (a restart replays from the last one)", "err", err)
-		}
-	}
-}
-
-// Lag is the number of shards not caught up: read to the tip at their last
-// read (Kinesis tells time behind, not records), counting shards not read
-// yet. 0 with the engine's in-flight count at 0 means everything in the
-// stream is committed (/v1/status source_lag).
+// Lag is the number of owned shards not caught up: read to the tip at their
+// last read (Kinesis tells time behind, not records), counting shards not
+// read yet. 0 with the engine's in-flight count at 0 means everything this
+// instance owns is committed (/v1/status source_lag).
 func (s *Source) Lag(context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var n int64
 	for _, sh := range s.shards {
-		if !sh.done && !sh.ended && sh.behind != 0 {
+		if sh.owned && !sh.done && !sh.ended && sh.behind != 0 {
 			n++
 		}
 	}
@@ -514,15 +511,31 @@ func (s *Source) Shards() map[string]bool {
 	return out
 }
 
-// Close writes the last checkpoints.
+// Owned lists the shards whose lease this instance holds, sorted.
+func (s *Source) Owned() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for id, n := range s.shards {
+		if n.owned {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Close writes the last checkpoints and gives the leases up, so that other
+// instances take them at once rather than after the lease TTL.
 func (s *Source) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.done
+		s.releases.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		err = s.flush(ctx)
+		err = errors.Join(s.flush(ctx), s.giveUp(ctx))
 	})
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/big"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,4 +202,125 @@ func TestKPLAggregates(t *testing.T) {
 	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
 		t.Fatalf("graph differs from the model:\n%s", d)
 	}
+}
+
+// instance is a source and its engine running on a shared graph.
+type instance struct {
+	src  *ksource.Source
+	eng  *engine.Engine
+	stop func()
+}
+
+// slowSink applies one batch at a time and takes a while per write, so that
+// records are in flight when a lease moves.
+type slowSink struct {
+	memgraph.Sink
+	mu    sync.Mutex
+	delay time.Duration
+}
+
+func (s *slowSink) Apply(ctx context.Context, b *graft.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	time.Sleep(s.delay * time.Duration(len(b.Writes)))
+	return s.Sink.Apply(ctx, b)
+}
+
+func startInstance(t *testing.T, cfg ksource.Config, g *memgraph.Graph) *instance {
+	t.Helper()
+	src, err := ksource.New(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(&slowSink{Sink: memgraph.Sink{Graph: g}, delay: 4 * time.Millisecond}, noLetters{}, engine.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, src) }()
+	in := &instance{src: src, eng: e}
+	var once bool
+	in.stop = func() {
+		if once {
+			return
+		}
+		once = true
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, graft.ErrClosed) {
+			t.Error(err)
+		}
+		if err := src.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(in.stop)
+	return in
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Two instances share a 4-shard stream: the first takes every lease, the
+// second, started while the first is mid-stream, gets half of them by
+// handoff (the owner drains each shard before it moves), so no record is
+// read twice and the graph equals the model; the first one's graceful stop
+// gives its leases to the second at once.
+func TestLeasesShareAStream(t *testing.T) {
+	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
+	kc := client(t, kEndpoint)
+	ctx := context.Background()
+	const stream = "shared"
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(4)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(stream)}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	seed := bench.DefaultSeed()
+	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 16, 3, 12, 4
+	wl, err := bench.NewWorkload(seed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, kc, stream, wl.Writes)
+	cfg, err := ksource.ParseURL("kinesis://" + stream + "?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint + "&max_records=10&lease_ttl=2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AccessKey, cfg.SecretKey = awstest.AccessKey, awstest.SecretKey
+	g := memgraph.New()
+	a := startInstance(t, cfg, g)
+	if got := len(a.src.Owned()); got != 4 {
+		t.Fatalf("the only instance holds %d leases, want 4", got)
+	}
+	waitFor(t, "the first instance to be mid-stream", func() bool { return a.eng.Stats().Snapshot().Committed > 0 })
+	b := startInstance(t, cfg, g)
+	if a.eng.Stats().Snapshot().Committed >= int64(len(wl.Writes)) {
+		t.Fatal("the first instance finished before the second started: nothing was in flight to drain")
+	}
+	waitFor(t, "the leases to balance 2/2", func() bool { return len(a.src.Owned()) == 2 && len(b.src.Owned()) == 2 })
+	committed := func() int64 { return a.eng.Stats().Snapshot().Committed + b.eng.Stats().Snapshot().Committed }
+	waitFor(t, "every write committed", func() bool { return committed() >= int64(len(wl.Writes)) })
+	if got := a.eng.Stats().Snapshot().Records + b.eng.Stats().Snapshot().Records; got != int64(len(wl.Writes)) {
+		t.Fatalf("the two instances read %d records, want each of the %d once", got, len(wl.Writes))
+	}
+	if len(a.src.Owned()) != 2 || len(b.src.Owned()) != 2 {
+		t.Fatalf("leases %v and %v, want 2 each", a.src.Owned(), b.src.Owned())
+	}
+	wv, we := wl.Model.Snapshot()
+	gv, ge := g.Snapshot()
+	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+		t.Fatalf("graph differs from the model:\n%s", d)
+	}
+	a.stop()
+	waitFor(t, "the second instance to take the stopped one's leases", func() bool { return len(b.src.Owned()) == 4 })
 }

@@ -17,6 +17,11 @@ type Entry struct {
 	Data []byte
 }
 
+// Stored is where Kinesis stored a record.
+type Stored struct {
+	Shard, Seq string
+}
+
 // Producer puts records on a stream, preserving per-key order.
 type Producer struct {
 	kc     *kinesis.Client
@@ -54,8 +59,8 @@ func (p *Producer) Ping(ctx context.Context) error {
 // at most one record per key: a key's next record is sent only once the
 // previous one is stored, and a failed record is retried (with backoff)
 // before any later record of its key. done is called for each entry, in
-// order per key, with its error (nil: stored).
-func (p *Producer) Put(ctx context.Context, entries []Entry, done func(i int, err error)) error {
+// order per key, with where it is stored or its error.
+func (p *Producer) Put(ctx context.Context, entries []Entry, done func(i int, at Stored, err error)) error {
 	queues := map[string][]int{} // key → indexes of its pending entries, in order
 	var keys []string
 	for i, e := range entries {
@@ -98,12 +103,12 @@ func (p *Producer) Put(ctx context.Context, entries []Entry, done func(i int, er
 				// Given up: the key's later entries fail too (their order
 				// would break).
 				for _, rest := range queues[k] {
-					done(rest, fmt.Errorf("not stored after %d attempts: %w", attempts[i], rerr))
+					done(rest, Stored{}, fmt.Errorf("not stored after %d attempts: %w", attempts[i], rerr))
 				}
 				queues[k] = nil
 				continue
 			}
-			done(i, nil)
+			done(i, Stored{Shard: aws.ToString(out.Records[j].ShardId), Seq: aws.ToString(out.Records[j].SequenceNumber)}, nil)
 			queues[k] = queues[k][1:]
 		}
 		next := keys[:0]

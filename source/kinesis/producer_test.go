@@ -74,7 +74,7 @@ func TestProducerKeepsKeyOrderThroughFailures(t *testing.T) {
 	}
 	var doneMu sync.Mutex
 	ok := 0
-	if err := p.Put(context.Background(), entries, func(_ int, err error) {
+	if err := p.Put(context.Background(), entries, func(_ int, _ ksource.Stored, err error) {
 		doneMu.Lock()
 		defer doneMu.Unlock()
 		if err != nil {
