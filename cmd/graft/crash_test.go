@@ -54,10 +54,10 @@ type proc struct {
 	errs *bytes.Buffer
 }
 
-// startRun starts "graft run" and waits until it serves.
-func startRun(t *testing.T, bin, dir string) *proc {
+// startRun starts "graft run" (with extra flags) and waits until it serves.
+func startRun(t *testing.T, bin, dir string, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "run", "--data-dir", dir, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"run", "--data-dir", dir, "--listen", "127.0.0.1:0"}, extra...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -86,12 +86,20 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // migrate brings the schema up to date in one IMMEDIATE transaction that
 // reads the version inside it: processes opening a new store at the same
 // time migrate it once (the second waits for the first, then finds it done).
+//
+// A store already up to date is not locked at all: another process may be
+// writing it (a second graft instance), and waiting for its write lock could
+// outlast the busy timeout.
 func (s *Store) migrate(ctx context.Context) error {
 	conn, err := s.wdb.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	var current int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err == nil && current == len(migrations) {
+		return nil
+	}
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("migration: %w", err)
 	}

@@ -488,10 +488,21 @@ func (s *Source) gain(ctx context.Context, id, cp string) {
 	}
 }
 
-// giveUp frees every lease held (at Close, after the last checkpoints).
+// giveUp frees every lease held (at Close, after the last checkpoints),
+// including those a handoff gave this instance since its last scan.
 func (s *Source) giveUp(ctx context.Context) error {
-	var errs []error
+	ids := map[string]bool{}
 	for _, id := range s.Owned() {
+		ids[id] = true
+	}
+	items, err := s.scan(ctx)
+	for _, it := range items {
+		if attrS(it, "owner") == s.cfg.Worker {
+			ids[attrS(it, "shard")] = true
+		}
+	}
+	errs := []error{err}
+	for id := range ids {
 		errs = append(errs, s.giveUpOne(ctx, id))
 	}
 	return errors.Join(errs...)
