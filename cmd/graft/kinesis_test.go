@@ -2,6 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,10 +15,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/api"
 	"github.com/graftdb/graft/internal/awstest"
+	"github.com/graftdb/graft/internal/memgraph"
 )
 
 // graft produce --to kinesis:// then graft run --source kinesis://: the
@@ -59,5 +69,154 @@ func TestProduceAndRunWithKinesis(t *testing.T) {
 	exp := graftCmd(t, nil, "export", "--data-dir", dir)
 	if d := diffExport(t, exp.stdout, wl.Model); d != "" {
 		t.Fatalf("graph differs from the model:\n%s", d)
+	}
+}
+
+// HTTP ingest into Kinesis with two graft run instances sharing the stream
+// (and one store): a POST with ?wait=committed to one instance answers once
+// every record is committed, including those on the shard the other
+// instance holds; the answer names the bad line; a key longer than Kinesis's
+// 256-character partition keys is stored (digested partition key); every
+// write is readable as soon as the answer comes, and the graph equals the
+// model.
+func TestHTTPIngestIntoKinesis(t *testing.T) {
+	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", awstest.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", awstest.SecretKey)
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	ctx := context.Background()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(awstest.Region))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(kEndpoint) })
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("ingest"), ShardCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("ingest")}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	source := "kinesis://ingest?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint + "&lease_ttl=2s"
+	store := "sqlite:" + filepath.Join(t.TempDir(), "graph.db")
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	addrs := []string{freeAddr(t), freeAddr(t)}
+	done := make(chan result, 2)
+	for i, addr := range addrs {
+		go func() {
+			done <- graftCtx(rctx, t, nil, "run", "--data-dir", t.TempDir(), "--listen", addr, "--sink", store, "--cache", "off", "--source", source+"&worker=w"+strconv.Itoa(i))
+		}()
+		waitUp(t, addr, func() string { cancel(); return (<-done).stderr })
+	}
+	// Both instances hold one shard each.
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dEndpoint) })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String("graft-ingest"), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		owners := map[string]int{}
+		for _, it := range out.Items {
+			if o, ok := it["owner"].(*ddbtypes.AttributeValueMemberS); ok {
+				owners[o.Value]++
+			}
+		}
+		if owners["w0"] == 1 && owners["w1"] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leases %v, want one shard each", owners)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	model := memgraph.New()
+	long := strings.Repeat("k", 300)
+	var lines []string
+	var ids []string
+	for i := range 60 {
+		key, id := fmt.Sprintf("key-%d", i%20), fmt.Sprintf("v:%d", i)
+		if i == 7 {
+			key = long
+		}
+		lines = append(lines, fmt.Sprintf(`{"key":%q,"ops":[{"op":"upsertVertex","id":%q,"label":"note","props":{"n":%d,"q":"'; DROP TABLE vertices; --"}}]}`, key, id, i))
+		ids = append(ids, id)
+	}
+	body := strings.Join(lines[:30], "\n") + "\n" + `{"ops":[{"op":"upsertVertex","id":"x"}]}` + "\n" + strings.Join(lines[30:], "\n")
+	resp, err := http.Post("http://"+addrs[0]+"/v1/writes?wait=committed", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wr api.WritesResponse
+	json.NewDecoder(resp.Body).Decode(&wr)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !wr.Committed || wr.Accepted != 60 || len(wr.Invalid) != 1 || wr.Invalid[0].Index != 30 || !strings.Contains(wr.Invalid[0].Error, "label") {
+		t.Fatalf("POST ?wait=committed: %d %+v", resp.StatusCode, wr)
+	}
+	for _, l := range lines {
+		w, err := graft.Decode([]byte(l), "", graft.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := model.ApplyWrite(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Committed means readable now, whichever instance applied it.
+	for i, id := range ids {
+		r, err := http.Get("http://" + addrs[0] + "/v1/vertices/" + url.PathEscape(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != 200 || !strings.Contains(string(b), fmt.Sprintf(`"n":%d`, i)) {
+			t.Fatalf("vertex %s right after the committed answer: %d %s", id, r.StatusCode, b)
+		}
+	}
+	// Records landed on both shards, so both instances applied some.
+	var st [2]api.Status
+	for i, addr := range addrs {
+		st[i] = waitUp(t, addr, nil)
+	}
+	if st[0].Committed == 0 || st[1].Committed == 0 || st[0].Committed+st[1].Committed != 60 {
+		t.Fatalf("committed %d and %d, want the 60 writes shared by both instances", st[0].Committed, st[1].Committed)
+	}
+	cancel()
+	for range addrs {
+		if r := <-done; r.code != 0 {
+			t.Fatalf("run: exit %d %s", r.code, r.stderr)
+		}
+	}
+	exp := graftCmd(t, nil, "export", "--data-dir", t.TempDir(), "--sink", store)
+	if d := diffExport(t, exp.stdout, model); d != "" {
+		t.Fatalf("graph differs from the model:\n%s", d)
+	}
+}
+
+// waitUp waits until graft run at addr answers /v1/status, and returns it.
+func waitUp(t *testing.T, addr string, stop func() string) api.Status {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + addr + "/v1/status"); err == nil {
+			var st api.Status
+			err := json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if err == nil {
+				return st
+			}
+		}
+		if time.Now().After(deadline) {
+			msg := ""
+			if stop != nil {
+				msg = stop()
+			}
+			t.Fatalf("graft run at %s never answered\n%s", addr, msg)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

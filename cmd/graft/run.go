@@ -238,6 +238,14 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 			return fail(fmt.Errorf("cannot reach source %s: %w", f.c.Source, err))
 		}
 		closers = append(closers, func() { ks.Close() })
+		pub, err := kinesis.NewPublisher(ctx, kc)
+		if err != nil {
+			return fail(fmt.Errorf("ingest stream %s: %w", f.c.Source, err))
+		}
+		// HTTP ingest puts on the stream; ?wait=committed waits for the
+		// records' shards to be checkpointed past them, by this instance
+		// or by the one holding the lease.
+		publisher, waiter = pub, ks
 		svc.src, lag, svc.sourceName = ks, ks.Lag, f.c.Source
 	case strings.HasPrefix(f.c.Source, "file:"):
 		path := strings.TrimPrefix(f.c.Source, "file:")

@@ -2,9 +2,12 @@ package kinesis
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -20,6 +23,21 @@ type Entry struct {
 // Stored is where Kinesis stored a record.
 type Stored struct {
 	Shard, Seq string
+}
+
+// partitionKey is the Kinesis partition key of a write key: the key itself
+// when Kinesis takes it (1 to 256 characters), else a digest of it, so that
+// one key still maps to one shard. A write's own key, in its JSON, stays
+// the ordering key (the engine reads it there).
+func partitionKey(key string) string {
+	switch n := utf8.RuneCountInString(key); {
+	case n == 0:
+		return "-"
+	case n <= 256:
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Producer puts records on a stream, preserving per-key order.
@@ -81,7 +99,7 @@ func (p *Producer) Put(ctx context.Context, entries []Entry, done func(i int, at
 		}
 		req := make([]types.PutRecordsRequestEntry, len(heads))
 		for j, i := range heads {
-			req[j] = types.PutRecordsRequestEntry{Data: entries[i].Data, PartitionKey: aws.String(entries[i].Key)}
+			req[j] = types.PutRecordsRequestEntry{Data: entries[i].Data, PartitionKey: aws.String(partitionKey(entries[i].Key))}
 		}
 		out, err := p.kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(p.stream), Records: req})
 		worst := 0 // the most attempts of a record that failed this round
