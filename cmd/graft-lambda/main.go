@@ -1,7 +1,7 @@
-// Command graft-lambda is the Lambda handler for a Kinesis event source
-// mapping: each invocation's batch runs through the same engine as graft
-// run, and the answer is a partial batch response (docs/kinesis.md,
-// deploy/sam/template.yaml).
+// Command graft-lambda is the Lambda handler for Kinesis and Kafka (Amazon
+// MSK, self-managed Apache Kafka) event source mappings: each invocation's
+// batch runs through the same engine as graft run, and the answer is a
+// partial batch response (docs/kinesis.md, deploy/sam/template.yaml).
 //
 // Environment:
 //
@@ -11,6 +11,10 @@
 //	                      (unset: a dead letter is a failed record; the mapping's retry
 //	                      and on-failure destination settings apply)
 //	GRAFT_MAX_RECORD_AGE  e.g. 24h: older records are dead letters (class expired)
+//	GRAFT_FAILURE_MODE    partial (default): a partial batch response, for mappings with
+//	                      ReportBatchItemFailures; error: an invocation with records not
+//	                      done fails whole and Lambda retries the whole batch (for mappings
+//	                      without it, which would ignore a partial response and lose records)
 package main
 
 import (
@@ -23,7 +27,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/graftdb/graft/engine"
-	"github.com/graftdb/graft/kinesislambda"
+	"github.com/graftdb/graft/lambdahandler"
 	"github.com/graftdb/graft/mapping"
 	"github.com/graftdb/graft/sinks"
 	"github.com/graftdb/graft/source/kafka"
@@ -35,10 +39,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "graft-lambda:", err)
 		os.Exit(1)
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(h.Invoke)
 }
 
-func setup(ctx context.Context) (*kinesislambda.Handler, error) {
+func setup(ctx context.Context) (*lambdahandler.Handler, error) {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	url := os.Getenv("GRAFT_SINK")
 	if url == "" {
@@ -62,7 +66,14 @@ func setup(ctx context.Context) (*kinesislambda.Handler, error) {
 		}
 		cfg.Decode = m.Decoder(cfg.Limits)
 	}
-	h := &kinesislambda.Handler{Sink: sink, Config: cfg}
+	h := &lambdahandler.Handler{Sink: sink, Config: cfg}
+	switch v := os.Getenv("GRAFT_FAILURE_MODE"); v {
+	case "", "partial":
+	case "error":
+		h.FailWhole = true
+	default:
+		return nil, fmt.Errorf("GRAFT_FAILURE_MODE=%q: partial (a partial batch response) or error (fail the whole invocation)", v)
+	}
 	if v := os.Getenv("GRAFT_DLQ"); v != "" {
 		t, err := kafka.ParseTarget(v)
 		if err != nil {
