@@ -164,7 +164,9 @@ func (h *Handler) HandleKafka(ctx context.Context, ev events.KafkaEvent) (KafkaE
 	for _, f := range firsts {
 		resp.BatchItemFailures = append(resp.BatchItemFailures, KafkaBatchItemFailure{ItemIdentifier: KafkaItem{TopicPartition: f.partition, Offset: offsets[f.partition][f.index]}})
 	}
-	if err := h.failWhole(len(firsts), func() string { return fmt.Sprintf("%s@%d", firsts[0].partition, offsets[firsts[0].partition][firsts[0].index]) }); err != nil {
+	if err := h.failWhole(len(firsts), func() string {
+		return fmt.Sprintf("%s@%d", firsts[0].partition, offsets[firsts[0].partition][firsts[0].index])
+	}); err != nil {
 		return KafkaEventResponse{}, err
 	}
 	return resp, nil

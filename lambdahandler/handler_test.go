@@ -226,7 +226,7 @@ func TestKafkaEventJSON(t *testing.T) {
 func TestInvokeRefuses(t *testing.T) {
 	h := &Handler{Sink: &memgraph.Sink{Graph: memgraph.New()}, Config: engine.Default()}
 	for ev, want := range map[string]string{
-		`{"Records":[{"eventSource":"aws:sqs","body":"{}"}]}`: `"aws:sqs"`,
+		`{"Records":[{"eventSource":"aws:sqs","body":"{}"}]}`:    `"aws:sqs"`,
 		`{"eventSource":"aws:rabbitmq","rmqMessagesByQueue":{}}`: `"aws:rabbitmq"`,
 		`{"hello":"world"}`: "neither a Kinesis event",
 		`{"Records":[`:      "event:",
