@@ -195,6 +195,7 @@ func TestKinesisLeasesAcrossProcesses(t *testing.T) {
 	}
 	waitOwners("want 2 each", func(m map[string]int) bool { return m["a"] == 2 && m["b"] == 2 })
 	t.Logf("leases balanced with %d of %d records applied", counted(), 60*keys)
+	put(60, 100)
 
 	// Split a shard with records on both sides of the split.
 	shards, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
@@ -223,14 +224,18 @@ func TestKinesisLeasesAcrossProcesses(t *testing.T) {
 	// the leases balance again.
 	a.cmd.Process.Signal(syscall.SIGKILL)
 	a.cmd.Wait()
+	killed := time.Now()
 	put(115, 130)
 	waitOwners("want b to take a's leases", func(m map[string]int) bool { return m["a"] == 0 && m["b"] == 5 })
+	t.Logf("b held all 5 open shards %v after the SIGKILL (lease_ttl 2s)", time.Since(killed).Round(100*time.Millisecond))
 	a = start("a2")
+	restarted := time.Now()
 	put(130, perKey)
 	reached(perKey - 1)
 	waitOwners("want 5 open shards balanced over a2 and b", func(m map[string]int) bool {
 		return m["a2"]+m["b"] == 5 && m["a2"] >= 2 && m["b"] >= 2
 	})
+	t.Logf("balanced %v after the restart", time.Since(restarted).Round(100*time.Millisecond))
 	for _, p := range []*proc{a, b} {
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		if err := p.cmd.Wait(); err != nil {
