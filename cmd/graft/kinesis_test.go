@@ -63,8 +63,13 @@ func TestProduceAndRunWithKinesis(t *testing.T) {
 	waitStatus(t, addr, 60*time.Second, func(st api.Status) bool { return st.Committed == n && st.SourceLag == 0 && st.Pending == 0 },
 		func() string { cancel(); return (<-done).stderr })
 	cancel()
-	if r := <-done; r.code != 0 {
+	r = <-done
+	if r.code != 0 {
 		t.Fatalf("run: exit %d %s", r.code, r.stderr)
+	}
+	// The default in-process cache is not safe for several instances.
+	if !strings.Contains(r.stderr, "in-process write cache assumes this process is the graph's only writer") {
+		t.Fatalf("run with --cache memory on a shared source: no warning\n%s", r.stderr)
 	}
 	exp := graftCmd(t, nil, "export", "--data-dir", dir)
 	if d := diffExport(t, exp.stdout, wl.Model); d != "" {
@@ -187,8 +192,12 @@ func TestHTTPIngestIntoKinesis(t *testing.T) {
 	}
 	cancel()
 	for range addrs {
-		if r := <-done; r.code != 0 {
+		r := <-done
+		if r.code != 0 {
 			t.Fatalf("run: exit %d %s", r.code, r.stderr)
+		}
+		if strings.Contains(r.stderr, "in-process write cache assumes") {
+			t.Fatalf("warning with --cache off:\n%s", r.stderr)
 		}
 	}
 	exp := graftCmd(t, nil, "export", "--data-dir", t.TempDir(), "--sink", store)

@@ -259,6 +259,11 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 		return fail(usagef("--source %q: unknown scheme (nats://HOST:PORT/STREAM/SUBJECT, kafka://BROKERS/TOPICS?group=NAME, kinesis://STREAM?region=R or file:PATH)", f.c.Source))
 	}
 	svc.closeSrc = closeAll
+	if shared := strings.HasPrefix(f.c.Source, "kafka://") || strings.HasPrefix(f.c.Source, "kinesis://"); shared && f.c.Cache.Use == "memory" {
+		// Partitions and shards move between the instances of a group: a
+		// fact this process cached may have been changed by another since.
+		log.Warn("the in-process write cache assumes this process is the graph's only writer; when several instances share this source, run them with --cache redis://… (shared) or --cache off (docs/cache.md)")
+	}
 	if waiter == nil {
 		waiter = committed
 	}

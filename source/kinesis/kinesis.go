@@ -48,17 +48,21 @@ type Config struct {
 	// LeaseTTL is how long a lease lives without renewal before another
 	// instance may take it (default 10 s); leases are renewed every third.
 	LeaseTTL time.Duration
+	// CheckpointInterval is how often the shards that moved are
+	// checkpointed (default 1 s): one DynamoDB write per busy shard each
+	// time; a crash replays at most this much.
+	CheckpointInterval time.Duration
 	// StaticCredentials (emulators): access key and secret, no chain.
 	AccessKey, SecretKey string
 }
 
-// ParseURL reads kinesis://STREAM?region=…&endpoint=…&dynamodb_endpoint=…&start=…&table=…&worker=…&lease_ttl=….
+// ParseURL reads kinesis://STREAM?region=…&endpoint=…&dynamodb_endpoint=…&start=…&table=…&worker=…&lease_ttl=…&checkpoint_interval=….
 func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "kinesis" || u.Host == "" {
 		return Config{}, fmt.Errorf("source %q: want kinesis://STREAM?region=REGION", raw)
 	}
-	c := Config{Stream: u.Host, Start: "trim_horizon", MaxRecords: 1000, LeaseTTL: 10 * time.Second}
+	c := Config{Stream: u.Host, Start: "trim_horizon", MaxRecords: 1000, LeaseTTL: 10 * time.Second, CheckpointInterval: time.Second}
 	q := u.Query()
 	for k := range q {
 		v := q.Get(k)
@@ -87,8 +91,14 @@ func ParseURL(raw string) (Config, error) {
 				return Config{}, fmt.Errorf("source %q: lease_ttl=%q: a duration of at least 1s (e.g. 10s)", raw, v)
 			}
 			c.LeaseTTL = d
+		case "checkpoint_interval":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 100*time.Millisecond || d > 10*time.Minute {
+				return Config{}, fmt.Errorf("source %q: checkpoint_interval=%q: a duration from 100ms to 10m (e.g. 1s)", raw, v)
+			}
+			c.CheckpointInterval = d
 		default:
-			return Config{}, fmt.Errorf("source %q: unknown parameter %q (region, endpoint, dynamodb_endpoint, start, table, max_records, worker, lease_ttl)", raw, k)
+			return Config{}, fmt.Errorf("source %q: unknown parameter %q (region, endpoint, dynamodb_endpoint, start, table, max_records, worker, lease_ttl, checkpoint_interval)", raw, k)
 		}
 	}
 	if c.Table == "" {
@@ -166,6 +176,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 10 * time.Second
+	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = time.Second
 	}
 	ac, err := awsConfig(ctx, cfg)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
@@ -323,4 +325,73 @@ func TestLeasesShareAStream(t *testing.T) {
 	}
 	a.stop()
 	waitFor(t, "the second instance to take the stopped one's leases", func() bool { return len(b.src.Owned()) == 4 })
+}
+
+// checkpoints reads the table's checkpoint per shard.
+func checkpoints(t *testing.T, endpoint, table string) map[string]string {
+	t.Helper()
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(awstest.Region),
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awstest.AccessKey, awstest.SecretKey, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	out, err := db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, it := range out.Items {
+		id := it["shard"].(*ddbtypes.AttributeValueMemberS).Value
+		if cp, ok := it["checkpoint"].(*ddbtypes.AttributeValueMemberS); ok {
+			m[id] = cp.Value
+		} else {
+			m[id] = ""
+		}
+	}
+	return m
+}
+
+// checkpoint_interval spaces the checkpoint writes: with a long interval
+// nothing is written while running, and a graceful stop writes them all.
+func TestCheckpointInterval(t *testing.T) {
+	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
+	kc := client(t, kEndpoint)
+	ctx := context.Background()
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("slow"), ShardCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("slow")}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	seed := bench.DefaultSeed()
+	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 4, 2, 5, 2
+	wl, err := bench.NewWorkload(seed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, kc, "slow", wl.Writes)
+	cfg, err := ksource.ParseURL("kinesis://slow?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint + "&checkpoint_interval=10m&lease_ttl=1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AccessKey, cfg.SecretKey = awstest.AccessKey, awstest.SecretKey
+	in := startInstance(t, cfg, memgraph.New())
+	waitFor(t, "every write committed", func() bool { return in.eng.Stats().Snapshot().Committed == int64(len(wl.Writes)) })
+	time.Sleep(1500 * time.Millisecond) // several lease rounds
+	for id, cp := range checkpoints(t, dEndpoint, "graft-slow") {
+		if cp != "" {
+			t.Fatalf("shard %s checkpointed at %s before the 10m interval", id, cp)
+		}
+	}
+	in.stop()
+	cps := checkpoints(t, dEndpoint, "graft-slow")
+	if len(cps) != 2 {
+		t.Fatalf("checkpoints %v, want both shards", cps)
+	}
+	for id, cp := range cps {
+		if cp == "" {
+			t.Fatalf("shard %s not checkpointed at the graceful stop", id)
+		}
+	}
 }

@@ -99,13 +99,14 @@ func (s *Source) key(id string) map[string]ddbtypes.AttributeValue {
 	return map[string]ddbtypes.AttributeValue{"shard": str(id)}
 }
 
-// leaseLoop writes checkpoints every second (at most), and renews, scans and
-// balances leases every third of the lease TTL.
+// leaseLoop writes checkpoints every checkpoint interval (a finished
+// shard's SHARD_END at once: its children wait for it), and renews, scans
+// and balances leases every third of the lease TTL.
 func (s *Source) leaseLoop() {
 	defer close(s.done)
-	t := time.NewTicker(min(time.Second, s.cfg.LeaseTTL/3))
+	t := time.NewTicker(min(time.Second, s.cfg.LeaseTTL/3, s.cfg.CheckpointInterval))
 	defer t.Stop()
-	last := time.Now()
+	last, flushed := time.Now(), time.Now()
 	for {
 		select {
 		case <-s.stop:
@@ -113,8 +114,11 @@ func (s *Source) leaseLoop() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LeaseTTL)
-		if err := s.flush(ctx); err != nil {
-			s.log.Warn("kinesis: checkpoint failed; retried in a second (a restart replays from the last one)", "err", err)
+		if time.Since(flushed) >= s.cfg.CheckpointInterval-10*time.Millisecond || s.finishing() {
+			flushed = time.Now()
+			if err := s.flush(ctx); err != nil {
+				s.log.Warn("kinesis: checkpoint failed; retried at the next interval (a restart replays from the last one)", "err", err)
+			}
 		}
 		if time.Since(last) >= s.cfg.LeaseTTL/3-10*time.Millisecond {
 			last = time.Now()
@@ -125,6 +129,18 @@ func (s *Source) leaseLoop() {
 		}
 		cancel()
 	}
+}
+
+// finishing reports whether a finished shard's SHARD_END waits to be written.
+func (s *Source) finishing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cp := range s.dirty {
+		if cp == shardEnd {
+			return true
+		}
+	}
+	return false
 }
 
 // flush writes the checkpoints that moved, each conditional on this
@@ -340,7 +356,8 @@ func (s *Source) balance(ctx context.Context) error {
 			n.done = true
 		}
 	}
-	var free, given, reopen []string
+	var free, given []string
+	var reopen []*shard
 	mine, coming := 0, 0
 	load := map[string][]string{me: nil}
 	leasable := 0
@@ -355,7 +372,7 @@ func (s *Source) balance(ctx context.Context) error {
 			if !n.releasing {
 				mine++
 				if n.iter == nil && !n.ended {
-					reopen = append(reopen, id)
+					reopen = append(reopen, n)
 				}
 			}
 		case o.owner == me:
@@ -377,8 +394,8 @@ func (s *Source) balance(ctx context.Context) error {
 	for _, id := range given {
 		s.gain(ctx, id, seen[id].checkpoint)
 	}
-	for _, id := range reopen {
-		s.reopen(ctx, s.shards[id])
+	for _, n := range reopen {
+		s.reopen(ctx, n)
 	}
 	sort.Strings(free)
 	for _, id := range free {
