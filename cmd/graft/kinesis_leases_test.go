@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -34,29 +33,11 @@ import (
 func TestKinesisLeasesAcrossProcesses(t *testing.T) {
 	bin := buildGraft(t)
 	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", awstest.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", awstest.SecretKey)
-	t.Setenv("AWS_REGION", awstest.Region)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	awstest.UseEnv(t)
 	ctx := context.Background()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(awstest.Region))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(kEndpoint) })
-	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dEndpoint) })
+	kc, db := awstest.Kinesis(t, kEndpoint), awstest.DynamoDB(t, dEndpoint)
 	const stream = "leases"
-	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(4)}); err != nil {
-		t.Fatal(err)
-	}
-	waitStream := func() {
-		if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(stream)}, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitStream()
+	awstest.CreateStream(t, kc, stream, 4)
 
 	// The store, with a history of every counter write in commit order.
 	store := filepath.Join(t.TempDir(), "graph.db")
@@ -209,7 +190,7 @@ func TestKinesisLeasesAcrossProcesses(t *testing.T) {
 	if _, err := kc.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String(stream), ShardToSplit: first.ShardId, NewStartingHashKey: aws.String(mid.String())}); err != nil {
 		t.Fatal(err)
 	}
-	waitStream()
+	awstest.WaitStream(t, kc, stream)
 	put(100, 115)
 	reached(114)
 	var mark int64

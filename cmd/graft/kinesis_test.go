@@ -14,10 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/api"
@@ -29,23 +27,10 @@ import (
 // graph equals the model (order per key kept through PutRecords).
 func TestProduceAndRunWithKinesis(t *testing.T) {
 	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", awstest.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", awstest.SecretKey)
-	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	awstest.UseEnv(t)
 	ctx := context.Background()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(awstest.Region))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(kEndpoint) })
-	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("writes"), ShardCount: aws.Int32(3)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("writes")}, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	kc := awstest.Kinesis(t, kEndpoint)
+	awstest.CreateStream(t, kc, "writes", 3)
 	wl, lines := seedWorkload(t, 8, 3, 10, 4)
 	lines = append(lines, `{"ops":[{"op":"nope"}]}`)
 	to := "kinesis://writes?region=" + awstest.Region + "&endpoint=" + kEndpoint
@@ -86,23 +71,10 @@ func TestProduceAndRunWithKinesis(t *testing.T) {
 // model.
 func TestHTTPIngestIntoKinesis(t *testing.T) {
 	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", awstest.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", awstest.SecretKey)
-	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	awstest.UseEnv(t)
 	ctx := context.Background()
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(awstest.Region))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(kEndpoint) })
-	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("ingest"), ShardCount: aws.Int32(2)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("ingest")}, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	kc := awstest.Kinesis(t, kEndpoint)
+	awstest.CreateStream(t, kc, "ingest", 2)
 	source := "kinesis://ingest?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint + "&lease_ttl=2s"
 	store := "sqlite:" + filepath.Join(t.TempDir(), "graph.db")
 	rctx, cancel := context.WithCancel(ctx)
@@ -116,7 +88,7 @@ func TestHTTPIngestIntoKinesis(t *testing.T) {
 		waitUp(t, addr, func() string { cancel(); return (<-done).stderr })
 	}
 	// Both instances hold one shard each.
-	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dEndpoint) })
+	db := awstest.DynamoDB(t, dEndpoint)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String("graft-ingest"), ConsistentRead: aws.Bool(true)})
@@ -209,23 +181,5 @@ func TestHTTPIngestIntoKinesis(t *testing.T) {
 // waitUp waits until graft run at addr answers /v1/status, and returns it.
 func waitUp(t *testing.T, addr string, stop func() string) api.Status {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + addr + "/v1/status"); err == nil {
-			var st api.Status
-			err := json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if err == nil {
-				return st
-			}
-		}
-		if time.Now().After(deadline) {
-			msg := ""
-			if stop != nil {
-				msg = stop()
-			}
-			t.Fatalf("graft run at %s never answered\n%s", addr, msg)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitStatus(t, addr, 30*time.Second, func(api.Status) bool { return true }, stop)
 }

@@ -449,11 +449,11 @@ func waitStatus(t *testing.T, addr string, timeout time.Duration, ok func(api.St
 	for {
 		var st api.Status
 		if resp, err := http.Get("http://" + addr + "/v1/status"); err == nil {
-			json.NewDecoder(resp.Body).Decode(&st)
+			err := json.NewDecoder(resp.Body).Decode(&st)
 			resp.Body.Close()
-		}
-		if ok(st) {
-			return st
+			if err == nil && ok(st) {
+				return st
+			}
 		}
 		if time.Now().After(deadline) {
 			msg := ""

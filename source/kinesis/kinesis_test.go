@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -27,16 +25,6 @@ import (
 type noLetters struct{}
 
 func (noLetters) Append(context.Context, []*graft.Letter) error { return nil }
-
-func client(t *testing.T, endpoint string) *kinesis.Client {
-	t.Helper()
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(awstest.Region),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awstest.AccessKey, awstest.SecretKey, "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
-}
 
 func put(t *testing.T, kc *kinesis.Client, stream string, ws []*graft.Write) {
 	t.Helper()
@@ -91,15 +79,10 @@ func run(t *testing.T, cfg ksource.Config, g *memgraph.Graph, want int64) engine
 // writes put after the split land too.
 func TestKinesisSource(t *testing.T) {
 	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
-	kc := client(t, kEndpoint)
+	kc := awstest.Kinesis(t, kEndpoint)
 	ctx := context.Background()
 	const stream = "graph-writes"
-	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(4)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(stream)}, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	awstest.CreateStream(t, kc, stream, 4)
 	seed := bench.DefaultSeed()
 	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 12, 3, 15, 5
 	wl, err := bench.NewWorkload(seed, 0)
@@ -133,9 +116,7 @@ func TestKinesisSource(t *testing.T) {
 		NewStartingHashKey: aws.String(halfOf(aws.ToString(first.HashKeyRange.StartingHashKey), aws.ToString(first.HashKeyRange.EndingHashKey)))}); err != nil {
 		t.Fatal(err)
 	}
-	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(stream)}, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	awstest.WaitStream(t, kc, stream)
 	put(t, kc, stream, wl.Writes[2*third:])
 	st = run(t, cfg, g, int64(len(wl.Writes)-third))
 	if st.Records != int64(len(wl.Writes)-third) {
@@ -162,14 +143,9 @@ func halfOf(lo, hi string) string {
 // and the graph equals the model.
 func TestKPLAggregates(t *testing.T) {
 	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
-	kc := client(t, kEndpoint)
+	kc := awstest.Kinesis(t, kEndpoint)
 	ctx := context.Background()
-	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("kpl"), ShardCount: aws.Int32(2)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("kpl")}, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	awstest.CreateStream(t, kc, "kpl", 2)
 	seed := bench.DefaultSeed()
 	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 6, 3, 10, 4
 	wl, err := bench.NewWorkload(seed, 0)
@@ -278,15 +254,9 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 // gives its leases to the second at once.
 func TestLeasesShareAStream(t *testing.T) {
 	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
-	kc := client(t, kEndpoint)
-	ctx := context.Background()
+	kc := awstest.Kinesis(t, kEndpoint)
 	const stream = "shared"
-	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(4)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(stream)}, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	awstest.CreateStream(t, kc, stream, 4)
 	seed := bench.DefaultSeed()
 	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 16, 3, 12, 4
 	wl, err := bench.NewWorkload(seed, 0)
@@ -330,12 +300,7 @@ func TestLeasesShareAStream(t *testing.T) {
 // checkpoints reads the table's checkpoint per shard.
 func checkpoints(t *testing.T, endpoint, table string) map[string]string {
 	t.Helper()
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(awstest.Region),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awstest.AccessKey, awstest.SecretKey, "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	db := awstest.DynamoDB(t, endpoint)
 	out, err := db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)
@@ -356,14 +321,8 @@ func checkpoints(t *testing.T, endpoint, table string) map[string]string {
 // nothing is written while running, and a graceful stop writes them all.
 func TestCheckpointInterval(t *testing.T) {
 	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
-	kc := client(t, kEndpoint)
-	ctx := context.Background()
-	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("slow"), ShardCount: aws.Int32(2)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := kinesis.NewStreamExistsWaiter(kc).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("slow")}, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	kc := awstest.Kinesis(t, kEndpoint)
+	awstest.CreateStream(t, kc, "slow", 2)
 	seed := bench.DefaultSeed()
 	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 4, 2, 5, 2
 	wl, err := bench.NewWorkload(seed, 0)
