@@ -122,6 +122,26 @@ func modelOf(t *testing.T, ws []*graft.Write) *memgraph.Graph {
 	return m
 }
 
+// invokeRecorded decodes a recorded event into ev and invokes a fresh
+// handler, on an empty graph, with it.
+func invokeRecorded(t *testing.T, file string, ev any) (*Handler, *memgraph.Graph, any, json.RawMessage) {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, ev); err != nil {
+		t.Fatal(err)
+	}
+	g := memgraph.New()
+	h := &Handler{Sink: &memgraph.Sink{Graph: g}, Config: engine.Default()}
+	out, err := h.Invoke(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, g, out, raw
+}
+
 func sameGraph(t *testing.T, model, g *memgraph.Graph) {
 	t.Helper()
 	mv, me := model.Snapshot()
@@ -137,20 +157,8 @@ func sameGraph(t *testing.T, model, g *memgraph.Graph) {
 // there) with a dead-letter store finishes the batch, and the graph equals
 // the model of every good record, applied in order.
 func TestKinesisEventJSON(t *testing.T) {
-	raw, err := os.ReadFile("testdata/kinesis-event.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ev events.KinesisEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	g := memgraph.New()
-	h := &Handler{Sink: &memgraph.Sink{Graph: g}, Config: engine.Default()}
-	out, err := h.Invoke(context.Background(), raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, g, out, raw := invokeRecorded(t, "testdata/kinesis-event.json", &ev)
 	resp := out.(events.KinesisEventResponse)
 	poison := ev.Records[3]
 	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != poison.Kinesis.SequenceNumber {
@@ -179,20 +187,8 @@ func TestKinesisEventJSON(t *testing.T) {
 // The same with a Kafka (MSK) event: base64 keys and values, an offset gap;
 // the answer names the poison record's topic-partition and offset.
 func TestKafkaEventJSON(t *testing.T) {
-	raw, err := os.ReadFile("testdata/kafka-event.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ev events.KafkaEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	g := memgraph.New()
-	h := &Handler{Sink: &memgraph.Sink{Graph: g}, Config: engine.Default()}
-	out, err := h.Invoke(context.Background(), raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, g, out, _ := invokeRecorded(t, "testdata/kafka-event.json", &ev)
 	resp := out.(KafkaEventResponse)
 	poison := ev.Records["graph.writes-1"][2]
 	want := KafkaItem{TopicPartition: "graph.writes-1", Offset: poison.Offset}
