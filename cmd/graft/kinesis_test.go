@@ -154,6 +154,20 @@ func TestHTTPIngestIntoKinesis(t *testing.T) {
 			t.Fatalf("vertex %s right after the committed answer: %d %s", id, r.StatusCode, b)
 		}
 	}
+	// Each instance reports its lease in the metrics.
+	for _, addr := range addrs {
+		r, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		for _, want := range []string{"graft_kinesis_leases_held 1\n", `graft_kinesis_lease_events_total{event="lost"} 0`, `graft_kinesis_lease_events_total{event="taken"} `} {
+			if !strings.Contains(string(b), want) {
+				t.Fatalf("metrics of %s lack %q", addr, want)
+			}
+		}
+	}
 	// Records landed on both shards, so both instances applied some.
 	var st [2]api.Status
 	for i, addr := range addrs {

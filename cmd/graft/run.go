@@ -135,12 +135,13 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 		}
 	}
 	var (
-		publisher api.Publisher
-		waiter    api.Waiter
-		lag       func(context.Context) (int64, error)
-		letters   engine.DeadLetters
-		kc        kafka.Config
-		committed = api.NewWatermark()
+		publisher     api.Publisher
+		waiter        api.Waiter
+		lag           func(context.Context) (int64, error)
+		sourceMetrics []prometheus.Collector
+		letters       engine.DeadLetters
+		kc            kafka.Config
+		committed     = api.NewWatermark()
 	)
 	if strings.HasPrefix(f.c.Source, "kafka://") {
 		var err error
@@ -246,6 +247,7 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 		// records' shards to be checkpointed past them, by this instance
 		// or by the one holding the lease.
 		publisher, waiter = pub, ks
+		sourceMetrics = ks.Collectors()
 		svc.src, lag, svc.sourceName = ks, ks.Lag, f.c.Source
 	case strings.HasPrefix(f.c.Source, "file:"):
 		path := strings.TrimPrefix(f.c.Source, "file:")
@@ -271,6 +273,7 @@ func startService(ctx context.Context, f *runFlags, stderr io.Writer, log *slog.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(p.eng.Collectors()...)
+	reg.MustRegister(sourceMetrics...)
 	svc.api = api.New(api.Config{
 		Publisher: publisher, Reader: p.sink, Pinger: p.sink, DLQ: p.letters, Engine: p.eng, Committed: waiter,
 		Lag: lag, Limits: f.c.Engine().Limits, Decode: p.eng.Config().Decode, MaxBody: f.c.HTTP.MaxBodyBytes, Token: f.c.Auth.Token, Registry: reg, Log: log,

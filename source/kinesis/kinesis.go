@@ -154,6 +154,7 @@ type Source struct {
 	listed    time.Time
 	seen      map[string]observed // the lease table as last scanned
 	drain     func(context.Context, []string) error
+	metrics   *metrics
 	stop      chan struct{}
 	done      chan struct{}
 	releases  sync.WaitGroup
@@ -185,7 +186,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 		return nil, err
 	}
 	s := &Source{cfg: cfg, log: log.With("worker", cfg.Worker), shards: map[string]*shard{}, dirty: map[string]string{},
-		seen: map[string]observed{}, stop: make(chan struct{}), done: make(chan struct{})}
+		seen: map[string]observed{}, metrics: newMetrics(), stop: make(chan struct{}), done: make(chan struct{})}
 	s.kc = kinesis.NewFromConfig(ac, func(o *kinesis.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/bench"
@@ -288,6 +290,20 @@ func TestLeasesShareAStream(t *testing.T) {
 	if len(a.src.Owned()) != 2 || len(b.src.Owned()) != 2 {
 		t.Fatalf("leases %v and %v, want 2 each", a.src.Owned(), b.src.Owned())
 	}
+	// The metrics tell the same story.
+	for _, c := range []struct {
+		in     *instance
+		metric string
+		want   float64
+	}{
+		{a, `lease_events_total{event="taken"}`, 4}, {a, `lease_events_total{event="handed_over"}`, 2}, {a, "leases_held", 2},
+		{b, `lease_events_total{event="taken"}`, 2}, {b, `lease_events_total{event="taken_expired"}`, 0}, {b, "leases_held", 2},
+		{b, `lease_events_total{event="lost"}`, 0},
+	} {
+		if got := metric(t, c.in.src, c.metric); got != c.want {
+			t.Errorf("%s %s = %v, want %v", c.in.src.Worker(), c.metric, got, c.want)
+		}
+	}
 	wv, we := wl.Model.Snapshot()
 	gv, ge := g.Snapshot()
 	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
@@ -353,4 +369,38 @@ func TestCheckpointInterval(t *testing.T) {
 			t.Fatalf("shard %s not checkpointed at the graceful stop", id)
 		}
 	}
+}
+
+// metric reads one of the source's metrics: "name" or `name{label="value"}`
+// (without the graft_kinesis_ prefix).
+func metric(t *testing.T, src *ksource.Source, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(src.Collectors()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, label, _ := strings.Cut(strings.TrimSuffix(name, "}"), "{")
+	for _, mf := range mfs {
+		if mf.GetName() != "graft_kinesis_"+base {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := label == ""
+			for _, lp := range m.GetLabel() {
+				if label == lp.GetName()+`="`+lp.GetValue()+`"` {
+					match = true
+				}
+			}
+			if match {
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

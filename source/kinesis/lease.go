@@ -117,6 +117,7 @@ func (s *Source) leaseLoop() {
 		if time.Since(flushed) >= s.cfg.CheckpointInterval-10*time.Millisecond || s.finishing() {
 			flushed = time.Now()
 			if err := s.flush(ctx); err != nil {
+				s.metrics.add(evCheckpoints)
 				s.log.Warn("kinesis: checkpoint failed; retried at the next interval (a restart replays from the last one)", "err", err)
 			}
 		}
@@ -178,6 +179,7 @@ func (s *Source) flush(ctx context.Context) error {
 				n.done, n.owned, n.finishing, n.iter = true, false, false, nil
 			}
 			s.mu.Unlock()
+			s.metrics.add(evFinished)
 			s.log.Info("kinesis: shard finished", "shard", id)
 		}
 	}
@@ -197,6 +199,7 @@ func (s *Source) lost(id, why string) {
 	delete(s.dirty, id)
 	s.mu.Unlock()
 	if was {
+		s.metrics.add(evLost)
 		s.log.Warn("kinesis: lease lost; records of the shard still in flight here may land after its new owner's (--lock fences them)", "shard", id, "why", why)
 	}
 }
@@ -311,6 +314,7 @@ func (s *Source) handOver(id, thief string) {
 			delete(s.dirty, id)
 		}
 		s.mu.Unlock()
+		s.metrics.add(evHandedOver)
 		s.log.Info("kinesis: shard handed over", "shard", id, "to", thief, "checkpoint", cp)
 	}
 }
@@ -472,6 +476,7 @@ func (s *Source) takeLease(ctx context.Context, id string, o observed) bool {
 		return false
 	}
 	if o.owner != "" {
+		s.metrics.add(evTakenDead)
 		s.log.Warn("kinesis: took the lease of a worker that stopped renewing it; its records after the checkpoint are read again", "shard", id, "from", o.owner)
 	}
 	cp := attrS(out.Attributes, "checkpoint")
@@ -499,6 +504,7 @@ func (s *Source) gain(ctx context.Context, id, cp string) {
 	n.lastSeq, n.ackedSeq = cp, cp
 	delete(s.dirty, id)
 	s.mu.Unlock()
+	s.metrics.add(evTaken)
 	s.log.Info("kinesis: lease taken", "shard", id, "checkpoint", cp)
 	if err := s.open(ctx, n, cp); err != nil {
 		s.log.Warn("kinesis: opening the shard failed; retrying", "shard", id, "err", err)

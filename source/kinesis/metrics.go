@@ -1,0 +1,47 @@
+package kinesis
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Lease events counted in graft_kinesis_lease_events_total.
+const (
+	evTaken       = "taken"         // a free lease, or one a handoff gave this instance
+	evTakenDead   = "taken_expired" // the lease of a worker that stopped renewing it
+	evHandedOver  = "handed_over"   // given to a worker that asked, after the drain
+	evLost        = "lost"          // another worker holds it now (or may: renewals failed)
+	evFinished    = "finished"      // SHARD_END written
+	evCheckpoints = "checkpoint_failed"
+)
+
+type metrics struct {
+	events *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{events: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "graft", Subsystem: "kinesis", Name: "lease_events_total",
+		Help: "Lease events of this instance: taken (every lease it starts reading), taken_expired (of those, from a worker that stopped renewing), handed_over, lost, finished (SHARD_END), checkpoint_failed."}, []string{"event"})}
+	for _, e := range []string{evTaken, evTakenDead, evHandedOver, evLost, evFinished, evCheckpoints} {
+		m.events.WithLabelValues(e) // present at 0 from the start
+	}
+	return m
+}
+
+func (m *metrics) add(event string) { m.events.WithLabelValues(event).Inc() }
+
+// Collectors returns the source's metrics: lease events, and the leases and
+// shards this instance holds and has not caught up.
+func (s *Source) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		s.metrics.events,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "graft", Subsystem: "kinesis", Name: "leases_held",
+			Help: "Shards whose lease this instance holds."}, func() float64 { return float64(len(s.Owned())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "graft", Subsystem: "kinesis", Name: "shards_behind",
+			Help: "Shards this instance holds that were not read to the tip at their last read."}, func() float64 {
+			n, _ := s.Lag(context.Background())
+			return float64(n)
+		}),
+	}
+}
