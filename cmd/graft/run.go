@@ -61,9 +61,20 @@ API on ` + defaultListen + `:
                                      produce=TOPIC  where POST /v1/writes produces (default:
                                        the source's topic when it names exactly one;
                                        otherwise ingest is disabled)
-  kinesis://STREAM?region=R[&start=trim_horizon|latest|RFC3339][&table=T][&endpoint=URL&dynamodb_endpoint=URL]
-                                   an Amazon Kinesis stream, a checkpoint per shard in DynamoDB
-                                   (ingest API disabled; one instance per stream for now)
+  kinesis://STREAM?region=R[&...]  an Amazon Kinesis stream; leases and checkpoints in DynamoDB,
+                                   shared by every instance on the stream (docs/kinesis.md);
+                                   POST /v1/writes puts on the stream. Parameters:
+                                     start=trim_horizon|latest|RFC3339  where a shard with no
+                                       checkpoint starts (default trim_horizon)
+                                     table=T  lease table (default graft-STREAM, created if missing)
+                                     worker=NAME  this instance in the lease table (default
+                                       host-pid-random)
+                                     lease_ttl=10s  a lease not renewed this long is taken
+                                     checkpoint_interval=1s  how often shards that moved are
+                                       checkpointed
+                                     max_records=1000  per GetRecords
+                                     endpoint=URL, dynamodb_endpoint=URL  emulators, VPC endpoints
+                                   Several instances: --cache redis://... or --cache off.
   file:PATH                        NDJSON writes from a file (ingest API disabled)
 
 SIGINT or SIGTERM stops fetching, finishes the writes in flight (within
