@@ -20,8 +20,9 @@ package kinesis
 // then does the thief read, from that checkpoint. A key's records are never
 // applied by two instances at once after a handoff. Taking a lease whose
 // owner died replays from its last checkpoint (at least once); if the owner
-// was only paused, the records it still holds may land after the new
-// owner's — the locker's fencing (--lock) refuses those.
+// was only paused, the records its engine still holds may land after the
+// new owner's (fencing refuses a stale batch, but the engine retries it:
+// abandoning a lost partition's records needs an engine call it lacks).
 
 import (
 	"context"
@@ -200,7 +201,7 @@ func (s *Source) lost(id, why string) {
 	s.mu.Unlock()
 	if was {
 		s.metrics.add(evLost)
-		s.log.Warn("kinesis: lease lost; records of the shard still in flight here may land after its new owner's (--lock fences them)", "shard", id, "why", why)
+		s.log.Warn("kinesis: lease lost; records of the shard still in flight here may land after its new owner's (raise lease_ttl if pauses are this long)", "shard", id, "why", why)
 	}
 }
 
