@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,12 +33,31 @@ func graftCmd(t *testing.T, stdin io.Reader, args ...string) result {
 
 func graftCtx(ctx context.Context, t *testing.T, stdin io.Reader, args ...string) result {
 	t.Helper()
-	var out, errb bytes.Buffer
+	var out, errb syncBuffer
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
 	code := Main(ctx, args, stdin, &out, &errb)
 	return result{code, out.String(), errb.String()}
+}
+
+// syncBuffer is a buffer several goroutines may write, as they may write
+// os.Stderr (the logger from background goroutines, the command itself).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func writeFile(t *testing.T, lines ...string) string {
