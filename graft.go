@@ -52,6 +52,18 @@ type Rebalancer interface {
 	SetDrain(drain func(ctx context.Context, partitions []string) error)
 }
 
+// Abandoner is a Source that can lose a partition without a drain: another
+// instance took it (a Kinesis lease of an instance that stalled past its
+// TTL) and replays it from its last checkpoint. The engine gives it, before
+// fetching, an abandon function: the partition's records at or before
+// through that the engine holds and has not yet sent to the sink are
+// dropped — neither applied nor dead-lettered — so that they cannot land
+// after the new owner's writes of the same keys. Their acknowledgements
+// still come (the source ignores them).
+type Abandoner interface {
+	SetAbandon(abandon func(partition string, through int64))
+}
+
 // Batch is an ordered list of writes the sink applies in one transaction.
 type Batch struct {
 	Writes []*Write

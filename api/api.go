@@ -409,8 +409,9 @@ func (m *Watermark) Wait(ctx context.Context, positions []graft.Position) error 
 }
 
 // Watch wraps a source so that its acknowledgements advance m. The wrapper
-// keeps the source's graft.Rebalancer, if it has one: hiding it would let a
-// Kafka rebalance take partitions without draining them.
+// keeps the source's graft.Rebalancer and graft.Abandoner, if it has them:
+// hiding them would let a Kafka rebalance take partitions without draining
+// them, or a lost Kinesis lease keep applying its records.
 func (m *Watermark) Watch(src graft.Source) graft.Source {
 	w := &watched{Source: src, m: m}
 	if rb, ok := src.(graft.Rebalancer); ok {
@@ -431,6 +432,14 @@ type watchedRebalancer struct {
 
 func (w *watchedRebalancer) SetDrain(drain func(context.Context, []string) error) {
 	w.rb.SetDrain(drain)
+}
+
+// SetAbandon passes the engine's abandon function on to a source that can
+// lose partitions (graft.Abandoner); for other sources it is never called.
+func (w *watchedRebalancer) SetAbandon(abandon func(string, int64)) {
+	if ab, ok := w.rb.(graft.Abandoner); ok {
+		ab.SetAbandon(abandon)
+	}
 }
 
 func (w *watched) Ack(ctx context.Context, pos graft.Position) error {

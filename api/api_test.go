@@ -217,10 +217,12 @@ func TestBadRequests(t *testing.T) {
 
 type rebalancingSource struct {
 	graft.Source
-	drain func(context.Context, []string) error
+	drain   func(context.Context, []string) error
+	abandon func(string, int64)
 }
 
 func (s *rebalancingSource) SetDrain(d func(context.Context, []string) error) { s.drain = d }
+func (s *rebalancingSource) SetAbandon(a func(string, int64))                 { s.abandon = a }
 func (s *rebalancingSource) Ack(context.Context, graft.Position) error        { return nil }
 
 // The watermark's wrapper must keep the source's drain hook (a Kafka source
@@ -241,6 +243,21 @@ func TestWatermark(t *testing.T) {
 	}
 	if _, ok := m.Watch(struct{ graft.Source }{src}).(graft.Rebalancer); ok {
 		t.Fatal("a source without the hook must not gain one")
+	}
+	// And its abandon hook (a Kinesis source that lost it would keep
+	// applying a lost shard's records).
+	ab, ok := w.(graft.Abandoner)
+	if !ok {
+		t.Fatal("the wrapped source lost graft.Abandoner")
+	}
+	var dropped string
+	ab.SetAbandon(func(p string, _ int64) { dropped = p })
+	if src.abandon == nil {
+		t.Fatal("SetAbandon did not reach the source")
+	}
+	src.abandon("shard-1", 7)
+	if dropped != "shard-1" {
+		t.Fatal("the engine's abandon function was not the one given")
 	}
 	want := []graft.Position{{Partition: "t/0", Offset: 5}, {Partition: "t/1", Offset: 2}}
 	w.Ack(context.Background(), graft.Position{Partition: "t/0", Offset: 9})

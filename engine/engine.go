@@ -124,9 +124,16 @@ func (e *FatalError) Unwrap() error { return e.Err }
 
 // input is what the reader goroutine sends the scheduler.
 type input struct {
-	nodes []*node
-	err   error // io.EOF at the end of a finite source
-	drain *drainReq
+	nodes   []*node
+	err     error // io.EOF at the end of a finite source
+	drain   *drainReq
+	abandon *abandonReq
+}
+
+// abandonReq drops a lost partition's records up to an offset (graft.Abandoner).
+type abandonReq struct {
+	partition string
+	through   int64
 }
 
 // drainReq asks to be told when every admitted record of the partitions is
@@ -188,8 +195,9 @@ type scheduler struct {
 	acks      *acker
 	dlPending []*node // dead letters not yet handed to the dead-letter goroutine
 	drains    []*drainReq
-	exited    chan struct{} // closed when run returns
-	dlBusy    int           // batches of dead letters being written
+	lost      map[string]int64 // partition → offset through which its records are abandoned
+	exited    chan struct{}    // closed when run returns
+	dlBusy    int              // batches of dead letters being written
 }
 
 func newScheduler(e *Engine, src graft.Source) *scheduler {
@@ -204,6 +212,7 @@ func newScheduler(e *Engine, src graft.Source) *scheduler {
 		last:        map[resource]*node{},
 		locked:      map[string]int{},
 		tracks:      map[string]*partitionTrack{},
+		lost:        map[string]int64{},
 		idle:        cfg.Concurrency,
 		unitsCap:    cfg.MaxBatchUnits,
 		budget:      semaphore.NewWeighted(int64(cfg.MaxInflightRecords)),
@@ -224,6 +233,10 @@ func (s *scheduler) run(ctx context.Context) error {
 	if rb, ok := s.src.(graft.Rebalancer); ok {
 		rb.SetDrain(s.drainPartitions)
 		defer rb.SetDrain(nil)
+	}
+	if ab, ok := s.src.(graft.Abandoner); ok {
+		ab.SetAbandon(s.abandonPartition)
+		defer ab.SetAbandon(nil)
 	}
 	var wg sync.WaitGroup
 	for i := 0; i < s.cfg.Concurrency; i++ {
@@ -458,6 +471,57 @@ func (s *scheduler) drainPartitions(ctx context.Context, parts []string) error {
 	return nil
 }
 
+// abandonPartition asks the scheduler to drop a lost partition's records
+// (graft.Abandoner). It does not wait.
+func (s *scheduler) abandonPartition(partition string, through int64) {
+	select {
+	case s.in <- input{abandon: &abandonReq{partition: partition, through: through}}:
+	case <-s.exited:
+	}
+}
+
+// abandoned reports whether n belongs to a partition lost at or after it.
+func (s *scheduler) abandoned(n *node) bool {
+	t, ok := s.lost[n.rec.Pos.Partition]
+	return ok && n.rec.Pos.Offset <= t
+}
+
+// drop completes an abandoned node without applying it.
+func (s *scheduler) drop(n *node) {
+	s.e.stats.Abandoned.Add(1)
+	s.complete(n)
+}
+
+// sweepAbandoned drops the queued and parked nodes of lost partitions; the
+// waiting ones are dropped when they become ready, those in flight when
+// their batch returns them.
+func (s *scheduler) sweepAbandoned() {
+	var gone []*node
+	keep := func(q []*node) []*node {
+		kept := q[:0]
+		for _, n := range q {
+			if s.abandoned(n) {
+				gone = append(gone, n)
+			} else {
+				kept = append(kept, n)
+			}
+		}
+		clear(q[len(kept):])
+		return kept
+	}
+	s.readyQ = keep(s.readyQ)
+	heap.Init(&s.readyQ)
+	s.parkQ = keep(s.parkQ)
+	heap.Init(&s.parkQ)
+	s.readyUnits = 0
+	for _, n := range s.readyQ {
+		s.readyUnits += n.units
+	}
+	for _, n := range gone {
+		s.drop(n)
+	}
+}
+
 // checkDrains completes the drain requests whose partitions are idle.
 func (s *scheduler) checkDrains() {
 	kept := s.drains[:0]
@@ -479,6 +543,14 @@ func (s *scheduler) checkDrains() {
 }
 
 func (s *scheduler) admit(in input) {
+	if a := in.abandon; a != nil {
+		if t, ok := s.lost[a.partition]; !ok || a.through > t {
+			s.lost[a.partition] = a.through
+		}
+		s.e.log.Warn("dropping the records of a lost partition not yet sent to the sink", "partition", a.partition, "through", a.through)
+		s.sweepAbandoned()
+		return
+	}
 	if in.drain != nil {
 		s.drains = append(s.drains, in.drain)
 		s.checkDrains()
@@ -502,6 +574,10 @@ func (s *scheduler) admit(in input) {
 			s.tracks[n.rec.Pos.Partition] = t
 		}
 		n.track, n.trackIdx = t, t.add(n.rec.Pos.Offset)
+		if s.abandoned(n) {
+			s.drop(n)
+			continue
+		}
 		if n.w == nil && n.derr == nil {
 			// Skipped by the decoder (an unmapped event, when configured).
 			s.e.stats.Skipped.Add(1)
@@ -557,6 +633,10 @@ func (s *scheduler) link(n *node) {
 }
 
 func (s *scheduler) makeReady(n *node) {
+	if s.abandoned(n) {
+		s.drop(n)
+		return
+	}
 	if s.isQuarantined(n.key()) {
 		n.deadClass = graft.ClassQuarantined
 		n.deadErr = "an earlier write of key " + fmt.Sprintf("%q", n.key()) + " is in the dead letters (policy quarantine)"
@@ -688,6 +768,11 @@ func (s *scheduler) handle(r result) {
 		n.state = waiting
 	}
 	for _, n := range r.parked {
+		if s.abandoned(n) {
+			n.state = waiting
+			r.returned = append(r.returned, n) // dropped below, once ready
+			continue
+		}
 		n.state = parked
 		heap.Push(&s.parkQ, n)
 		s.detach(n)
@@ -817,7 +902,7 @@ func (s *scheduler) build() []*node {
 			}
 			inBatchDeps[c]++
 			if inBatchDeps[c] == c.deps {
-				if s.isQuarantined(c.key()) {
+				if s.isQuarantined(c.key()) || s.abandoned(c) {
 					continue // dead-lettered once its predecessors are done
 				}
 				heap.Push(&cand, c)

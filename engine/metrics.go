@@ -34,6 +34,7 @@ func (e *Engine) Collectors() []prometheus.Collector {
 		counter("sink_conflicts_total", "Conflicts reported by the sink.", s.Conflicts.Load),
 		counter("bisections_total", "Batches split to isolate a failing write.", s.Bisections.Load),
 		counter("writes_parked_total", "Writes parked for a missing edge endpoint.", s.Parked.Load),
+		counter("records_abandoned_total", "Records dropped unapplied because their partition was lost to another instance.", s.Abandoned.Load),
 		counter("writes_batched_behind_conflict_total", "Writes put in the batch of a write they conflict with (conflicts avoided by scheduling).", s.InHotBatches.Load),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "graft", Name: "records_in_flight", Help: "Records taken from the source and not yet committed or dead-lettered."},
 			func() float64 { return float64(s.Records.Load() - s.Committed.Load() - s.DeadLetters.Load()) }),

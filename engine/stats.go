@@ -31,6 +31,7 @@ type Stats struct {
 	Bisections    atomic.Int64 // batches split to isolate a failing write
 	Parked        atomic.Int64 // writes parked for a missing endpoint
 	InHotBatches  atomic.Int64 // writes batched behind a conflicting write of the same batch
+	Abandoned     atomic.Int64 // records dropped unapplied: their partition was lost (graft.Abandoner)
 }
 
 // Snapshot is a copy of Stats at one instant.
@@ -38,7 +39,7 @@ type Snapshot struct {
 	Records, Writes, Invalid, Expired, Skipped, Ops, Committed, DeadLetters int64
 	Eliminated, Coalesced                                                   int64
 	Batches, Applies, Retries, Conflicts, Bisections                        int64
-	Parked, InHotBatches                                                    int64
+	Parked, InHotBatches, Abandoned                                         int64
 	CacheHits, CacheMisses, CacheErrors                                     int64
 	LocksAcquired, LockWaits, LockWaitNanos, LeasesLost                     int64
 }
@@ -53,6 +54,6 @@ func (s *Stats) Snapshot() Snapshot {
 		LocksAcquired: s.LocksAcquired.Load(), LockWaits: s.LockWaits.Load(), LockWaitNanos: s.LockWaitNanos.Load(), LeasesLost: s.LeasesLost.Load(),
 		Batches: s.Batches.Load(), Applies: s.Applies.Load(), Retries: s.Retries.Load(),
 		Conflicts: s.Conflicts.Load(), Bisections: s.Bisections.Load(),
-		Parked: s.Parked.Load(), InHotBatches: s.InHotBatches.Load(),
+		Parked: s.Parked.Load(), InHotBatches: s.InHotBatches.Load(), Abandoned: s.Abandoned.Load(),
 	}
 }

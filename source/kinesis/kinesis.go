@@ -141,7 +141,7 @@ type shard struct {
 	lastSeq  string           // sequence number of the last whole record fetched (or the checkpoint)
 }
 
-// Source implements graft.Source and graft.Rebalancer.
+// Source implements graft.Source, graft.Rebalancer and graft.Abandoner.
 type Source struct {
 	cfg Config
 	kc  *kinesis.Client
@@ -154,6 +154,7 @@ type Source struct {
 	listed    time.Time
 	seen      map[string]observed // the lease table as last scanned
 	drain     func(context.Context, []string) error
+	abandon   func(string, int64)
 	metrics   *metrics
 	stop      chan struct{}
 	done      chan struct{}
@@ -164,6 +165,7 @@ type Source struct {
 var (
 	_ graft.Source     = (*Source)(nil)
 	_ graft.Rebalancer = (*Source)(nil)
+	_ graft.Abandoner  = (*Source)(nil)
 )
 
 // New connects, creates the lease table if missing, lists the shards and
@@ -219,6 +221,14 @@ func (s *Source) SetDrain(drain func(context.Context, []string) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.drain = drain
+}
+
+// SetAbandon implements graft.Abandoner: a lost lease drops the shard's
+// records the engine has not sent to the sink yet.
+func (s *Source) SetAbandon(abandon func(string, int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.abandon = abandon
 }
 
 // awsConfig loads the default chain, with the URL's region and, for

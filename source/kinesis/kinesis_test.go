@@ -208,11 +208,18 @@ func (s *slowSink) Apply(ctx context.Context, b *graft.Batch) error {
 
 func startInstance(t *testing.T, cfg ksource.Config, g *memgraph.Graph) *instance {
 	t.Helper()
+	return startInstanceWith(t, cfg, g, engine.Default(), 4*time.Millisecond)
+}
+
+// startInstanceWith starts an instance with an engine configuration and a
+// sink delay per write.
+func startInstanceWith(t *testing.T, cfg ksource.Config, g *memgraph.Graph, ecfg engine.Config, delay time.Duration) *instance {
+	t.Helper()
 	src, err := ksource.New(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(&slowSink{Sink: memgraph.Sink{Graph: g}, delay: 4 * time.Millisecond}, noLetters{}, engine.Default())
+	e, err := engine.New(&slowSink{Sink: memgraph.Sink{Graph: g}, delay: delay}, noLetters{}, ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,4 +410,75 @@ func metric(t *testing.T, src *ksource.Source, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// A lease taken from under its owner (as when the owner stalls past the
+// TTL): the owner finds it lost at its next renewal and its engine drops the
+// shard's records it has not sent to the sink, so they cannot land after
+// the new owner's writes; the new owner replays from the checkpoint and the
+// graph equals the model.
+func TestLostLeaseDropsRecords(t *testing.T) {
+	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
+	kc := awstest.Kinesis(t, kEndpoint)
+	awstest.CreateStream(t, kc, "lost", 1)
+	seed := bench.DefaultSeed()
+	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 6, 3, 10, 4
+	wl, err := bench.NewWorkload(seed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, kc, "lost", wl.Writes)
+	cfg, err := ksource.ParseURL("kinesis://lost?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint + "&lease_ttl=1s&worker=a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AccessKey, cfg.SecretKey = awstest.AccessKey, awstest.SecretKey
+	g := memgraph.New()
+	slow := engine.Default()
+	slow.Concurrency, slow.MaxBatchWrites = 1, 5
+	a := startInstanceWith(t, cfg, g, slow, 4*time.Millisecond)
+	waitFor(t, "a to be mid-stream", func() bool { return a.eng.Stats().Snapshot().Committed > 20 })
+
+	// b takes the lease without asking.
+	db := awstest.DynamoDB(t, dEndpoint)
+	if _, err := db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String("graft-lost"),
+		Key:                       map[string]ddbtypes.AttributeValue{"shard": &ddbtypes.AttributeValueMemberS{Value: a.src.Owned()[0]}},
+		UpdateExpression:          aws.String("SET #o = :b, #c = #c + :one"),
+		ExpressionAttributeNames:  map[string]string{"#o": "owner", "#c": "counter"},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":b": &ddbtypes.AttributeValueMemberS{Value: "b"}, ":one": &ddbtypes.AttributeValueMemberN{Value: "1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	// a finds out at its next renewal; it drops what it holds, and once
+	// its batch at the sink is done it applies nothing more. Then b
+	// starts, as an instance would take a lease after the owner's TTL.
+	waitFor(t, "a to find its lease lost", func() bool { return metric(t, a.src, `lease_events_total{event="lost"}`) == 1 })
+	waitFor(t, "a to drop the rest", func() bool { return a.eng.Stats().Snapshot().Abandoned > 0 })
+	settled := a.eng.Stats().Snapshot().Committed
+	time.Sleep(300 * time.Millisecond)
+	if c := a.eng.Stats().Snapshot().Committed; c > settled+int64(slow.MaxBatchWrites) {
+		t.Fatalf("a committed %d more writes after dropping the shard's records (at most the batch at the sink: %d)", c-settled, slow.MaxBatchWrites)
+	}
+	cfg.Worker = "b"
+	b := startInstanceWith(t, cfg, g, engine.Default(), 0)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		wv, we := wl.Model.Snapshot()
+		gv, ge := g.Snapshot()
+		d := memgraph.Diff(wv, we, gv, ge)
+		if d == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("graph differs from the model (a %+v, b %+v, b holds %v):\n%.2000s", a.eng.Stats().Snapshot(), b.eng.Stats().Snapshot(), b.src.Owned(), d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sa, sb := a.eng.Stats().Snapshot(), b.eng.Stats().Snapshot()
+	if sa.Abandoned == 0 || sa.Committed >= int64(len(wl.Writes)) {
+		t.Fatalf("a committed %d and dropped %d of %d: want the rest dropped once the lease was lost", sa.Committed, sa.Abandoned, len(wl.Writes))
+	}
+	if sb.Committed+sa.Committed < int64(len(wl.Writes)) {
+		t.Fatalf("a %d + b %d committed, want at least the %d writes", sa.Committed, sb.Committed, len(wl.Writes))
+	}
+	t.Logf("a committed %d and dropped %d; b replayed from the checkpoint and committed %d", sa.Committed, sa.Abandoned, sb.Committed)
 }

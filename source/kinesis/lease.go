@@ -20,9 +20,11 @@ package kinesis
 // then does the thief read, from that checkpoint. A key's records are never
 // applied by two instances at once after a handoff. Taking a lease whose
 // owner died replays from its last checkpoint (at least once); if the owner
-// was only paused, the records its engine still holds may land after the
-// new owner's (fencing refuses a stale batch, but the engine retries it:
-// abandoning a lost partition's records needs an engine call it lacks).
+// was only paused, it finds the lease lost at its next renewal and the
+// engine drops the shard's records it has not sent to the sink
+// (graft.Abandoner); only a batch already at the sink may still land after
+// the new owner's writes (the locker's fencing refuses it, and a retry of it
+// is dropped once the loss is seen).
 
 import (
 	"context"
@@ -194,14 +196,20 @@ func (s *Source) lost(id, why string) {
 	s.mu.Lock()
 	n := s.shards[id]
 	was := n != nil && n.owned
+	var through int64
 	if n != nil {
 		n.owned, n.releasing, n.finishing, n.iter = false, false, false, nil
+		through = n.lastOff
 	}
 	delete(s.dirty, id)
+	abandon := s.abandon
 	s.mu.Unlock()
 	if was {
 		s.metrics.add(evLost)
-		s.log.Warn("kinesis: lease lost; records of the shard still in flight here may land after its new owner's (raise lease_ttl if pauses are this long)", "shard", id, "why", why)
+		s.log.Warn("kinesis: lease lost; the shard's records not yet sent to the sink are dropped (its new owner replays them); a batch already in the sink may still land after the new owner's writes", "shard", id, "why", why)
+		if abandon != nil {
+			abandon(id, through)
+		}
 	}
 }
 

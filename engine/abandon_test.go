@@ -1,0 +1,123 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/memgraph"
+)
+
+// abandoningSource is a sliceSource that can lose partitions.
+type abandoningSource struct {
+	*sliceSource
+	mu      sync.Mutex
+	abandon func(string, int64)
+}
+
+func (s *abandoningSource) SetAbandon(f func(string, int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.abandon = f
+}
+
+// gatedSink applies one write at a time, slowly, and notes which partition
+// each applied write came from (its vertex id starts with it).
+type gatedSink struct {
+	memgraph.Sink
+	mu      sync.Mutex
+	applied map[string]int
+}
+
+func (s *gatedSink) Apply(ctx context.Context, b *graft.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	time.Sleep(time.Duration(len(b.Writes)) * time.Millisecond)
+	if err := s.Sink.Apply(ctx, b); err != nil {
+		return err
+	}
+	for _, w := range b.Writes {
+		p, _, _ := strings.Cut(w.Ops[0].ID, ":")
+		s.applied[p]++
+	}
+	return nil
+}
+
+func (s *gatedSink) count(p string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied[p]
+}
+
+// A partition lost to another instance (graft.Abandoner): the engine drops
+// its records not yet sent to the sink — no more of them are applied after
+// the batches already at the sink — acknowledges them so nothing stalls,
+// and goes on with the other partitions, which all land.
+func TestAbandonLostPartition(t *testing.T) {
+	const perPartition = 300
+	var ls []string
+	model := memgraph.New() // the writes of p1 only
+	for i := 0; i < 2*perPartition; i++ {
+		p, seq := i%2, i/2
+		l := fmt.Sprintf(`{"key":"p%d-k%d","ops":[{"op":"upsertVertex","id":"p%d:v%d","label":"x","props":{"seq":%d}}]}`, p, seq%4, p, seq%4, seq)
+		ls = append(ls, l)
+		if p == 1 {
+			w, err := graft.Decode([]byte(l), "", graft.DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			model.ApplyWrite(w)
+		}
+	}
+	src := &abandoningSource{sliceSource: newSliceSource(t, ls, 2, nil)}
+	src.chunk = 2 * perPartition
+	sink := &gatedSink{Sink: memgraph.Sink{Graph: memgraph.New(), Lim: testLimits}, applied: map[string]int{}}
+	cfg := testConfig()
+	cfg.Concurrency, cfg.MaxBatchWrites = 1, 5
+	e, err := engine.New(sink, &memDLQ{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Run(context.Background(), src) }()
+	for sink.count("p0") < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	src.mu.Lock()
+	abandon := src.abandon
+	src.mu.Unlock()
+	if abandon == nil {
+		t.Fatal("the engine did not give the source an abandon function")
+	}
+	abandon("p0", perPartition)
+	at := sink.count("p0")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st := e.Stats().Snapshot()
+	p0 := sink.count("p0")
+	// At most the batch at the sink and the one being built when the
+	// request arrived: 2 batches of 5.
+	if p0 > at+2*cfg.MaxBatchWrites || p0 >= perPartition {
+		t.Fatalf("%d writes of p0 applied, %d when it was abandoned: want no more than the batches in flight", p0, at)
+	}
+	if st.Abandoned != int64(perPartition-p0) || st.Committed != int64(perPartition+p0) {
+		t.Fatalf("abandoned %d, committed %d; want %d and %d", st.Abandoned, st.Committed, perPartition-p0, perPartition+p0)
+	}
+	if got := src.acked(); got["p0"] != perPartition || got["p1"] != perPartition {
+		t.Fatalf("acknowledged %v: want both partitions through %d (the dropped records too)", got, perPartition)
+	}
+	// p1 is whole: each of its vertices holds its last write.
+	mv, _ := model.Snapshot()
+	for _, v := range mv {
+		got, err := sink.Graph.Vertex(context.Background(), v.ID)
+		if err != nil || !got.Props.Equal(v.Props) {
+			t.Fatalf("vertex %s: %+v %v, want %+v", v.ID, got, err, v.Props)
+		}
+	}
+}
