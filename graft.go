@@ -59,7 +59,11 @@ type Rebalancer interface {
 // through that the engine holds and has not yet sent to the sink are
 // dropped — neither applied nor dead-lettered — so that they cannot land
 // after the new owner's writes of the same keys. Their acknowledgements
-// still come (the source ignores them).
+// still come (the source ignores them). The abandonment is for good: a
+// source that gets the partition back must deliver its records at offsets
+// above through (the Kinesis source's offsets are its own and only grow;
+// Kafka's re-read offsets would not be, which is why the Kafka source does
+// not use this).
 type Abandoner interface {
 	SetAbandon(abandon func(partition string, through int64))
 }
