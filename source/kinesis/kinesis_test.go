@@ -85,19 +85,10 @@ func TestKinesisSource(t *testing.T) {
 	ctx := context.Background()
 	const stream = "graph-writes"
 	awstest.CreateStream(t, kc, stream, 4)
-	seed := bench.DefaultSeed()
-	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 12, 3, 15, 5
-	wl, err := bench.NewWorkload(seed, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wl := workload(t, 12, 3, 15, 5)
 	third := len(wl.Writes) / 3
 	put(t, kc, stream, wl.Writes[:third])
-	cfg, err := ksource.ParseURL("kinesis://" + stream + "?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint + "&max_records=5")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.AccessKey, cfg.SecretKey = awstest.AccessKey, awstest.SecretKey
+	cfg := sourceConfig(t, stream, kEndpoint, dEndpoint, "&max_records=5")
 	g := memgraph.New()
 	st := run(t, cfg, g, int64(third))
 	if st.Records != int64(third) {
@@ -148,12 +139,7 @@ func TestKPLAggregates(t *testing.T) {
 	kc := awstest.Kinesis(t, kEndpoint)
 	ctx := context.Background()
 	awstest.CreateStream(t, kc, "kpl", 2)
-	seed := bench.DefaultSeed()
-	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 6, 3, 10, 4
-	wl, err := bench.NewWorkload(seed, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wl := workload(t, 6, 3, 10, 4)
 	// Aggregates keep each key's writes in order (the KPL aggregates per
 	// shard, in order).
 	for i := 0; i < len(wl.Writes); i += 10 {
@@ -167,11 +153,7 @@ func TestKPLAggregates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := ksource.ParseURL("kinesis://kpl?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.AccessKey, cfg.SecretKey = awstest.AccessKey, awstest.SecretKey
+	cfg := sourceConfig(t, "kpl", kEndpoint, dEndpoint, "")
 	g := memgraph.New()
 	st := run(t, cfg, g, int64(len(wl.Writes)))
 	if st.Records != int64(len(wl.Writes)) || st.Invalid != 0 {
@@ -266,18 +248,9 @@ func TestLeasesShareAStream(t *testing.T) {
 	kc := awstest.Kinesis(t, kEndpoint)
 	const stream = "shared"
 	awstest.CreateStream(t, kc, stream, 4)
-	seed := bench.DefaultSeed()
-	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 16, 3, 12, 4
-	wl, err := bench.NewWorkload(seed, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wl := workload(t, 16, 3, 12, 4)
 	put(t, kc, stream, wl.Writes)
-	cfg, err := ksource.ParseURL("kinesis://" + stream + "?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint + "&max_records=10&lease_ttl=2s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.AccessKey, cfg.SecretKey = awstest.AccessKey, awstest.SecretKey
+	cfg := sourceConfig(t, stream, kEndpoint, dEndpoint, "&max_records=10&lease_ttl=2s")
 	g := memgraph.New()
 	a := startInstance(t, cfg, g)
 	if got := len(a.src.Owned()); got != 4 {
@@ -346,18 +319,9 @@ func TestCheckpointInterval(t *testing.T) {
 	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
 	kc := awstest.Kinesis(t, kEndpoint)
 	awstest.CreateStream(t, kc, "slow", 2)
-	seed := bench.DefaultSeed()
-	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 4, 2, 5, 2
-	wl, err := bench.NewWorkload(seed, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wl := workload(t, 4, 2, 5, 2)
 	put(t, kc, "slow", wl.Writes)
-	cfg, err := ksource.ParseURL("kinesis://slow?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint + "&checkpoint_interval=10m&lease_ttl=1s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.AccessKey, cfg.SecretKey = awstest.AccessKey, awstest.SecretKey
+	cfg := sourceConfig(t, "slow", kEndpoint, dEndpoint, "&checkpoint_interval=10m&lease_ttl=1s")
 	in := startInstance(t, cfg, memgraph.New())
 	waitFor(t, "every write committed", func() bool { return in.eng.Stats().Snapshot().Committed == int64(len(wl.Writes)) })
 	time.Sleep(1500 * time.Millisecond) // several lease rounds
@@ -421,18 +385,9 @@ func TestLostLeaseDropsRecords(t *testing.T) {
 	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
 	kc := awstest.Kinesis(t, kEndpoint)
 	awstest.CreateStream(t, kc, "lost", 1)
-	seed := bench.DefaultSeed()
-	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = 6, 3, 10, 4
-	wl, err := bench.NewWorkload(seed, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wl := workload(t, 6, 3, 10, 4)
 	put(t, kc, "lost", wl.Writes)
-	cfg, err := ksource.ParseURL("kinesis://lost?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint + "&lease_ttl=1s&worker=a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.AccessKey, cfg.SecretKey = awstest.AccessKey, awstest.SecretKey
+	cfg := sourceConfig(t, "lost", kEndpoint, dEndpoint, "&lease_ttl=1s&worker=a")
 	g := memgraph.New()
 	slow := engine.Default()
 	slow.Concurrency, slow.MaxBatchWrites = 1, 5
@@ -481,4 +436,28 @@ func TestLostLeaseDropsRecords(t *testing.T) {
 		t.Fatalf("a %d + b %d committed, want at least the %d writes", sa.Committed, sb.Committed, len(wl.Writes))
 	}
 	t.Logf("a committed %d and dropped %d; b replayed from the checkpoint and committed %d", sa.Committed, sa.Abandoned, sb.Committed)
+}
+
+// workload is the seed workload at a size, with its model.
+func workload(t *testing.T, orgs, devices, software, perDevice int) *bench.Workload {
+	t.Helper()
+	seed := bench.DefaultSeed()
+	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = orgs, devices, software, perDevice
+	wl, err := bench.NewWorkload(seed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wl
+}
+
+// sourceConfig is the source's configuration for a stream on the emulators,
+// with extra URL parameters ("&name=value…").
+func sourceConfig(t *testing.T, stream, kEndpoint, dEndpoint, params string) ksource.Config {
+	t.Helper()
+	cfg, err := ksource.ParseURL("kinesis://" + stream + "?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint + params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AccessKey, cfg.SecretKey = awstest.AccessKey, awstest.SecretKey
+	return cfg
 }
