@@ -31,6 +31,11 @@ type Record struct {
 	Truncated int
 	// Prior, when the record is a redriven dead letter, is that letter.
 	Prior *Letter
+	// Ref, when set, is the source's own name of the record where Pos
+	// cannot hold it (a Kinesis sequence number, whose shard-local offset
+	// is Graft's): dead letters carry it, so the record can be found in
+	// the stream.
+	Ref string
 }
 
 // Source delivers records and takes acknowledgements.

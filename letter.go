@@ -25,6 +25,7 @@ type Letter struct {
 	RawTruncated bool    `json:"raw_truncated,omitempty"` // the record was over the size limit; Raw holds its start
 	RawBytes     int     `json:"raw_bytes"`               // size of the record as received
 	SourceKey    string  `json:"source_key,omitempty"`    // the source's record key
+	SourceRef    string  `json:"source_ref,omitempty"`    // the source's own name of the record (graft.Record.Ref), e.g. a Kinesis sequence number
 }
 
 // ClassQuarantined is the class of a letter dead-lettered only because an

@@ -335,7 +335,7 @@ func (e *Engine) letter(n *node) *graft.Letter {
 	l := &graft.Letter{
 		Key: n.key(), Position: n.rec.Pos, Class: n.deadClass, Error: n.deadErr,
 		Attempts: n.attempts, FirstFailure: n.firstFail.UTC(), LastFailure: n.lastFail.UTC(),
-		RawBytes: n.size, SourceKey: n.rec.Key,
+		RawBytes: n.size, SourceKey: n.rec.Key, SourceRef: n.rec.Ref,
 	}
 	if n.w != nil {
 		l.WriteID = n.w.ID
@@ -348,7 +348,7 @@ func (e *Engine) letter(n *node) *graft.Letter {
 	}
 	if p := n.rec.Prior; p != nil {
 		l.Attempts += p.Attempts
-		l.Position = p.Position // where the record first came from
+		l.Position, l.SourceRef = p.Position, p.SourceRef // where the record first came from
 		if !p.FirstFailure.IsZero() {
 			l.FirstFailure = p.FirstFailure
 		}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +87,7 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	var recs []graft.Record
 	seqs := map[string][]string{} // shard → sequence numbers, in batch order
+	offsets := map[string][]int64{}
 	var shards []string
 	for _, r := range ev.Records {
 		shard, _, _ := strings.Cut(r.EventID, ":")
@@ -94,10 +96,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		}
 		off := int64(len(seqs[shard]))
 		seqs[shard] = append(seqs[shard], r.Kinesis.SequenceNumber)
-		recs = append(recs, graft.Record{Value: r.Kinesis.Data, Key: r.Kinesis.PartitionKey,
+		offsets[shard] = append(offsets[shard], off)
+		recs = append(recs, graft.Record{Value: r.Kinesis.Data, Key: r.Kinesis.PartitionKey, Ref: r.Kinesis.SequenceNumber,
 			Pos: graft.Position{Partition: shard, Offset: off}, Arrived: r.Kinesis.ApproximateArrivalTimestamp.Time})
 	}
-	firsts, err := h.run(ctx, recs, shards, func(p string) int { return len(seqs[p]) })
+	firsts, err := h.run(ctx, recs, shards, offsets)
 	if err != nil {
 		return events.KinesisEventResponse{}, err
 	}
@@ -131,42 +134,49 @@ type KafkaItem struct {
 }
 
 // HandleKafka runs a Kafka batch. Keys and values arrive base64-encoded; a
-// record's position is its topic-partition and its index in that
-// partition's part of the batch (offsets may have gaps).
+// record's position is its partition, named TOPIC/N as the Kafka source
+// names it (so dead letters carry the topic, partition and offset), and its
+// offset.
 func (h *Handler) HandleKafka(ctx context.Context, ev events.KafkaEvent) (KafkaEventResponse, error) {
 	var recs []graft.Record
 	offsets := map[string][]int64{}
-	var parts []string
-	for p := range ev.Records {
-		parts = append(parts, p)
+	eventKey := map[string]string{} // TOPIC/N → the event's "topic-partition" key
+	var keys, parts []string
+	for k := range ev.Records {
+		keys = append(keys, k)
 	}
-	sort.Strings(parts)
-	for _, p := range parts {
-		for _, r := range ev.Records[p] {
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, r := range ev.Records[k] {
+			p := r.Topic + "/" + strconv.FormatInt(r.Partition, 10)
+			if _, ok := eventKey[p]; !ok {
+				eventKey[p] = k
+				parts = append(parts, p)
+			}
 			value, err := base64.StdEncoding.DecodeString(r.Value)
 			if err != nil {
-				return KafkaEventResponse{}, fmt.Errorf("kafka record %s@%d: value is not base64: %v", p, r.Offset, err)
+				return KafkaEventResponse{}, fmt.Errorf("kafka record %s@%d: value is not base64: %v", k, r.Offset, err)
 			}
 			key, err := base64.StdEncoding.DecodeString(r.Key)
 			if err != nil {
-				return KafkaEventResponse{}, fmt.Errorf("kafka record %s@%d: key is not base64: %v", p, r.Offset, err)
+				return KafkaEventResponse{}, fmt.Errorf("kafka record %s@%d: key is not base64: %v", k, r.Offset, err)
 			}
-			off := int64(len(offsets[p]))
 			offsets[p] = append(offsets[p], r.Offset)
-			recs = append(recs, graft.Record{Value: value, Key: string(key), Pos: graft.Position{Partition: p, Offset: off}, Arrived: r.Timestamp.Time})
+			recs = append(recs, graft.Record{Value: value, Key: string(key), Pos: graft.Position{Partition: p, Offset: r.Offset}, Arrived: r.Timestamp.Time})
 		}
 	}
-	firsts, err := h.run(ctx, recs, parts, func(p string) int { return len(offsets[p]) })
+	firsts, err := h.run(ctx, recs, parts, offsets)
 	if err != nil {
 		return KafkaEventResponse{}, err
 	}
 	resp := KafkaEventResponse{BatchItemFailures: []KafkaBatchItemFailure{}}
 	for _, f := range firsts {
-		resp.BatchItemFailures = append(resp.BatchItemFailures, KafkaBatchItemFailure{ItemIdentifier: KafkaItem{TopicPartition: f.partition, Offset: offsets[f.partition][f.index]}})
+		resp.BatchItemFailures = append(resp.BatchItemFailures, KafkaBatchItemFailure{ItemIdentifier: KafkaItem{TopicPartition: eventKey[f.partition], Offset: offsets[f.partition][f.index]}})
 	}
-	if err := h.failWhole(len(firsts), func() string {
-		return fmt.Sprintf("%s@%d", firsts[0].partition, offsets[firsts[0].partition][firsts[0].index])
-	}); err != nil {
+	err = h.failWhole(len(firsts), func() string {
+		return fmt.Sprintf("%s@%d", eventKey[firsts[0].partition], offsets[firsts[0].partition][firsts[0].index])
+	})
+	if err != nil {
 		return KafkaEventResponse{}, err
 	}
 	return resp, nil
@@ -187,8 +197,9 @@ type notDone struct {
 
 // run applies the records with the engine and returns, for each partition
 // in order, its first record not done: neither committed nor dead-lettered
-// to Letters (without Letters, a dead letter is not done).
-func (h *Handler) run(ctx context.Context, recs []graft.Record, parts []string, size func(string) int) ([]notDone, error) {
+// to Letters (without Letters, a dead letter is not done). offsets holds
+// each partition's record offsets, in batch order.
+func (h *Handler) run(ctx context.Context, recs []graft.Record, parts []string, offsets map[string][]int64) ([]notDone, error) {
 	src := &batch{recs: recs}
 	letters := &recorder{next: h.Letters}
 	cfg := h.Config
@@ -219,14 +230,17 @@ func (h *Handler) run(ctx context.Context, recs []graft.Record, parts []string, 
 	}
 	var out []notDone
 	for _, p := range parts {
-		first := src.acked(p) + 1 // everything below is committed or dead-lettered
+		offs := offsets[p]
+		// Everything at or below the acknowledged offset is committed or
+		// dead-lettered.
+		first := sort.Search(len(offs), func(i int) bool { return !src.done(p, offs[i]) })
 		if h.Letters == nil {
-			if d, ok := letters.first(p); ok && d < first {
-				first = d
+			if d, ok := letters.first(p); ok {
+				first = min(first, sort.Search(len(offs), func(i int) bool { return offs[i] >= d }))
 			}
 		}
-		if first < int64(size(p)) {
-			out = append(out, notDone{p, first})
+		if first < len(offs) {
+			out = append(out, notDone{p, int64(first)})
 		}
 	}
 	return out, nil
@@ -263,13 +277,12 @@ func (b *batch) Ack(_ context.Context, pos graft.Position) error {
 
 func (b *batch) Close() error { return nil }
 
-func (b *batch) acked(shard string) int64 {
+// done reports whether the record at off is acknowledged.
+func (b *batch) done(partition string, off int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if v, ok := b.ack[shard]; ok {
-		return v
-	}
-	return -1
+	v, ok := b.ack[partition]
+	return ok && off <= v
 }
 
 func (b *batch) reset() {

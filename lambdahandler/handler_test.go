@@ -18,9 +18,16 @@ import (
 	"github.com/graftdb/graft/internal/memgraph"
 )
 
-type letters struct{ n int }
+type letters struct {
+	n   int
+	got []*graft.Letter
+}
 
-func (l *letters) Append(_ context.Context, ls []*graft.Letter) error { l.n += len(ls); return nil }
+func (l *letters) Append(_ context.Context, ls []*graft.Letter) error {
+	l.n += len(ls)
+	l.got = append(l.got, ls...)
+	return nil
+}
 
 // event builds a batch: shard A's records then shard B's; a poison record
 // at index poisonA of shard A (-1: none).
@@ -171,6 +178,10 @@ func TestKinesisEventJSON(t *testing.T) {
 	if resp, err := h.Handle(context.Background(), retry); err != nil || len(resp.BatchItemFailures) != 0 || l.n != 1 {
 		t.Fatalf("retry with a dead-letter store: %+v %v (%d letters)", resp.BatchItemFailures, err, l.n)
 	}
+	// The letter names the record in the stream: its shard and sequence number.
+	if lt := l.got[0]; lt.SourceRef != poison.Kinesis.SequenceNumber || lt.Position.Partition != "shardId-000000000000" {
+		t.Fatalf("letter at %+v ref %q, want shard 0 and the poison's sequence number", lt.Position, lt.SourceRef)
+	}
 	var values [][]byte
 	for _, r := range ev.Records {
 		values = append(values, r.Kinesis.Data)
@@ -204,6 +215,11 @@ func TestKafkaEventJSON(t *testing.T) {
 	h.Letters = l
 	if resp, err := h.HandleKafka(context.Background(), retry); err != nil || len(resp.BatchItemFailures) != 0 || l.n != 1 {
 		t.Fatalf("retry with a dead-letter store: %+v %v (%d letters)", resp.BatchItemFailures, err, l.n)
+	}
+	// The letter names the record as the Kafka source would: TOPIC/N and
+	// its offset (a dead-letter topic's headers then carry them).
+	if pos := l.got[0].Position; pos != (graft.Position{Partition: "graph.writes/1", Offset: poison.Offset}) {
+		t.Fatalf("letter at %+v, want graph.writes/1 at %d", pos, poison.Offset)
 	}
 	var values [][]byte
 	for _, p := range []string{"graph.writes-0", "graph.writes-1"} {

@@ -23,6 +23,7 @@ const (
 	HeaderPartition    = "graft.source.partition"
 	HeaderOffset       = "graft.source.offset"
 	HeaderPosition     = "graft.source.position" // non-Kafka sources: file:line, http, ...
+	HeaderRef          = "graft.source.ref"      // the source's own name of the record (a Kinesis sequence number)
 	HeaderAttempts     = "graft.attempts"
 	HeaderWriteID      = "graft.write.id"
 	HeaderWriteKey     = "graft.write.key"
@@ -92,6 +93,9 @@ func Headers(l *graft.Letter) []kgo.RecordHeader {
 		out = append(out, h(HeaderTopic, topic), h(HeaderPartition, strconv.Itoa(int(p))), h(HeaderOffset, strconv.FormatInt(l.Position.Offset, 10)))
 	} else {
 		out = append(out, h(HeaderPosition, l.Position.Partition+":"+strconv.FormatInt(l.Position.Offset, 10)))
+	}
+	if l.SourceRef != "" {
+		out = append(out, h(HeaderRef, l.SourceRef))
 	}
 	out = append(out, h(HeaderAttempts, strconv.Itoa(l.Attempts)))
 	if l.WriteID != "" {

@@ -191,3 +191,25 @@ func TestGroupLag(t *testing.T) {
 		t.Fatalf("committed but not in the graph: %v", err)
 	}
 }
+
+// A letter from a source whose positions are not Kafka's (a Kinesis shard)
+// gets the position header, and its source ref (the sequence number) in a
+// header of its own; a Kafka letter gets topic, partition and offset.
+func TestHeadersNameTheSource(t *testing.T) {
+	get := func(hs []kgo.RecordHeader) map[string]string {
+		m := map[string]string{}
+		for _, h := range hs {
+			m[h.Key] = string(h.Value)
+		}
+		return m
+	}
+	k := get(kafka.Headers(&graft.Letter{Class: "permanent", Position: graft.Position{Partition: "shardId-000000000001", Offset: 7},
+		SourceRef: "49680455248393243114308786070759137333448008360102199314"}))
+	if k[kafka.HeaderPosition] != "shardId-000000000001:7" || k[kafka.HeaderRef] != "49680455248393243114308786070759137333448008360102199314" || k[kafka.HeaderOffset] != "" {
+		t.Fatalf("kinesis letter headers %v", k)
+	}
+	f := get(kafka.Headers(&graft.Letter{Class: "permanent", Position: graft.Position{Partition: "graph.writes/1", Offset: 502}}))
+	if f[kafka.HeaderTopic] != "graph.writes" || f[kafka.HeaderPartition] != "1" || f[kafka.HeaderOffset] != "502" || f[kafka.HeaderRef] != "" {
+		t.Fatalf("kafka letter headers %v", f)
+	}
+}

@@ -443,7 +443,10 @@ func (s *Source) take(n *shard, out *kinesis.GetRecordsOutput, recs []graft.Reco
 				n.seqs[off] = seq
 			}
 			n.lastOff = off
-			rec := graft.Record{Value: sub.data, Key: sub.key, Pos: graft.Position{Partition: n.id, Offset: off}}
+			rec := graft.Record{Value: sub.data, Key: sub.key, Pos: graft.Position{Partition: n.id, Offset: off}, Ref: seq}
+			if agg && aerr == nil {
+				rec.Ref = seq + "/" + strconv.Itoa(i) // the user record's index in the aggregate (the KCL's sub-sequence number)
+			}
 			if r.ApproximateArrivalTimestamp != nil {
 				rec.Arrived = *r.ApproximateArrivalTimestamp
 			}

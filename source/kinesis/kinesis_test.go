@@ -461,3 +461,53 @@ func sourceConfig(t *testing.T, stream, kEndpoint, dEndpoint, params string) kso
 	cfg.AccessKey, cfg.SecretKey = awstest.AccessKey, awstest.SecretKey
 	return cfg
 }
+
+type recordedLetters struct {
+	mu  sync.Mutex
+	got []*graft.Letter
+}
+
+func (r *recordedLetters) Append(_ context.Context, ls []*graft.Letter) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, ls...)
+	return nil
+}
+
+// A dead letter names its record in the stream: the sequence number, and
+// for a user record of a KPL aggregate its index in the aggregate.
+func TestDeadLettersNameTheRecord(t *testing.T) {
+	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
+	kc := awstest.Kinesis(t, kEndpoint)
+	awstest.CreateStream(t, kc, "refs", 1)
+	good := []byte(`{"key":"k","ops":[{"op":"upsertVertex","id":"v","label":"x"}]}`)
+	bad := []byte(`{"key":"k","ops":[{"op":"explode"}]}`)
+	var seqs []string
+	for _, data := range [][]byte{good, bad, ksource.AggregateForTest([]string{"k", "k"}, [][]byte{good, bad})} {
+		out, err := kc.PutRecord(context.Background(), &kinesis.PutRecordInput{StreamName: aws.String("refs"), PartitionKey: aws.String("k"), Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, aws.ToString(out.SequenceNumber))
+	}
+	src, err := ksource.New(context.Background(), sourceConfig(t, "refs", kEndpoint, dEndpoint, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dl := &recordedLetters{}
+	e, err := engine.New(&memgraph.Sink{Graph: memgraph.New()}, dl, engine.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, src) }()
+	waitFor(t, "the two letters", func() bool { dl.mu.Lock(); defer dl.mu.Unlock(); return len(dl.got) == 2 })
+	cancel()
+	<-done
+	refs := map[string]bool{dl.got[0].SourceRef: true, dl.got[1].SourceRef: true}
+	if !refs[seqs[1]] || !refs[seqs[2]+"/1"] {
+		t.Fatalf("letters name %v; want %s and %s/1", refs, seqs[1], seqs[2])
+	}
+}
