@@ -18,17 +18,6 @@ import (
 	"github.com/graftdb/graft/internal/memgraph"
 )
 
-type letters struct {
-	n   int
-	got []*graft.Letter
-}
-
-func (l *letters) Append(_ context.Context, ls []*graft.Letter) error {
-	l.n += len(ls)
-	l.got = append(l.got, ls...)
-	return nil
-}
-
 // event builds a batch: shard A's records then shard B's; a poison record
 // at index poisonA of shard A (-1: none).
 func event(poisonA int) events.KinesisEvent {
@@ -65,10 +54,10 @@ func TestPartialBatchResponse(t *testing.T) {
 		}
 	}
 	// With a dead-letter store the poison record is done: no failure.
-	l := &letters{}
+	l := &memgraph.Letters{}
 	h = &Handler{Sink: &memgraph.Sink{Graph: memgraph.New()}, Letters: l, Config: engine.Default()}
-	if resp, err := h.Handle(ctx, event(3)); err != nil || len(resp.BatchItemFailures) != 0 || l.n != 1 {
-		t.Fatalf("with a dead-letter store: %+v %v (%d letters)", resp.BatchItemFailures, err, l.n)
+	if resp, err := h.Handle(ctx, event(3)); err != nil || len(resp.BatchItemFailures) != 0 || len(l.All()) != 1 {
+		t.Fatalf("with a dead-letter store: %+v %v (%d letters)", resp.BatchItemFailures, err, len(l.All()))
 	}
 	// A fatal sink error: every shard fails from its first record.
 	h = &Handler{Sink: fatalSink{}, Config: engine.Default()}
@@ -173,13 +162,13 @@ func TestKinesisEventJSON(t *testing.T) {
 	}
 	// Lambda's retry: shard 0 from the poison record on.
 	retry := events.KinesisEvent{Records: ev.Records[3:6]}
-	l := &letters{}
+	l := &memgraph.Letters{}
 	h.Letters = l
-	if resp, err := h.Handle(context.Background(), retry); err != nil || len(resp.BatchItemFailures) != 0 || l.n != 1 {
-		t.Fatalf("retry with a dead-letter store: %+v %v (%d letters)", resp.BatchItemFailures, err, l.n)
+	if resp, err := h.Handle(context.Background(), retry); err != nil || len(resp.BatchItemFailures) != 0 || len(l.All()) != 1 {
+		t.Fatalf("retry with a dead-letter store: %+v %v (%d letters)", resp.BatchItemFailures, err, len(l.All()))
 	}
 	// The letter names the record in the stream: its shard and sequence number.
-	if lt := l.got[0]; lt.SourceRef != poison.Kinesis.SequenceNumber || lt.Position.Partition != "shardId-000000000000" {
+	if lt := l.All()[0]; lt.SourceRef != poison.Kinesis.SequenceNumber || lt.Position.Partition != "shardId-000000000000" {
 		t.Fatalf("letter at %+v ref %q, want shard 0 and the poison's sequence number", lt.Position, lt.SourceRef)
 	}
 	var values [][]byte
@@ -211,14 +200,14 @@ func TestKafkaEventJSON(t *testing.T) {
 		t.Fatalf("response JSON %s", b)
 	}
 	retry := events.KafkaEvent{EventSource: "aws:kafka", Records: map[string][]events.KafkaRecord{"graph.writes-1": ev.Records["graph.writes-1"][2:]}}
-	l := &letters{}
+	l := &memgraph.Letters{}
 	h.Letters = l
-	if resp, err := h.HandleKafka(context.Background(), retry); err != nil || len(resp.BatchItemFailures) != 0 || l.n != 1 {
-		t.Fatalf("retry with a dead-letter store: %+v %v (%d letters)", resp.BatchItemFailures, err, l.n)
+	if resp, err := h.HandleKafka(context.Background(), retry); err != nil || len(resp.BatchItemFailures) != 0 || len(l.All()) != 1 {
+		t.Fatalf("retry with a dead-letter store: %+v %v (%d letters)", resp.BatchItemFailures, err, len(l.All()))
 	}
 	// The letter names the record as the Kafka source would: TOPIC/N and
 	// its offset (a dead-letter topic's headers then carry them).
-	if pos := l.got[0].Position; pos != (graft.Position{Partition: "graph.writes/1", Offset: poison.Offset}) {
+	if pos := l.All()[0].Position; pos != (graft.Position{Partition: "graph.writes/1", Offset: poison.Offset}) {
 		t.Fatalf("letter at %+v, want graph.writes/1 at %d", pos, poison.Offset)
 	}
 	var values [][]byte

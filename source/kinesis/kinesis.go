@@ -526,18 +526,6 @@ func (s *Source) Lag(context.Context) (int64, error) {
 	return n, nil
 }
 
-// Shards reports each shard and whether it is finished (for tests and
-// status).
-func (s *Source) Shards() map[string]bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]bool{}
-	for id, n := range s.shards {
-		out[id] = n.done
-	}
-	return out
-}
-
 // Owned lists the shards whose lease this instance holds, sorted.
 func (s *Source) Owned() []string {
 	s.mu.Lock()

@@ -24,10 +24,6 @@ import (
 	ksource "github.com/graftdb/graft/source/kinesis"
 )
 
-type noLetters struct{}
-
-func (noLetters) Append(context.Context, []*graft.Letter) error { return nil }
-
 func put(t *testing.T, kc *kinesis.Client, stream string, ws []*graft.Write) {
 	t.Helper()
 	for i := 0; i < len(ws); i += 400 {
@@ -50,7 +46,7 @@ func run(t *testing.T, cfg ksource.Config, g *memgraph.Graph, want int64) engine
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(&memgraph.Sink{Graph: g}, noLetters{}, engine.Default())
+	e, err := engine.New(&memgraph.Sink{Graph: g}, &memgraph.Letters{}, engine.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +197,7 @@ func startInstanceWith(t *testing.T, cfg ksource.Config, g *memgraph.Graph, ecfg
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(&slowSink{Sink: memgraph.Sink{Graph: g}, delay: delay}, noLetters{}, ecfg)
+	e, err := engine.New(&slowSink{Sink: memgraph.Sink{Graph: g}, delay: delay}, &memgraph.Letters{}, ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,18 +458,6 @@ func sourceConfig(t *testing.T, stream, kEndpoint, dEndpoint, params string) kso
 	return cfg
 }
 
-type recordedLetters struct {
-	mu  sync.Mutex
-	got []*graft.Letter
-}
-
-func (r *recordedLetters) Append(_ context.Context, ls []*graft.Letter) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.got = append(r.got, ls...)
-	return nil
-}
-
 // A dead letter names its record in the stream: the sequence number, and
 // for a user record of a KPL aggregate its index in the aggregate.
 func TestDeadLettersNameTheRecord(t *testing.T) {
@@ -495,7 +479,7 @@ func TestDeadLettersNameTheRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	dl := &recordedLetters{}
+	dl := &memgraph.Letters{}
 	e, err := engine.New(&memgraph.Sink{Graph: memgraph.New()}, dl, engine.Default())
 	if err != nil {
 		t.Fatal(err)
@@ -503,10 +487,11 @@ func TestDeadLettersNameTheRecord(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx, src) }()
-	waitFor(t, "the two letters", func() bool { dl.mu.Lock(); defer dl.mu.Unlock(); return len(dl.got) == 2 })
+	waitFor(t, "the two letters", func() bool { return len(dl.All()) == 2 })
 	cancel()
 	<-done
-	refs := map[string]bool{dl.got[0].SourceRef: true, dl.got[1].SourceRef: true}
+	got := dl.All()
+	refs := map[string]bool{got[0].SourceRef: true, got[1].SourceRef: true}
 	if !refs[seqs[1]] || !refs[seqs[2]+"/1"] {
 		t.Fatalf("letters name %v; want %s and %s/1", refs, seqs[1], seqs[2])
 	}
