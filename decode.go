@@ -22,8 +22,8 @@ var DefaultLimits = Limits{MaxRecordBytes: 1 << 20, MaxOps: 10000}
 
 var parsers fastjson.ParserPool
 
-// Decode parses one record of the wire format (DESIGN.md, "The logical
-// write"). recordKey is the source's key for the record, used when the write
+// Decode parses one record of the wire format (docs/wire-format.md).
+// recordKey is the source's key for the record, used when the write
 // has no "key". Every error is a *FieldError naming the field at fault.
 //
 // It parses with fastjson (one pass, no reflection): decoding is on the hot

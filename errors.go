@@ -7,7 +7,7 @@ import (
 )
 
 // Class is what kind of failure an error is, and so how the engine reacts to
-// it (DESIGN.md invariant 9).
+// it (docs/DESIGN.md invariant 9).
 type Class uint8
 
 // Error classes. Every sink maps its errors to one of these.

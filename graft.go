@@ -3,7 +3,7 @@
 // Sink, Reader. It imports nothing but the standard library; every dependency
 // on an outside system lives in the package named after it.
 //
-// See DESIGN.md for the data flow and the invariants every part keeps.
+// See docs/DESIGN.md for the data flow and the invariants every part keeps.
 package graft
 
 import (

@@ -21,7 +21,7 @@ import (
 //
 //	go test ./bench -run '^$' -bench . -benchtime 3x
 //
-// Two workloads: "seed" (device software updates, where the write cache and
+// Two workloads: "fleet" (device software updates, where the write cache and
 // coalescing remove most ops) and "unique" (every write creates two new
 // vertices and an edge between them, so nothing can be eliminated: the pure
 // overhead).
@@ -29,7 +29,7 @@ import (
 const benchWrites = 20000
 
 func workloads() map[string][]*graft.Write {
-	seed := bench.NewSeed(bench.DefaultSeed())
+	seed := bench.NewFleet(bench.DefaultFleet())
 	var s, u []*graft.Write
 	for i := 0; i < benchWrites; i++ {
 		s = append(s, seed.Next())
@@ -40,7 +40,7 @@ func workloads() map[string][]*graft.Write {
 			{Kind: graft.UpsertEdge, Label: "next", From: a, To: c, Props: graft.Props{"at": graft.Int(int64(i))}},
 		}})
 	}
-	return map[string][]*graft.Write{"seed": s, "unique": u}
+	return map[string][]*graft.Write{"fleet": s, "unique": u}
 }
 
 func openStore(b *testing.B) *sqlite.Store {

@@ -49,13 +49,13 @@ type Workload struct {
 	Model  *memgraph.Graph
 }
 
-// NewWorkload generates n writes of the seed workload (all of them when n is
+// NewWorkload generates n writes of the fleet workload (all of them when n is
 // 0: setup, then ten updates per device) and their model.
-func NewWorkload(cfg SeedConfig, n int) (*Workload, error) {
+func NewWorkload(cfg FleetConfig, n int) (*Workload, error) {
 	if n <= 0 {
 		n = cfg.Orgs*(cfg.DevicesPerOrg+1) + cfg.Orgs*cfg.DevicesPerOrg*10
 	}
-	g := NewSeed(cfg)
+	g := NewFleet(cfg)
 	wl := &Workload{Model: memgraph.New()}
 	for i := 0; i < n; i++ {
 		w := g.Next()
@@ -152,13 +152,13 @@ func RunGraft(ctx context.Context, name string, s Store, wl *Workload, cfg engin
 		P50ms: lat.percentile(0.5), P99ms: lat.percentile(0.99)}, nil
 }
 
-// RunPool is the seed's design: workers take events from one queue in
+// RunPool is the graph writer's design: workers take events from one queue in
 // arrival order and apply each in its own transaction; a conflict is
 // (or a missing edge endpoint: events of one organization overtake each
 // other in the pool) is retried after a random 50–250 ms sleep, up to
 // maxAttempts, then the event is given up (a dead letter). With lockByKey, each event holds a lock on its
-// key (the organization) while it is applied — the seed's second design:
-// in-process, or in Redis when redis is not nil (the seed's Redisson lock).
+// key (the organization) while it is applied — the graph writer's second design:
+// in-process, or in Redis when redis is not nil (the graph writer's Redisson lock).
 func RunPool(ctx context.Context, name string, s Store, wl *Workload, workers, maxAttempts int, lockByKey bool, redis engine.Locker) (Result, error) {
 	lat := &latencies{}
 	queue := make(chan *graft.Write)

@@ -20,7 +20,7 @@ import (
 	"github.com/graftdb/graft/sink/sqlite"
 )
 
-// One Lambda invocation's batch — 500 seed writes over 2 shards, as a
+// One Lambda invocation's batch — 500 fleet writes over 2 shards, as a
 // Kinesis event source mapping with BatchSize 500 delivers them — into a
 // fresh store: Graft's handler against the hand-rolled handler teams write
 // today, which decodes each record and applies it in its own transaction,
@@ -28,7 +28,7 @@ import (
 //
 //	go test ./lambdahandler -run '^$' -bench Invocation -benchtime 3x
 func BenchmarkInvocation(b *testing.B) {
-	ws, _ := bench.SeedWrites(500)
+	ws, _ := bench.FleetWrites(500)
 	var ev events.KinesisEvent
 	for i, w := range ws {
 		h := fnv.New32a()

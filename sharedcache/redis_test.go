@@ -287,7 +287,7 @@ func TestConcurrentProcessesShareTheCache(t *testing.T) {
 // because of it), recovers, and the graph equals the model.
 func TestRestartAndRedisOutage(t *testing.T) {
 	srv := redistest.Start(t)
-	cfg := bench.DefaultSeed()
+	cfg := bench.DefaultFleet()
 	cfg.Orgs, cfg.DevicesPerOrg, cfg.SoftwarePerOrg, cfg.SoftwarePerDevice = 10, 4, 20, 6
 	seed, err := bench.NewWorkload(cfg, 0)
 	if err != nil {

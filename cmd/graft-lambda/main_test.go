@@ -32,7 +32,7 @@ func TestSetup(t *testing.T) {
 		t.Fatalf("bad failure mode: %v", err)
 	}
 	t.Setenv("GRAFT_FAILURE_MODE", "error")
-	t.Setenv("GRAFT_MAPPING", filepath.Join("..", "..", "examples", "seed", "mapping.yaml"))
+	t.Setenv("GRAFT_MAPPING", filepath.Join("..", "..", "examples", "fleet", "mapping.yaml"))
 	h, err := setup(context.Background())
 	if err != nil {
 		t.Fatal(err)

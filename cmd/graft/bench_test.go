@@ -16,7 +16,7 @@ import (
 )
 
 // HTTP ingest through the embedded stream into the embedded store, against
-// graft ingest of the same writes (go test ./bench -bench Ingest/seed):
+// graft ingest of the same writes (go test ./bench -bench Ingest/fleet):
 //
 //	go test ./cmd/graft -run '^$' -bench HTTP -benchtime 1x
 const httpBenchWrites = 20000
@@ -33,8 +33,8 @@ func startBenchService(b *testing.B) *service {
 	return svc
 }
 
-func seedChunks(posters, chunk int) ([][][]byte, int) {
-	gen := bench.NewSeed(bench.DefaultSeed())
+func fleetChunks(posters, chunk int) ([][][]byte, int) {
+	gen := bench.NewFleet(bench.DefaultFleet())
 	out := make([][][]byte, posters)
 	bufs := make([]bytes.Buffer, posters)
 	counts := make([]int, posters)
@@ -60,7 +60,7 @@ func seedChunks(posters, chunk int) ([][][]byte, int) {
 // BenchmarkHTTPIngest: sustained POST /v1/writes (4 clients, 200 writes a
 // request) until every write is committed.
 func BenchmarkHTTPIngest(b *testing.B) {
-	chunks, total := seedChunks(4, 200)
+	chunks, total := fleetChunks(4, 200)
 	var sum time.Duration
 	for i := 0; i < b.N; i++ {
 		svc := startBenchService(b)
@@ -99,8 +99,8 @@ func BenchmarkHTTPIngest(b *testing.B) {
 // reports accept-to-commit latency percentiles.
 func BenchmarkHTTPLatency(b *testing.B) {
 	const rate = 2500 // writes/s: about half of BenchmarkHTTPIngest's committed rate on the 2-core machine
-	cfg := bench.DefaultSeed()
-	gen := bench.NewSeed(cfg)
+	cfg := bench.DefaultFleet()
+	gen := bench.NewFleet(cfg)
 	// The organizations and devices first, in one request: concurrent
 	// single-write requests may arrive in any order, and an update before
 	// its device would wait for its missing endpoint.

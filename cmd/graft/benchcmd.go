@@ -19,7 +19,7 @@ import (
 )
 
 const benchAbout = `
-Runs the seed workload of DESIGN.md (organizations with property vertices,
+Runs the fleet workload of docs/DESIGN.md (organizations with property vertices,
 devices, software, bursts of full-state "device software updated" events,
 Zipf-skewed over organizations) with several strategies, one after the
 other, on the same sink and the same writes, emptying the graph between
@@ -29,11 +29,11 @@ the reference semantics, independently of any pipeline).
 Strategies:
   graft          the engine
   graft-nocache  the engine without the write cache (ablation)
-  naive          the seed's first design: a pool of --workers taking events
+  naive          the graph writer's first design: a pool of --workers taking events
                  in arrival order, one transaction per event, conflicts
                  retried after a random 50-250 ms sleep, up to --attempts
   locked         the same pool with a lock per organization around each event
-                 (in-process; in Redis with --redis, as the seed's Redisson lock)
+                 (in-process; in Redis with --redis, as the graph writer's Redisson lock)
   graft-redis    the engine with the write cache shared through Redis (--redis;
                  emptied before the run, so it starts cold like graft)
   graft-locker   the engine with the locker on (--redis): the locks' cost
@@ -96,7 +96,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if scale <= 0 || workers <= 0 || attempts <= 0 {
 		return usagef("--scale, --workers and --attempts must be positive")
 	}
-	cfg := bench.DefaultSeed()
+	cfg := bench.DefaultFleet()
 	cfg.Orgs, cfg.Skew, cfg.Burst = max(int(100*scale), 1), skew, burst
 	wl, err := bench.NewWorkload(cfg, 0)
 	if err != nil {

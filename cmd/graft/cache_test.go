@@ -23,7 +23,7 @@ import (
 // the graph equals the model; the summary reports the cache.
 func TestIngestWithRedisCache(t *testing.T) {
 	srv := redistest.Start(t)
-	wl, lines := seedWorkload(t, 12, 4, 20, 6)
+	wl, lines := fleetWorkload(t, 12, 4, 20, 6)
 	in := writeFile(t, lines...)
 	dir := t.TempDir()
 	cache := srv.URL(0) + "?prefix=test:&ttl=1h"

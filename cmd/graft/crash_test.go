@@ -90,8 +90,8 @@ func TestCrashSafety(t *testing.T) {
 	bin := buildGraft(t)
 	dir := t.TempDir()
 
-	cfg := bench.SeedConfig{Orgs: 20, DevicesPerOrg: 5, SoftwarePerOrg: 30, SoftwarePerDevice: 6, Skew: 1.2, Burst: 4, Seed: 7}
-	gen := bench.NewSeed(cfg)
+	cfg := bench.FleetConfig{Orgs: 20, DevicesPerOrg: 5, SoftwarePerOrg: 30, SoftwarePerDevice: 6, Skew: 1.2, Burst: 4, Seed: 7}
+	gen := bench.NewFleet(cfg)
 	model := memgraph.New()
 	var chunks []string
 	var chunk strings.Builder

@@ -17,7 +17,7 @@ import (
 
 const demoAbout = `
 Starts the service exactly as "graft run" does (embedded stream, embedded
-store, HTTP API), generates the seed workload of DESIGN.md — organizations
+store, HTTP API), generates the fleet workload of docs/DESIGN.md — organizations
 with property vertices, devices, software, and bursts of full-state "device
 software updated" events skewed over organizations — and posts it through
 the HTTP API, showing progress: writes/s, pending, conflicts avoided by
@@ -59,10 +59,10 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	base := "http://" + svc.addr
 	fmt.Fprintf(stderr, "graft demo: serving %s, data in %s\n", base, f.c.DataDir)
 
-	cfg := bench.DefaultSeed()
+	cfg := bench.DefaultFleet()
 	cfg.Orgs = max(int(100*scale), 1)
 	total := cfg.Orgs*(cfg.DevicesPerOrg+1) + cfg.Orgs*cfg.DevicesPerOrg*10
-	gen := bench.NewSeed(cfg)
+	gen := bench.NewFleet(cfg)
 
 	// Each poster takes the writes of its share of the organizations, in
 	// order, and posts them in chunks.

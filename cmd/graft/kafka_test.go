@@ -82,7 +82,7 @@ func TestProduceAndRunWithKafka(t *testing.T) {
 	}
 	defer c.Close()
 	brokers := c.ListenAddrs()
-	cfg := bench.DefaultSeed()
+	cfg := bench.DefaultFleet()
 	cfg.Orgs, cfg.DevicesPerOrg, cfg.SoftwarePerOrg, cfg.SoftwarePerDevice = 8, 3, 10, 4
 	wl, err := bench.NewWorkload(cfg, 0)
 	if err != nil {

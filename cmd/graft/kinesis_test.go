@@ -31,7 +31,7 @@ func TestProduceAndRunWithKinesis(t *testing.T) {
 	ctx := context.Background()
 	kc := awstest.Kinesis(t, kEndpoint)
 	awstest.CreateStream(t, kc, "writes", 3)
-	wl, lines := seedWorkload(t, 8, 3, 10, 4)
+	wl, lines := fleetWorkload(t, 8, 3, 10, 4)
 	lines = append(lines, `{"ops":[{"op":"nope"}]}`)
 	to := "kinesis://writes?region=" + awstest.Region + "&endpoint=" + kEndpoint
 	r := graftCmd(t, nil, "produce", "--to", to, "--json", writeFile(t, lines...))

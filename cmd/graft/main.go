@@ -35,14 +35,14 @@ var commands []command
 func init() {
 	commands = []command{
 		{"run", "run the service: stream, engine and HTTP API (embedded by default)", runRun},
-		{"demo", "run the service and post the seed workload to it, with live progress", runDemo},
+		{"demo", "run the service and post the fleet workload to it, with live progress", runDemo},
 		{"ingest", "apply NDJSON writes from a file or stdin, through the full engine", runIngest},
 		{"map", "print the writes mapping rules make of domain events (a dry run)", runMap},
 		{"route", "map domain events from Kafka and produce the writes to graph.write.<Rule> topics", runRoute},
 		{"produce", "produce NDJSON writes from a file or stdin to a Kafka topic, checked and keyed", runProduce},
 		{"export", "print the graph as NDJSON, one vertex or edge a line", runExport},
 		{"dlq", "list or redrive dead letters", runDLQ},
-		{"bench", "measure graft against the seed architectures' strategies on the seed workload", runBench},
+		{"bench", "measure graft against the strategies of the hand-rolled consumers it replaces on the fleet workload", runBench},
 		{"config", "validate or print the configuration (graft.yaml, flags)", runConfig},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", runHelp},

@@ -314,7 +314,7 @@ func TestGracefulStop(t *testing.T) {
 	pw.Close()
 }
 
-// graft demo posts the seed workload through the HTTP API and ends with
+// graft demo posts the fleet workload through the HTTP API and ends with
 // everything committed.
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
@@ -443,11 +443,11 @@ func TestBench(t *testing.T) {
 	}
 }
 
-// seedWorkload is a small seed workload (orgs organizations, devices each,
+// fleetWorkload is a small fleet workload (orgs organizations, devices each,
 // software titles, software per update) and its writes as wire-format lines.
-func seedWorkload(t *testing.T, orgs, devices, software, perDevice int) (*bench.Workload, []string) {
+func fleetWorkload(t *testing.T, orgs, devices, software, perDevice int) (*bench.Workload, []string) {
 	t.Helper()
-	cfg := bench.DefaultSeed()
+	cfg := bench.DefaultFleet()
 	cfg.Orgs, cfg.DevicesPerOrg, cfg.SoftwarePerOrg, cfg.SoftwarePerDevice = orgs, devices, software, perDevice
 	wl, err := bench.NewWorkload(cfg, 0)
 	if err != nil {

@@ -15,12 +15,12 @@ import (
 	"github.com/graftdb/graft/internal/kafkatest"
 )
 
-// examples/seed: the sample events mapped by the example rules, ingested,
+// examples/fleet: the sample events mapped by the example rules, ingested,
 // export exactly the expected graph; the event no rule matches is a dead
 // letter of class unmapped; graft map prints the same writes.
-func TestSeedExample(t *testing.T) {
+func TestFleetExample(t *testing.T) {
 	dir := t.TempDir()
-	ex := filepath.Join("..", "..", "examples", "seed")
+	ex := filepath.Join("..", "..", "examples", "fleet")
 	events, rules := filepath.Join(ex, "events.ndjson"), filepath.Join(ex, "mapping.yaml")
 	r := graftCmd(t, nil, "ingest", events, "--data-dir", dir, "--mapping", rules, "--json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"committed":6`) || !strings.Contains(r.stdout, `"dead_letters":1`) {
@@ -32,7 +32,7 @@ func TestSeedExample(t *testing.T) {
 	}
 	exp := graftCmd(t, nil, "export", "--data-dir", dir)
 	if exp.stdout != string(want) {
-		t.Fatalf("export differs from examples/seed/expected.ndjson:\n%s", exp.stdout)
+		t.Fatalf("export differs from examples/fleet/expected.ndjson:\n%s", exp.stdout)
 	}
 	letters := graftCmd(t, nil, "dlq", "list", "--data-dir", dir, "--format", "ndjson")
 	if !strings.Contains(letters.stdout, `"class":"unmapped"`) || !strings.Contains(letters.stdout, `InvoicePaid`) {
@@ -59,7 +59,7 @@ func TestSeedExample(t *testing.T) {
 	}
 }
 
-// graft route on kfake: the example's events on two topics (as the seed's
+// graft route on kfake: the example's events on two topics (as the graph writer's
 // services publish them) are mapped and produced to graph.write.<Rule>,
 // keyed by organizationId; the unmapped one is a dead letter; graft run on
 // graph.write.* then builds exactly the example's expected graph.
@@ -70,7 +70,7 @@ func TestRouteEndToEnd(t *testing.T) {
 	}
 	defer c.Close()
 	brokers := strings.Join(c.ListenAddrs(), ",")
-	ex := filepath.Join("..", "..", "examples", "seed")
+	ex := filepath.Join("..", "..", "examples", "fleet")
 	raw, err := os.ReadFile(filepath.Join(ex, "events.ndjson"))
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +137,6 @@ func TestRouteEndToEnd(t *testing.T) {
 	}
 	want, _ := os.ReadFile(filepath.Join(ex, "expected.ndjson"))
 	if exp := graftCmd(t, nil, "export", "--data-dir", dir); exp.stdout != string(want) {
-		t.Fatalf("the routed writes built another graph than examples/seed/expected.ndjson:\n%s", exp.stdout)
+		t.Fatalf("the routed writes built another graph than examples/fleet/expected.ndjson:\n%s", exp.stdout)
 	}
 }

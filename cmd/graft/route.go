@@ -20,7 +20,7 @@ import (
 )
 
 const routeAbout = `
-The seed's transformer: consumes domain events from Kafka, maps them with
+The graph writer's transformer: consumes domain events from Kafka, maps them with
 the rules of --mapping (docs/mapping.md), and produces each write to the
 topic <topic_prefix><RuleName> (topic_prefix from the mapping file, default
 "graph.write."; --topic-prefix overrides) on the brokers of --to, keyed by

@@ -7,11 +7,11 @@ import (
 	"github.com/graftdb/graft/internal/virtuosotest"
 )
 
-// graft ingest into Virtuoso, then export from it: the seed workload's
+// graft ingest into Virtuoso, then export from it: the fleet workload's
 // graph equals its model.
 func TestIngestIntoVirtuoso(t *testing.T) {
 	srv := virtuosotest.Start(t)
-	wl, lines := seedWorkload(t, 6, 3, 10, 4)
+	wl, lines := fleetWorkload(t, 6, 3, 10, 4)
 	in := writeFile(t, lines...)
 	sink := "sparql+" + srv.Endpoint + "?graph=urn:graft:cli"
 	r := graftCmd(t, nil, "ingest", in, "--data-dir", t.TempDir(), "--sink", sink, "--json")

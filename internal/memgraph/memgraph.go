@@ -1,5 +1,5 @@
 // Package memgraph is an in-memory property graph with the op semantics of
-// DESIGN.md. Tests use it as the independent model of what a sink should
+// docs/DESIGN.md. Tests use it as the independent model of what a sink should
 // hold, and as a fast sink for engine tests. Server sinks (PostgreSQL) use it
 // to compute a batch's effect on the part of the graph the batch touches,
 // then write that effect with a few set-based statements.

@@ -13,7 +13,7 @@ import (
 // ExplicitIDProperty marks an edge Graft created with an explicit id. A
 // Gremlin server gives every edge an id, so without it a reader could not
 // tell an edge identified by (label, from, to) from one with an id of its
-// own (DESIGN.md keeps them distinct). Readers hide it.
+// own (docs/DESIGN.md keeps them distinct). Readers hide it.
 const ExplicitIDProperty = "graft_explicit_id"
 
 // reads: the traversals of the Reader, as steps (values as arguments).

@@ -196,8 +196,8 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
-// seedBatch is a batch of seed-like writes of about records Neptune records.
-func seedBatch(records int) *graft.Batch {
+// fleetBatch is a batch of fleet-like writes of about records Neptune records.
+func fleetBatch(records int) *graft.Batch {
 	b := &graft.Batch{}
 	n := 0
 	for i := 0; n < records; i++ {
@@ -224,7 +224,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 //
 //	go test ./sink/gremlin -run '^$' -bench . -benchtime 2s
 func BenchmarkBuild200Records(b *testing.B) {
-	batch := seedBatch(200)
+	batch := fleetBatch(200)
 	bl := &builder{dialect: Neptune}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -235,7 +235,7 @@ func BenchmarkBuild200Records(b *testing.B) {
 func BenchmarkRequests(b *testing.B) {
 	srv := gremlintest.Start(b, gremlintest.OK)
 	s := open(b, srv.SinkURL("?concurrency=8"))
-	batch := seedBatch(200)
+	batch := fleetBatch(200)
 	b.SetParallelism(4)
 	b.ResetTimer()
 	start := time.Now()

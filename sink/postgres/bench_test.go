@@ -9,7 +9,7 @@ import (
 	"github.com/graftdb/graft/internal/sinkbench"
 )
 
-// The sink's raw batched apply rate at batch sizes 1, 10, 100, 1000 (the seed
+// The sink's raw batched apply rate at batch sizes 1, 10, 100, 1000 (the fleet
 // workload's writes, pre-decoded, applied in order by one goroutine), and
 // graft ingest of the same writes through the engine:
 //
@@ -25,11 +25,11 @@ func benchStore(b *testing.B) graft.Sink {
 }
 
 func BenchmarkRawApply(b *testing.B) {
-	ws, ops := bench.SeedWrites(pgBenchWrites)
+	ws, ops := bench.FleetWrites(pgBenchWrites)
 	sinkbench.RawApply(b, benchStore, ws, ops, 1, 10, 100, 1000)
 }
 
 func BenchmarkIngest(b *testing.B) {
-	ws, ops := bench.SeedWrites(pgBenchWrites)
+	ws, ops := bench.FleetWrites(pgBenchWrites)
 	sinkbench.Ingest(b, benchStore, ws, ops)
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/graftdb/graft/internal/sinkbench"
 )
 
-// Updates against Virtuoso at batch sizes 1, 10, 100, 500 (the seed
+// Updates against Virtuoso at batch sizes 1, 10, 100, 500 (the fleet
 // workload's writes, pre-decoded, applied in order by one goroutine: each
 // batch is one update request), and graft ingest of the same writes:
 //
@@ -31,11 +31,11 @@ func benchStore(b *testing.B) graft.Sink {
 }
 
 func BenchmarkRawApply(b *testing.B) {
-	ws, ops := bench.SeedWrites(benchWrites)
+	ws, ops := bench.FleetWrites(benchWrites)
 	sinkbench.RawApply(b, benchStore, ws, ops, 1, 10, 100, 500)
 }
 
 func BenchmarkIngest(b *testing.B) {
-	ws, ops := bench.SeedWrites(benchWrites)
+	ws, ops := bench.FleetWrites(benchWrites)
 	sinkbench.Ingest(b, benchStore, ws, ops)
 }

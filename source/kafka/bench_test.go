@@ -19,7 +19,7 @@ import (
 	"github.com/graftdb/graft/source/kafka"
 )
 
-// BenchmarkConsume: how fast a consumer group gets the seed workload from a
+// BenchmarkConsume: how fast a consumer group gets the fleet workload from a
 // 12-partition topic into a graph, against the ceilings.
 //
 //	go test ./source/kafka -run '^$' -bench Consume -benchtime 2x
@@ -35,8 +35,8 @@ import (
 // committed to the group.
 func BenchmarkConsume(b *testing.B) {
 	const writes = 20000
-	cfg := bench.DefaultSeed()
-	seed := bench.NewSeed(cfg)
+	cfg := bench.DefaultFleet()
+	seed := bench.NewFleet(cfg)
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, topic))
 	if err != nil {
 		b.Fatal(err)

@@ -20,7 +20,7 @@ import (
 const topic = "graph.write.DeviceSoftwareUpdated"
 
 // cluster starts kfake with a 12-partition topic holding the workload, keyed
-// by organization (the seed's layout), with a poison record in the middle.
+// by organization (the graph writer's layout), with a poison record in the middle.
 func cluster(t *testing.T, wl *bench.Workload) []string {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, topic), kfake.GroupMinSessionTimeout(time.Second))
@@ -134,7 +134,7 @@ func nothingLeft(t *testing.T, brokers []string, group string) {
 }
 
 func workload(t *testing.T) *bench.Workload {
-	cfg := bench.DefaultSeed()
+	cfg := bench.DefaultFleet()
 	cfg.Orgs, cfg.DevicesPerOrg, cfg.SoftwarePerOrg, cfg.SoftwarePerDevice = 24, 4, 20, 5
 	wl, err := bench.NewWorkload(cfg, 0)
 	if err != nil {

@@ -35,7 +35,7 @@ func kcat(t *testing.T) string {
 }
 
 // Interoperability with a client we did not write: kcat (librdkafka)
-// produces the seed workload keyed by organization, Graft consumes it into
+// produces the fleet workload keyed by organization, Graft consumes it into
 // the graph, and kcat reads Graft's dead-letter topic back with its headers.
 func TestKcatInterop(t *testing.T) {
 	bin := kcat(t)

@@ -434,10 +434,10 @@ func TestLostLeaseDropsRecords(t *testing.T) {
 	t.Logf("a committed %d and dropped %d; b replayed from the checkpoint and committed %d", sa.Committed, sa.Abandoned, sb.Committed)
 }
 
-// workload is the seed workload at a size, with its model.
+// workload is the fleet workload at a size, with its model.
 func workload(t *testing.T, orgs, devices, software, perDevice int) *bench.Workload {
 	t.Helper()
-	seed := bench.DefaultSeed()
+	seed := bench.DefaultFleet()
 	seed.Orgs, seed.DevicesPerOrg, seed.SoftwarePerOrg, seed.SoftwarePerDevice = orgs, devices, software, perDevice
 	wl, err := bench.NewWorkload(seed, 0)
 	if err != nil {

@@ -1,6 +1,6 @@
-// Command seedgen prints the seed workload as NDJSON writes, for graft ingest.
+// Command fleetgen prints the fleet workload as NDJSON writes, for graft ingest.
 //
-//	go run ./bench/seedgen -writes 100000 > seed.ndjson
+//	go run ./bench/fleetgen -writes 100000 > fleet.ndjson
 package main
 
 import (
@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	cfg := bench.DefaultSeed()
+	cfg := bench.DefaultFleet()
 	n := flag.Int("writes", 100000, "writes to print")
 	flag.IntVar(&cfg.Orgs, "orgs", cfg.Orgs, "organizations")
 	flag.IntVar(&cfg.DevicesPerOrg, "devices", cfg.DevicesPerOrg, "devices per organization")
@@ -22,7 +22,7 @@ func main() {
 	flag.IntVar(&cfg.Burst, "burst", cfg.Burst, "consecutive updates per organization")
 	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed")
 	flag.Parse()
-	g := bench.NewSeed(cfg)
+	g := bench.NewFleet(cfg)
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
 	var b []byte
 	for i := 0; i < *n; i++ {

@@ -1,5 +1,5 @@
-// Package bench holds Graft's workloads and benchmarks. Seed generates the
-// seed workload of DESIGN.md: organizations with property vertices, devices
+// Package bench holds Graft's workloads and benchmarks. Fleet generates the
+// fleet workload of docs/DESIGN.md: organizations with property vertices, devices
 // owned by organizations, software per organization, and full-state
 // "device software updated" events written with replaceEdges.
 package bench
@@ -11,8 +11,8 @@ import (
 	"github.com/graftdb/graft"
 )
 
-// SeedConfig shapes the seed workload.
-type SeedConfig struct {
+// FleetConfig shapes the fleet workload.
+type FleetConfig struct {
 	Orgs              int     // organizations
 	DevicesPerOrg     int     // devices per organization
 	SoftwarePerOrg    int     // software titles per organization
@@ -22,15 +22,15 @@ type SeedConfig struct {
 	Seed              uint64
 }
 
-// DefaultSeed is a small seed workload: 100 organizations, 10 devices each.
-func DefaultSeed() SeedConfig {
-	return SeedConfig{Orgs: 100, DevicesPerOrg: 10, SoftwarePerOrg: 100, SoftwarePerDevice: 20, Skew: 1.1, Burst: 8, Seed: 1}
+// DefaultFleet is a small fleet workload: 100 organizations, 10 devices each.
+func DefaultFleet() FleetConfig {
+	return FleetConfig{Orgs: 100, DevicesPerOrg: 10, SoftwarePerOrg: 100, SoftwarePerDevice: 20, Skew: 1.1, Burst: 8, Seed: 1}
 }
 
-// Seed yields writes of the seed workload: first every organization (with
+// Fleet yields writes of the fleet workload: first every organization (with
 // its property vertices) and its devices, then device software updates.
-type Seed struct {
-	cfg   SeedConfig
+type Fleet struct {
+	cfg   FleetConfig
 	rng   *rand.Rand
 	zipf  *rand.Zipf
 	n     int
@@ -40,9 +40,9 @@ type Seed struct {
 	setup bool
 }
 
-// NewSeed returns a generator.
-func NewSeed(cfg SeedConfig) *Seed {
-	s := &Seed{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
+// NewFleet returns a generator.
+func NewFleet(cfg FleetConfig) *Fleet {
+	s := &Fleet{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
 	if cfg.Skew > 1 && cfg.Orgs > 1 {
 		s.zipf = rand.NewZipf(s.rng, cfg.Skew, 1, uint64(cfg.Orgs-1))
 	}
@@ -56,7 +56,7 @@ func swID(o, s int) string          { return fmt.Sprintf("sw:%06d:%05d", o, s) }
 func propID(o int, p string) string { return fmt.Sprintf("prop:%06d:%s", o, p) }
 
 // Next returns the next write.
-func (s *Seed) Next() *graft.Write {
+func (s *Fleet) Next() *graft.Write {
 	s.n++
 	id := fmt.Sprintf("evt-%d", s.n)
 	if s.setup {
@@ -91,7 +91,7 @@ func (s *Seed) Next() *graft.Write {
 	return s.update(s.org, id)
 }
 
-func (s *Seed) orgWrite(o int, id string) *graft.Write {
+func (s *Fleet) orgWrite(o int, id string) *graft.Write {
 	name := fmt.Sprintf("org %d", o)
 	tier := int64(o % 5)
 	w := &graft.Write{Key: orgID(o), ID: id, Ops: []graft.Op{
@@ -110,7 +110,7 @@ func (s *Seed) orgWrite(o int, id string) *graft.Write {
 }
 
 // update is a DeviceSoftwareUpdated event: the device's full software list.
-func (s *Seed) update(o int, id string) *graft.Write {
+func (s *Fleet) update(o int, id string) *graft.Write {
 	d := s.rng.IntN(max(s.cfg.DevicesPerOrg, 1))
 	n := s.cfg.SoftwarePerDevice
 	w := &graft.Write{Key: orgID(o), ID: id, Ops: make([]graft.Op, 0, n+1)}
@@ -132,10 +132,10 @@ func (s *Seed) update(o int, id string) *graft.Write {
 	return w
 }
 
-// SeedWrites returns the first n writes of the default seed workload and
+// FleetWrites returns the first n writes of the default fleet workload and
 // their op count (for the sinks' benchmarks).
-func SeedWrites(n int) ([]*graft.Write, int) {
-	g := NewSeed(DefaultSeed())
+func FleetWrites(n int) ([]*graft.Write, int) {
+	g := NewFleet(DefaultFleet())
 	ws := make([]*graft.Write, 0, n)
 	ops := 0
 	for range n {
