@@ -1,12 +1,18 @@
 package graft
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"time"
 	"unicode/utf8"
 )
+
+// DeadLetters stores dead letters durably. Append returns once they are safe.
+type DeadLetters interface {
+	Append(ctx context.Context, letters []*Letter) error
+}
 
 // Letter is a dead letter: a record the pipeline gave up on, with what is
 // known of why. It is stored as one JSON object per line.

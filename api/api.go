@@ -40,7 +40,7 @@ type Config struct {
 	Publisher Publisher // nil: ingest is disabled (the source is not the stream)
 	Reader    graft.Reader
 	Pinger    interface{ Ping(context.Context) error }
-	DLQ       engine.DeadLetters
+	DLQ       graft.DeadLetters
 	Engine    *engine.Engine
 	Committed Waiter                               // for ?wait=committed
 	Lag       func(context.Context) (int64, error) // records the source has not delivered

@@ -159,7 +159,7 @@ func RunGraft(ctx context.Context, name string, s Store, wl *Workload, cfg engin
 // maxAttempts, then the event is given up (a dead letter). With lockByKey, each event holds a lock on its
 // key (the organization) while it is applied — the graph writer's second design:
 // in-process, or in Redis when redis is not nil (the graph writer's Redisson lock).
-func RunPool(ctx context.Context, name string, s Store, wl *Workload, workers, maxAttempts int, lockByKey bool, redis engine.Locker) (Result, error) {
+func RunPool(ctx context.Context, name string, s Store, wl *Workload, workers, maxAttempts int, lockByKey bool, redis graft.Locker) (Result, error) {
 	lat := &latencies{}
 	queue := make(chan *graft.Write)
 	var conflicts, retries, dead atomic.Int64
@@ -174,7 +174,7 @@ func RunPool(ctx context.Context, name string, s Store, wl *Workload, workers, m
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, 99))
 			for w := range queue {
-				var lease engine.Lease
+				var lease graft.Lease
 				switch {
 				case lockByKey && redis != nil:
 					for {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -26,8 +27,8 @@ import (
 type Config struct {
 	DataDir string `yaml:"data_dir"`
 	Listen  string `yaml:"listen"`
-	Source  string `yaml:"source"` // "" (embedded JetStream), nats://HOST:PORT/STREAM/SUBJECT, file:PATH
-	Sink    string `yaml:"sink"`   // "" (sqlite:<data_dir>/graph.db) or a sink URL
+	Source  string `yaml:"source"` // "" (embedded JetStream) or one of Sources
+	Sink    string `yaml:"sink"`   // "" (sqlite:<data_dir>/graph.db) or one of Sinks
 	// Mapping is a mapping-rules file: records are domain events mapped to
 	// writes (docs/mapping.md); empty: records are writes.
 	Mapping string `yaml:"mapping"`
@@ -159,77 +160,50 @@ func (c Config) Validate() error {
 	if c.Listen != "" && !strings.Contains(c.Listen, ":") {
 		add("listen", "%q is not host:port", c.Listen)
 	}
-	if c.Source != "" && !strings.HasPrefix(c.Source, "nats://") && !strings.HasPrefix(c.Source, "file:") && !strings.HasPrefix(c.Source, "kafka://") && !strings.HasPrefix(c.Source, "kinesis://") {
-		add("source", "%q: want nats://HOST:PORT/STREAM/SUBJECT, kafka://BROKERS/TOPICS?group=NAME, kinesis://STREAM?region=R or file:PATH (or empty for the embedded stream)", c.Source)
+	if _, ok := Match(Sources, c.Source); c.Source != "" && !ok {
+		add("source", "%q: want %s (or empty for the embedded stream)", Redact(c.Source), Forms(Sources))
 	}
-	if c.Sink != "" && !strings.HasPrefix(c.Sink, "sqlite:") && !strings.HasPrefix(c.Sink, "postgres://") && !strings.HasPrefix(c.Sink, "postgresql://") &&
-		!strings.HasPrefix(c.Sink, "gremlin+ws://") && !strings.HasPrefix(c.Sink, "gremlin+wss://") &&
-		!strings.HasPrefix(c.Sink, "sparql+http://") && !strings.HasPrefix(c.Sink, "sparql+https://") {
-		add("sink", "%q: unknown scheme (supported: sqlite:PATH, postgres://…, gremlin+wss://HOST:PORT/gremlin, sparql+http(s)://HOST:PORT/sparql)", redactURL(c.Sink))
+	if _, ok := Match(Sinks, c.Sink); c.Sink != "" && !ok {
+		add("sink", "%q: unknown scheme (supported: %s)", Redact(c.Sink), Forms(Sinks))
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		add("http.max_body_bytes", "must be positive")
 	}
-	pos := func(field string, v int64) {
-		if v <= 0 {
-			add(field, "must be positive (got %d)", v)
-		}
+	if _, ok := Match(Redis, c.Lock.Use); c.Lock.Use != "" && !ok {
+		add("lock.use", "%q: %s, or empty (no locker)", Redact(c.Lock.Use), Forms(Redis))
 	}
-	pos("limits.max_record_bytes", int64(c.Limits.MaxRecordBytes))
-	pos("limits.max_ops", int64(c.Limits.MaxOps))
-	notNeg := func(field string, v int64) {
-		if v < 0 {
-			add(field, "must not be negative; 0 is the sink's limit (got %d)", v)
-		}
-	}
-	notNeg("batch.max_writes", int64(c.Batch.MaxWrites))
-	notNeg("batch.max_units", int64(c.Batch.MaxUnits))
-	notNeg("batch.max_bytes", int64(c.Batch.MaxBytes))
-	notNeg("concurrency", int64(c.Concurrency))
-	pos("max_inflight_records", int64(c.MaxInflightRecords))
-	pos("max_inflight_bytes", int64(c.MaxInflightBytes))
-	pos("retry.backoff_base", int64(c.Retry.BackoffBase))
-	pos("retry.backoff_max", int64(c.Retry.BackoffMax))
-	pos("retry.park_delay", int64(c.Retry.ParkDelay))
-	pos("retry.park_for", int64(c.Retry.ParkFor))
-	pos("drain_timeout", int64(c.DrainTimeout))
-	if c.Lock.Use != "" && !strings.HasPrefix(c.Lock.Use, "redis://") && !strings.HasPrefix(c.Lock.Use, "rediss://") {
-		add("lock.use", "%q: redis://HOST:PORT/DB, rediss://… or empty (no locker)", redactURL(c.Lock.Use))
-	}
-	if c.Lock.TTL < 300*time.Millisecond {
-		add("lock.ttl", "%v is too short to renew (at least 300ms; default 10s)", c.Lock.TTL)
-	}
-	if c.Limits.MaxRecordAge < 0 {
-		add("limits.max_record_age", "must not be negative; 0 is no limit")
+	// The engine's settings have one rule set: the engine's own.
+	if err := c.Engine().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if c.Batch.Linger < 0 {
-		add("batch.linger", "must not be negative")
-	}
-	if c.Retry.BackoffBase > c.Retry.BackoffMax {
-		add("retry.backoff_base", "%v is above retry.backoff_max %v", c.Retry.BackoffBase, c.Retry.BackoffMax)
-	}
-	if c.DeadLetters.Policy != string(engine.Continue) && c.DeadLetters.Policy != string(engine.Quarantine) {
-		add("dead_letters.policy", "%q is not continue or quarantine", c.DeadLetters.Policy)
 	}
 	if c.Cache.Size == 0 || c.Cache.Size < -1 {
 		add("cache.size", "must be positive, or -1 to disable the write cache (got %d)", c.Cache.Size)
 	}
 	switch {
 	case c.Cache.Use == "memory" || c.Cache.Use == "off":
-	case strings.HasPrefix(c.Cache.Use, "redis://") || strings.HasPrefix(c.Cache.Use, "rediss://"):
+	case isRedis(c.Cache.Use):
 		if c.Cache.Size < 0 {
-			add("cache.size", "-1 (off) with cache.use %s: the shared cache needs the in-process one in front of it", redactURL(c.Cache.Use))
+			add("cache.size", "-1 (off) with cache.use %s: the shared cache needs the in-process one in front of it", Redact(c.Cache.Use))
 		}
 	default:
-		add("cache.use", "%q: memory, redis://HOST:PORT/DB, rediss://… or off", redactURL(c.Cache.Use))
+		add("cache.use", "%q: memory, %s, or off", Redact(c.Cache.Use), Forms(Redis))
 	}
 	return errors.Join(errs...)
 }
 
-func redactURL(raw string) string {
+func isRedis(u string) bool {
+	_, ok := Match(Redis, u)
+	return ok
+}
+
+// SharedCache reports whether the write cache is shared through Redis.
+func (c Config) SharedCache() bool { return isRedis(c.Cache.Use) }
+
+// Redact hides the password of a URL, for messages and printed settings.
+func Redact(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
 		return u.Redacted()
 	}
@@ -262,8 +236,17 @@ func (c Config) YAML() []byte {
 		c.Auth.Token = "********"
 	}
 	c.Kafka = c.Kafka.Masked()
-	c.Cache.Use = redactURL(c.Cache.Use)
-	c.Lock.Use = redactURL(c.Lock.Use)
+	c.Cache.Use = Redact(c.Cache.Use)
+	c.Lock.Use = Redact(c.Lock.Use)
 	b, _ := yaml.Marshal(c)
 	return b
+}
+
+// SinkURL is the sink's URL: Sink, or the embedded store in the data
+// directory.
+func (c Config) SinkURL() string {
+	if c.Sink != "" {
+		return c.Sink
+	}
+	return "sqlite:" + filepath.Join(c.DataDir, "graph.db")
 }

@@ -136,7 +136,7 @@ func (wc *writeCache) refresh(ctx context.Context, keys []string) (gen uint64, o
 		switch {
 		case f == nil:
 			wc.c.Remove(k)
-		case IsVertexKey(k):
+		case graft.IsVertexCacheKey(k):
 			wc.c.Add(k, &vertexFacts{version: f.Version, label: f.Label, props: f.Props})
 		default:
 			wc.c.Add(k, &groupFacts{version: f.Version, gen: f.Gen, exact: f.Exact, targets: f.Targets})
@@ -181,17 +181,17 @@ func (wc *writeCache) learn(p *planner, versions map[string]uint64) {
 }
 
 // facts returns what the batch established for keys, for the shared cache.
-func (p *planner) facts(keys []string) []*SharedFact {
-	out := make([]*SharedFact, len(keys))
+func (p *planner) facts(keys []string) []*graft.SharedFact {
+	out := make([]*graft.SharedFact, len(keys))
 	for i, k := range keys {
-		if IsVertexKey(k) {
+		if graft.IsVertexCacheKey(k) {
 			if v := p.vertices[k[2:]]; v != nil && v.known() {
-				out[i] = &SharedFact{Label: v.label, Props: v.props}
+				out[i] = &graft.SharedFact{Label: v.label, Props: v.props}
 			}
 			continue
 		}
 		if g := p.groups[k]; g != nil {
-			out[i] = &SharedFact{Gen: p.gen, Exact: g.exact, Targets: g.targets}
+			out[i] = &graft.SharedFact{Gen: p.gen, Exact: g.exact, Targets: g.targets}
 		}
 	}
 	return out

@@ -61,11 +61,11 @@ type Config struct {
 	// SharedCache, when set, is the write cache shared with the other graft
 	// processes of the graph (Redis); the in-process cache (CacheSize > 0)
 	// stays in front of it.
-	SharedCache SharedCache
+	SharedCache graft.SharedCache
 	// Locker, when set, gives every batch a lease on its writes' keys
 	// before it is applied (docs/cache.md, "Locker"); LockTTL is the lease's
 	// time to live, renewed every third of it while the batch runs.
-	Locker  Locker
+	Locker  graft.Locker
 	LockTTL time.Duration
 	// Decode, when set, turns a record into a write instead of the wire
 	// format's decoder (mapping rules). A nil write with a nil error skips
@@ -75,6 +75,10 @@ type Config struct {
 	// Logger receives events worth a human's attention.
 	Logger *slog.Logger
 }
+
+// MinLockTTL is the shortest lease a locker may be given: it is renewed
+// every third of it, which must leave room for a round trip to Redis.
+const MinLockTTL = 300 * time.Millisecond
 
 // Default returns the defaults.
 func Default() Config {
@@ -127,12 +131,14 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports every invalid field, by name.
+// Validate reports every invalid field, named by its path in graft.yaml.
+// It is the one rule set of the engine's settings: the configuration file
+// (package config) and every command use it. Zero is each field's default.
 func (c Config) Validate() error {
 	var errs []error
 	neg := func(name string, v int64) {
 		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s: must not be negative (got %d)", name, v))
+			errs = append(errs, fmt.Errorf("%s: must not be negative; 0 is the default (got %d)", name, v))
 		}
 	}
 	neg("limits.max_record_bytes", int64(c.Limits.MaxRecordBytes))
@@ -151,6 +157,9 @@ func (c Config) Validate() error {
 	neg("drain_timeout", int64(c.DrainTimeout))
 	neg("limits.max_record_age", int64(c.MaxRecordAge))
 	neg("lock.ttl", int64(c.LockTTL))
+	if c.LockTTL > 0 && c.LockTTL < MinLockTTL {
+		errs = append(errs, fmt.Errorf("lock.ttl: %v is too short to renew (at least %v; default 10s)", c.LockTTL, MinLockTTL))
+	}
 	if c.SharedCache != nil && c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("cache.size: a shared cache needs the in-process cache in front of it (got %d)", c.CacheSize))
 	}

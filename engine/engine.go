@@ -26,15 +26,10 @@ import (
 	"github.com/graftdb/graft"
 )
 
-// DeadLetters stores dead letters durably. Append returns once they are safe.
-type DeadLetters interface {
-	Append(ctx context.Context, letters []*graft.Letter) error
-}
-
 // Engine runs records from a source into a sink.
 type Engine struct {
 	sink  graft.Sink
-	dlq   DeadLetters
+	dlq   graft.DeadLetters
 	cfg   Config
 	log   *slog.Logger
 	cache *writeCache
@@ -48,7 +43,7 @@ type Engine struct {
 }
 
 // New returns an engine writing to sink and dead-lettering to dlq.
-func New(sink graft.Sink, dlq DeadLetters, cfg Config) (*Engine, error) {
+func New(sink graft.Sink, dlq graft.DeadLetters, cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func testConfig() engine.Config {
 
 var testLimits = graft.SinkLimits{MaxUnits: 200, MaxBytes: 1 << 20, MaxWrites: 50, Concurrency: 4}
 
-func run(t *testing.T, sink graft.Sink, dlq engine.DeadLetters, src graft.Source, cfg engine.Config) *engine.Engine {
+func run(t *testing.T, sink graft.Sink, dlq graft.DeadLetters, src graft.Source, cfg engine.Config) *engine.Engine {
 	t.Helper()
 	e, err := engine.New(sink, dlq, cfg)
 	if err != nil {

@@ -159,7 +159,7 @@ func (x *execution) apply(cur []*node) error {
 	}
 	x.e.stats.CacheHits.Add(int64(p.hits))
 	x.e.stats.CacheMisses.Add(int64(p.misses))
-	var ticket *Ticket
+	var ticket *graft.SharedTicket
 	if shared && len(b.Writes) > 0 {
 		ticket = x.begin(cache, b.Writes)
 	}
@@ -206,7 +206,7 @@ func (x *execution) apply(cur []*node) error {
 // begin marks the elements the planned writes change in the shared cache.
 // When it fails, the cache is bypassed from the next batch on; this one was
 // planned with facts loaded before the failure and goes ahead.
-func (x *execution) begin(cache *writeCache, ws []*graft.Write) *Ticket {
+func (x *execution) begin(cache *writeCache, ws []*graft.Write) *graft.SharedTicket {
 	keys := batchKeys(ws)
 	deletes := false
 	for _, w := range ws {

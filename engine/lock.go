@@ -10,27 +10,6 @@ import (
 	"github.com/graftdb/graft"
 )
 
-// Locker gives a batch leases on the keys of its writes, for deployments
-// where one key can reach several graft processes (locker.Redis). Every key
-// of a batch is taken at once or none is (no deadlock, no partial hold).
-type Locker interface {
-	// Acquire takes every key for ttl, or none: ok is false when another
-	// holder has one of them.
-	Acquire(ctx context.Context, keys []string, ttl time.Duration) (l Lease, ok bool, err error)
-	// Renew extends the lease; false when it was lost (expired and taken).
-	Renew(ctx context.Context, l Lease, ttl time.Duration) (bool, error)
-	// Release gives the keys back (only those the lease still holds).
-	Release(ctx context.Context, l Lease) error
-}
-
-// Lease is a set of keys held together, with the fencing token the sink
-// checks (graft.Batch.Fence).
-type Lease struct {
-	Keys  []string
-	Token uint64
-	Value string // what the lock keys hold: owner and token
-}
-
 // errLeaseLost cancels a batch whose lease could not be renewed.
 var errLeaseLost = errors.New("lock lease lost")
 
@@ -38,7 +17,7 @@ var errLeaseLost = errors.New("lock lease lost")
 // the locker fails, the engine waits (and reports not ready) — it never
 // writes unlocked. It returns a context that is cancelled if the lease is
 // lost, and a function that stops renewing and releases.
-func (x *execution) lock(ws []*graft.Write) (context.Context, *Lease, func(), error) {
+func (x *execution) lock(ws []*graft.Write) (context.Context, *graft.Lease, func(), error) {
 	e := x.e
 	b := graft.Batch{Writes: ws}
 	keys := b.FenceKeys()
@@ -79,7 +58,7 @@ func (x *execution) lock(ws []*graft.Write) (context.Context, *Lease, func(), er
 }
 
 // keepLease renews the lease every third of its TTL until released.
-func (x *execution) keepLease(l Lease, ttl time.Duration) (context.Context, *Lease, func(), error) {
+func (x *execution) keepLease(l graft.Lease, ttl time.Duration) (context.Context, *graft.Lease, func(), error) {
 	ctx, cancel := context.WithCancelCause(x.ctx)
 	stop := make(chan struct{})
 	done := make(chan struct{})

@@ -3,14 +3,23 @@
 // batch runs through the same engine as graft run, and the answer is a
 // partial batch response (docs/kinesis.md, deploy/sam/template.yaml).
 //
-// Environment:
+// Every setting of graft.yaml is read from the environment (package config:
+// GRAFT_ and the setting's path in capitals, batch.max_writes as
+// GRAFT_BATCH_MAX_WRITES), over the file GRAFT_CONFIG names if any. The ones
+// a function needs most:
 //
 //	GRAFT_SINK            the sink URL (required): postgres://…, gremlin+wss://…, sparql+https://…
 //	GRAFT_MAPPING         a mapping rules file shipped with the function (optional)
+//	GRAFT_CACHE_USE       redis://…: the write cache shared by every invocation (default
+//	                      memory: each invocation starts with an empty cache)
+//	GRAFT_LIMITS_MAX_RECORD_AGE (or GRAFT_MAX_RECORD_AGE)  e.g. 24h: older records are
+//	                      dead letters (class expired)
+//
+// and two of the handler's own:
+//
 //	GRAFT_DLQ             kafka://BROKERS/TOPIC: dead letters go there and count as done
 //	                      (unset: a dead letter is a failed record; the mapping's retry
 //	                      and on-failure destination settings apply)
-//	GRAFT_MAX_RECORD_AGE  e.g. 24h: older records are dead letters (class expired)
 //	GRAFT_FAILURE_MODE    partial (default): a partial batch response, for mappings with
 //	                      ReportBatchItemFailures; error: an invocation with records not
 //	                      done fails whole and Lambda retries the whole batch (for mappings
@@ -22,15 +31,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
+	awslambda "github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/graftdb/graft/engine"
-	"github.com/graftdb/graft/lambdahandler"
-	"github.com/graftdb/graft/mapping"
-	"github.com/graftdb/graft/sinks"
-	"github.com/graftdb/graft/source/kafka"
+	"github.com/graftdb/graft/app"
+	"github.com/graftdb/graft/config"
+	"github.com/graftdb/graft/source/lambda"
 )
 
 func main() {
@@ -39,34 +45,28 @@ func main() {
 		fmt.Fprintln(os.Stderr, "graft-lambda:", err)
 		os.Exit(1)
 	}
-	lambda.Start(h.Invoke)
+	awslambda.Start(h.Invoke)
 }
 
-func setup(ctx context.Context) (*lambdahandler.Handler, error) {
+// setup reads the configuration from the environment and assembles the
+// handler.
+func setup(ctx context.Context) (*lambda.Handler, error) {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	url := os.Getenv("GRAFT_SINK")
-	if url == "" {
-		return nil, fmt.Errorf("GRAFT_SINK is not set")
+	c := config.Default()
+	if path := os.Getenv("GRAFT_CONFIG"); path != "" {
+		var err error
+		if c, err = config.Load(path); err != nil {
+			return nil, fmt.Errorf("GRAFT_CONFIG: %w", err)
+		}
 	}
-	sink, err := sinks.Open(ctx, url, false)
+	c, err := config.FromEnv(c, lookupEnv)
 	if err != nil {
 		return nil, err
 	}
-	cfg := engine.Default()
-	cfg.Logger = log
-	if v := os.Getenv("GRAFT_MAX_RECORD_AGE"); v != "" {
-		if cfg.MaxRecordAge, err = time.ParseDuration(v); err != nil {
-			return nil, fmt.Errorf("GRAFT_MAX_RECORD_AGE=%q: %w", v, err)
-		}
+	h, err := app.Lambda(ctx, c, os.Getenv("GRAFT_DLQ"), log)
+	if err != nil {
+		return nil, err
 	}
-	if path := os.Getenv("GRAFT_MAPPING"); path != "" {
-		m, err := mapping.Load(path)
-		if err != nil {
-			return nil, fmt.Errorf("GRAFT_MAPPING: %w", err)
-		}
-		cfg.Decode = m.Decoder(cfg.Limits)
-	}
-	h := &lambdahandler.Handler{Sink: sink, Config: cfg}
 	switch v := os.Getenv("GRAFT_FAILURE_MODE"); v {
 	case "", "partial":
 	case "error":
@@ -74,14 +74,15 @@ func setup(ctx context.Context) (*lambdahandler.Handler, error) {
 	default:
 		return nil, fmt.Errorf("GRAFT_FAILURE_MODE=%q: partial (a partial batch response) or error (fail the whole invocation)", v)
 	}
-	if v := os.Getenv("GRAFT_DLQ"); v != "" {
-		t, err := kafka.ParseTarget(v)
-		if err != nil {
-			return nil, fmt.Errorf("GRAFT_DLQ: %w", err)
-		}
-		if h.Letters, err = kafka.NewDeadLetterTopic(t, kafka.Security{}); err != nil {
-			return nil, fmt.Errorf("GRAFT_DLQ: %w", err)
-		}
-	}
 	return h, nil
+}
+
+// lookupEnv finds a setting's variable; an empty one is unset, and
+// GRAFT_MAX_RECORD_AGE is the older name of GRAFT_LIMITS_MAX_RECORD_AGE.
+func lookupEnv(name string) (string, bool) {
+	v := os.Getenv(name)
+	if v == "" && name == config.EnvName("limits.max_record_age") {
+		v = os.Getenv("GRAFT_MAX_RECORD_AGE")
+	}
+	return v, v != ""
 }

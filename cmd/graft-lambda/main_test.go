@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"go.yaml.in/yaml/v3"
@@ -23,7 +24,7 @@ func TestSetup(t *testing.T) {
 	}
 	t.Setenv("GRAFT_SINK", "sqlite:"+filepath.Join(t.TempDir(), "graph.db"))
 	t.Setenv("GRAFT_MAX_RECORD_AGE", "soon")
-	if _, err := setup(context.Background()); err == nil || !strings.Contains(err.Error(), "GRAFT_MAX_RECORD_AGE") {
+	if _, err := setup(context.Background()); err == nil || !strings.Contains(err.Error(), "MAX_RECORD_AGE") {
 		t.Fatalf("bad age: %v", err)
 	}
 	t.Setenv("GRAFT_MAX_RECORD_AGE", "")
@@ -40,6 +41,21 @@ func TestSetup(t *testing.T) {
 	if !h.FailWhole {
 		t.Fatal("GRAFT_FAILURE_MODE=error not applied")
 	}
+	// Every engine setting comes from the environment too.
+	t.Setenv("GRAFT_BATCH_MAX_WRITES", "7")
+	t.Setenv("GRAFT_RETRY_PARK_FOR", "3s")
+	t.Setenv("GRAFT_MAX_RECORD_AGE", "48h")
+	if h, err = setup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h.Config.MaxBatchWrites != 7 || h.Config.ParkFor != 3*time.Second || h.Config.MaxRecordAge != 48*time.Hour {
+		t.Fatalf("engine settings from the environment not applied: %+v", h.Config)
+	}
+	t.Setenv("GRAFT_BATCH_MAX_WRITES", "-1")
+	if _, err := setup(context.Background()); err == nil || !strings.Contains(err.Error(), "batch.max_writes") {
+		t.Fatalf("a negative batch size: %v", err)
+	}
+	t.Setenv("GRAFT_BATCH_MAX_WRITES", "")
 	ev := events.KinesisEvent{Records: []events.KinesisEventRecord{{EventID: "shardId-0:1", Kinesis: events.KinesisRecord{
 		SequenceNumber: "1", PartitionKey: "o",
 		Data: []byte(`{"type":"DeviceSoftwareUpdated","organizationId":"o","deviceId":"d","software":[{"name":"a","version":"1"}]}`)}}}}

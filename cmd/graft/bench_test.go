@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graftdb/graft/app"
 	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/config"
 )
@@ -21,12 +22,12 @@ import (
 //	go test ./cmd/graft -run '^$' -bench HTTP -benchtime 1x
 const httpBenchWrites = 20000
 
-func startBenchService(b *testing.B) *service {
+func startBenchService(b *testing.B) *app.Service {
 	var f runFlags
 	f.c = config.Default()
 	f.c.DataDir = b.TempDir()
 	f.c.Listen = "127.0.0.1:0"
-	svc, err := startService(context.Background(), &f, io.Discard, slog.New(slog.DiscardHandler))
+	svc, err := app.Start(context.Background(), f.c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func BenchmarkHTTPIngest(b *testing.B) {
 			go func(cs [][]byte) {
 				defer wg.Done()
 				for _, c := range cs {
-					resp, err := http.Post("http://"+svc.addr+"/v1/writes", "application/x-ndjson", bytes.NewReader(c))
+					resp, err := http.Post("http://"+svc.Addr()+"/v1/writes", "application/x-ndjson", bytes.NewReader(c))
 					if err != nil || resp.StatusCode != 202 {
 						b.Errorf("post: %v %v", resp, err)
 						return
@@ -83,13 +84,13 @@ func BenchmarkHTTPIngest(b *testing.B) {
 		}
 		wg.Wait()
 		accepted := time.Since(start)
-		for svc.api.Status(context.Background()).Committed < int64(total) {
+		for svc.API.Status(context.Background()).Committed < int64(total) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		sum += time.Since(start)
 		b.ReportMetric(float64(total)/accepted.Seconds(), "accepted-writes/s")
-		svc.cancelRun()
-		svc.wait(context.Background())
+		svc.Stop()
+		svc.Wait(context.Background())
 	}
 	b.ReportMetric(float64(total*b.N)/sum.Seconds(), "committed-writes/s")
 }
@@ -115,7 +116,7 @@ func BenchmarkHTTPLatency(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		svc := startBenchService(b)
-		resp, err := http.Post("http://"+svc.addr+"/v1/writes?wait=committed", "application/x-ndjson", bytes.NewReader(setup.Bytes()))
+		resp, err := http.Post("http://"+svc.Addr()+"/v1/writes?wait=committed", "application/x-ndjson", bytes.NewReader(setup.Bytes()))
 		if err != nil || resp.StatusCode != 200 {
 			b.Fatalf("setup: %v %v", resp, err)
 		}
@@ -130,9 +131,9 @@ func BenchmarkHTTPLatency(b *testing.B) {
 			go func(body []byte) {
 				defer wg.Done()
 				t0 := time.Now()
-				resp, err := http.Post("http://"+svc.addr+"/v1/writes?wait=committed", "application/x-ndjson", bytes.NewReader(body))
+				resp, err := http.Post("http://"+svc.Addr()+"/v1/writes?wait=committed", "application/x-ndjson", bytes.NewReader(body))
 				if err != nil || resp.StatusCode != 200 {
-					st := svc.api.Status(context.Background())
+					st := svc.API.Status(context.Background())
 					b.Errorf("post: %v %v; status %+v", resp.StatusCode, err, st)
 					return
 				}
@@ -150,7 +151,7 @@ func BenchmarkHTTPLatency(b *testing.B) {
 		b.ReportMetric(p(0.5), "p50-ms")
 		b.ReportMetric(p(0.99), "p99-ms")
 		b.ReportMetric(rate, "offered-writes/s")
-		svc.cancelRun()
-		svc.wait(context.Background())
+		svc.Stop()
+		svc.Wait(context.Background())
 	}
 }

@@ -5,17 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/graftdb/graft/app"
+	"github.com/graftdb/graft/config"
 
 	"github.com/graftdb/graft/bench"
-	"github.com/graftdb/graft/engine"
-	"github.com/graftdb/graft/locker"
-	"github.com/graftdb/graft/sharedcache"
+	rediscache "github.com/graftdb/graft/cache/redis"
+	redislock "github.com/graftdb/graft/lock/redis"
 )
 
 const benchAbout = `
@@ -81,20 +81,29 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if plot != "" && !strings.HasSuffix(plot, ".svg") {
 		return usagef("--plot %q: only .svg is supported", plot)
 	}
-	names := strings.Split(strategies, ",")
-	for _, n := range names {
-		switch n {
-		case "graft", "graft-nocache", "naive", "locked":
-		case "graft-redis", "graft-locker":
-			if redisURL == "" {
-				return usagef("--strategies: %s needs --redis redis://HOST:PORT/DB", n)
-			}
-		default:
-			return usagef("--strategies: unknown strategy %q (graft, graft-nocache, graft-redis, graft-locker, naive, locked)", n)
-		}
-	}
+	opts := bench.Options{Strategies: strings.Split(strategies, ","), Workers: workers, Attempts: attempts}
 	if scale <= 0 || workers <= 0 || attempts <= 0 {
 		return usagef("--scale, --workers and --attempts must be positive")
+	}
+	if redisURL != "" {
+		// The bench's keys live under their own prefix.
+		shared, err := rediscache.Dial(withParam(redisURL, "prefix", "graft-bench:cache:"))
+		if err != nil {
+			return usagef("--redis: %v", err)
+		}
+		defer shared.Close()
+		if err := shared.Ping(ctx); err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+		lock, err := redislock.Dial(withParam(redisURL, "prefix", "graft-bench:lock:"))
+		if err != nil {
+			return usagef("--redis: %v", err)
+		}
+		defer lock.Close()
+		opts.Shared, opts.Locker = shared, lock
+	}
+	if err := opts.Check(); err != nil {
+		return usagef("--strategies: %v", err)
 	}
 	cfg := bench.DefaultFleet()
 	cfg.Orgs, cfg.Skew, cfg.Burst = max(int(100*scale), 1), skew, burst
@@ -111,109 +120,51 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		defer os.RemoveAll(dir)
 		url = "sqlite:" + filepath.Join(dir, "graph.db")
 	}
-	s, err := openSink(ctx, url, false)
+	s, err := app.OpenSink(ctx, url, false)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	store, ok := s.(bench.Store)
 	if !ok {
-		return fmt.Errorf("sink %s cannot be emptied between runs", url)
+		return fmt.Errorf("sink %s cannot be emptied between runs", config.Redact(url))
 	}
-	var (
-		shared *sharedcache.Redis
-		lock   *locker.Redis
-	)
-	if redisURL != "" {
-		ro, o, err := sharedcache.ParseURL(redisURL)
-		if err != nil {
-			return usagef("--redis: %v", err)
-		}
-		o.Prefix = "graft-bench:cache:"
-		shared = sharedcache.New(redis.NewClient(ro), o)
-		defer shared.Close()
-		if err := shared.Ping(ctx); err != nil {
-			return fmt.Errorf("--redis: %w", err)
-		}
-		lock = locker.New(redis.NewClient(ro), "graft-bench:lock:")
-		defer lock.Close()
-	}
-	fmt.Fprintf(stderr, "graft bench: %d writes (%d ops), %d organizations, on %s\n", len(wl.Writes), wl.Ops, cfg.Orgs, url)
-	var results []bench.Result
-	for _, name := range names {
-		if err := store.Reset(ctx); err != nil {
-			return fmt.Errorf("empty the graph: %w", err)
-		}
-		fmt.Fprintf(stderr, "  %-14s running…\n", name)
-		var r bench.Result
-		switch name {
-		case "graft", "graft-nocache", "graft-redis", "graft-locker":
-			ec := engine.Default()
-			switch name {
-			case "graft-nocache":
-				ec.CacheSize = -1
-			case "graft-redis":
-				if err := shared.Clear(ctx); err != nil {
-					return fmt.Errorf("empty the Redis cache: %w", err)
-				}
-				ec.SharedCache = shared
-			case "graft-locker":
-				ec.Locker = lock
-			}
-			r, err = bench.RunGraft(ctx, name, store, wl, ec)
-		case "naive":
-			r, err = bench.RunPool(ctx, name, store, wl, workers, attempts, false, nil)
-		case "locked":
-			var l engine.Locker
-			if lock != nil {
-				l = lock
-			}
-			r, err = bench.RunPool(ctx, name, store, wl, workers, attempts, true, l)
-		}
-		if err != nil {
-			return fmt.Errorf("strategy %s: %w", name, err)
-		}
-		r.Sink, r.Writes, r.Ops = strings.SplitN(url, "?", 2)[0], len(wl.Writes), wl.Ops
-		if r.Seconds > 0 {
-			r.WritesPerSec = float64(r.Writes) / r.Seconds
-		}
-		if r.Correct, r.Differences, err = bench.Check(ctx, store, wl); err != nil {
-			return err
-		}
-		results = append(results, r)
+	fmt.Fprintf(stderr, "graft bench: %d writes (%d ops), %d organizations, on %s\n", len(wl.Writes), wl.Ops, cfg.Orgs, config.Redact(url))
+	opts.Started = func(name string) { fmt.Fprintf(stderr, "  %-14s running…\n", name) }
+	results, err := bench.Run(ctx, store, strings.SplitN(url, "?", 2)[0], wl, opts)
+	if err != nil {
+		return err
 	}
 	if asJSON {
 		b, _ := json.Marshal(map[string]any{"runs": results})
 		fmt.Fprintln(stdout, string(b))
 	} else {
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "strategy\twrites/s\tseconds\tconflicts\tretries\tdead letters\teliminated\tcoalesced\tp50 ms\tp99 ms\tcorrect\t")
-		for _, r := range results {
-			pct := func(n int64) string {
-				if !strings.HasPrefix(r.Strategy, "graft") {
-					return "-"
-				}
-				return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(max(r.Ops, 1)))
-			}
-			fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%d\t%d\t%d\t%s\t%s\t%.1f\t%.1f\t%v\t\n", r.Strategy, r.WritesPerSec, r.Seconds, r.Conflicts, r.Retries, r.DeadLetters,
-				pct(r.Eliminated), pct(r.Coalesced), r.P50ms, r.P99ms, r.Correct)
-		}
-		tw.Flush()
+		bench.WriteTable(stdout, results)
 	}
 	for _, r := range results {
 		if !r.Correct {
 			fmt.Fprintf(stderr, "%s: the final graph differs from the model:\n%s", r.Strategy, r.Differences)
 		}
 	}
-	if plot != "" {
-		fh, err := os.Create(plot)
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		if err := bench.WriteSVG(fh, results); err != nil {
-			return err
-		}
+	if plot == "" {
+		return nil
 	}
-	return nil
+	fh, err := os.Create(plot)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	return bench.WriteSVG(fh, results)
+}
+
+// withParam returns the URL raw with the query parameter set.
+func withParam(raw, key, value string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return raw // the parser of the URL's user reports it
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/graftdb/graft/app"
 	"github.com/graftdb/graft/bench"
 )
 
@@ -51,12 +51,11 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if scale <= 0 || posters <= 0 {
 		return usagef("--scale and --posters must be positive")
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc, err := startService(ctx, &f, stderr, log)
+	svc, err := app.Start(ctx, f.c, warnLog(stderr))
 	if err != nil {
 		return err
 	}
-	base := "http://" + svc.addr
+	base := "http://" + svc.Addr()
 	fmt.Fprintf(stderr, "graft demo: serving %s, data in %s\n", base, f.c.DataDir)
 
 	cfg := bench.DefaultFleet()
@@ -99,7 +98,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	start := time.Now()
 	stopProgress := startProgress(stderr, false, func() string {
-		st := svc.api.Status(ctx)
+		st := svc.API.Status(ctx)
 		el := time.Since(start).Seconds()
 		return fmt.Sprintf("posted %d/%d · committed %d · pending %d · %.0f writes/s · %d conflicts avoided · %d ops eliminated · %d coalesced",
 			posted.Load(), total, st.Committed, st.Pending+(int64(total)-posted.Load()), float64(st.Committed)/el, st.AvoidedConflicts, st.Eliminated, st.Coalesced)
@@ -125,13 +124,13 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	wg.Wait()
 	for ctx.Err() == nil && postErr == nil {
-		if st := svc.api.Status(ctx); st.Pending == 0 && st.Committed+st.DeadLettered >= posted.Load() {
+		if st := svc.API.Status(ctx); st.Pending == 0 && st.Committed+st.DeadLettered >= posted.Load() {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	stopProgress()
-	st := svc.api.Status(ctx)
+	st := svc.API.Status(ctx)
 	el := time.Since(start)
 	fmt.Fprintf(stderr, "graft demo: %d writes posted and committed in %.1fs (%.0f writes/s); %d dead letters; %d conflicts avoided by batching; %d ops eliminated, %d coalesced\n",
 		posted.Load(), el.Seconds(), float64(st.Committed)/el.Seconds(), st.DeadLettered, st.AvoidedConflicts, st.Eliminated, st.Coalesced)
@@ -142,9 +141,9 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "\nBrowse the graph while the service runs (Ctrl-C stops it):\n  curl %s/v1/vertices/org:000001\n  curl '%s/v1/vertices/dev:000001:0001/edges?direction=out&label=installed'\n  curl %s/v1/status\n  graft export --data-dir %s   (after stopping, or from another shell)\n",
 			base, base, base, f.c.DataDir)
 	} else {
-		svc.cancelRun()
+		svc.Stop()
 	}
-	err = svc.wait(ctx)
+	err = svc.Wait(ctx)
 	if postErr != nil && err == nil {
 		err = postErr
 	}

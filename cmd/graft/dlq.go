@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/app"
 	"github.com/graftdb/graft/deadletter"
 	"github.com/graftdb/graft/engine"
 )
@@ -128,12 +129,12 @@ func runDLQRedrive(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if _, err := fs.parse(args, stdout); err != nil {
 		return err
 	}
-	unlock, err := lockDataDir(f.c.DataDir)
+	unlock, err := app.LockDataDir(f.c.DataDir)
 	if err != nil {
 		return err
 	}
 	taken, err := deadletter.TakeForRedrive(f.c.DataDir)
-	unlock() // openPipeline takes it again
+	unlock() // OpenPipeline takes it again
 	if err != nil {
 		return err
 	}
@@ -141,14 +142,14 @@ func runDLQRedrive(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	p, err := openPipeline(ctx, &f, stderr, nil)
+	p, err := app.OpenPipeline(ctx, f.c, warnLog(stderr), nil)
 	if err != nil {
 		return err
 	}
-	defer p.close()
+	defer p.Close()
 	start := time.Now()
-	err = p.eng.Run(ctx, src)
-	sum := summarize(p.eng.Stats().Snapshot(), time.Since(start))
+	err = p.Engine.Run(ctx, src)
+	sum := summarize(p.Engine.Stats().Snapshot(), time.Since(start))
 	if err != nil {
 		if errors.Is(err, engine.ErrDrainTimeout) || graft.IsStop(err) {
 			return fmt.Errorf("redrive interrupted; the letters not yet done stay in %s for the next redrive: %w", taken, err)

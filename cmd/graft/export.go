@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/app"
 )
 
 const exportAbout = `
@@ -33,7 +34,7 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, _ io.Wri
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	s, err := openSink(ctx, f.sinkURL(), true)
+	s, err := app.OpenSink(ctx, f.c.SinkURL(), true)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/graftdb/graft/config"
@@ -109,13 +108,6 @@ func (s *sinkFlags) register(fs *flagSet) {
 	fs.StringVar(&s.configPath, "config", s.configPath, "config `file` (default ./graft.yaml when it exists); flags override it")
 	fs.StringVar(&s.c.DataDir, "data-dir", s.c.DataDir, "`directory` for the embedded graph store, dead letters and the lock file")
 	fs.StringVar(&s.c.Sink, "sink", s.c.Sink, "sink `URL`; default sqlite:<data-dir>/graph.db (the embedded store)")
-}
-
-func (s *sinkFlags) sinkURL() string {
-	if s.c.Sink != "" {
-		return s.c.Sink
-	}
-	return "sqlite:" + filepath.Join(s.c.DataDir, "graph.db")
 }
 
 // input is the command's input: the file named by the only positional

@@ -8,19 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/graftdb/graft"
-	"github.com/graftdb/graft/deadletter"
+	"github.com/graftdb/graft/app"
 	"github.com/graftdb/graft/engine"
-	"github.com/graftdb/graft/locker"
-	"github.com/graftdb/graft/mapping"
-	"github.com/graftdb/graft/sharedcache"
 	"github.com/graftdb/graft/source/file"
 )
 
@@ -57,131 +50,10 @@ func (f *engineFlags) register(fs *flagSet) {
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (for developers)")
 }
 
-func (f *engineFlags) config(stderr io.Writer) (engine.Config, error) {
-	if err := f.c.Validate(); err != nil {
-		return engine.Config{}, usagef("invalid configuration:\n%v", err)
-	}
-	cfg := f.c.Engine()
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if f.c.Mapping != "" {
-		m, err := mapping.Load(f.c.Mapping)
-		if err != nil {
-			return engine.Config{}, usagef("--mapping: %v", err)
-		}
-		cfg.Decode = m.Decoder(cfg.Limits)
-	}
-	return cfg, nil
-}
-
-// pipeline is an engine wired to a sink and its dead letters: the data
-// directory's file, or another target (a Kafka topic).
-type pipeline struct {
-	eng     *engine.Engine
-	sink    sinkStore
-	dlq     *deadletter.File
-	letters engine.DeadLetters // where the engine puts dead letters: dlq, or the target given
-	shared  *sharedcache.Redis // nil: in-process write cache only
-	lock    *locker.Redis      // nil: no locker
-	unlock  func()
-}
-
-// openPipeline opens the sink and the engine. Dead letters go to letters
-// when it is not nil, else to <data-dir>/deadletters.ndjson.
-func openPipeline(ctx context.Context, f *engineFlags, stderr io.Writer, letters engine.DeadLetters) (*pipeline, error) {
-	cfg, err := f.config(stderr)
-	if err != nil {
-		return nil, err
-	}
-	var shared *sharedcache.Redis
-	if u := f.c.Cache.Use; strings.HasPrefix(u, "redis://") || strings.HasPrefix(u, "rediss://") {
-		ro, o, err := sharedcache.ParseURL(u)
-		if err != nil {
-			return nil, usagef("--cache: %v", err)
-		}
-		shared = sharedcache.New(redis.NewClient(ro), o)
-		warnIfDown(ctx, shared.Ping, cfg.Logger, "write cache: Redis does not answer; the cache is bypassed until it does", ro.Addr)
-		cfg.SharedCache = shared
-	}
-	var lock *locker.Redis
-	if u := f.c.Lock.Use; u != "" {
-		ro, prefix, err := locker.ParseURL(u)
-		if err != nil {
-			return nil, usagef("--lock: %v", err)
-		}
-		lock = locker.New(redis.NewClient(ro), prefix)
-		warnIfDown(ctx, lock.Ping, cfg.Logger, "locker: Redis does not answer; writing waits until it does", ro.Addr)
-		cfg.Locker = lock
-	}
-	closeRedis := func() {
-		if shared != nil {
-			shared.Close()
-		}
-		if lock != nil {
-			lock.Close()
-		}
-	}
-	sink, err := openSink(ctx, f.sinkURL(), false)
-	if err != nil {
-		closeRedis()
-		return nil, err
-	}
-	unlock, err := lockDataDir(f.c.DataDir)
-	if err != nil {
-		sink.Close()
-		closeRedis()
-		return nil, err
-	}
-	p := &pipeline{sink: sink, unlock: unlock, shared: shared, lock: lock}
-	dlqPath := filepath.Join(f.c.DataDir, deadletter.FileName)
-	if p.dlq, err = deadletter.Open(dlqPath); err != nil {
-		p.close()
-		return nil, err
-	}
-	p.letters = p.dlq
-	if letters != nil {
-		if cfg.Policy == engine.Quarantine {
-			p.close()
-			return nil, usagef("dead_letters.policy quarantine needs the dead-letter file (the keys quarantined before a restart are read back from it); it cannot be used with a dead-letter topic yet")
-		}
-		p.letters = letters
-	}
-	if p.eng, err = engine.New(sink, p.letters, cfg); err != nil {
-		p.close()
-		return nil, usagef("%v", err)
-	}
-	if cfg.Policy == engine.Quarantine {
-		keys, err := deadletter.Keys(dlqPath)
-		if err != nil {
-			p.close()
-			return nil, err
-		}
-		p.eng.Quarantine(keys...)
-	}
-	return p, nil
-}
-
-// warnIfDown logs once when Redis does not answer at start: graft runs on
-// and the engine retries (the cache bypassed, the locker pausing writes).
-func warnIfDown(ctx context.Context, ping func(context.Context) error, log *slog.Logger, msg, addr string) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := ping(ctx); err != nil {
-		log.Warn(msg, "redis", addr, "err", err)
-	}
-}
-
-func (p *pipeline) close() {
-	if p.dlq != nil {
-		p.dlq.Close()
-	}
-	if p.shared != nil {
-		p.shared.Close()
-	}
-	if p.lock != nil {
-		p.lock.Close()
-	}
-	p.sink.Close()
-	p.unlock()
+// warnLog is the log of the commands that are not services: warnings and
+// errors on stderr.
+func warnLog(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 const ingestAbout = `
@@ -210,7 +82,7 @@ func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	if _, err := f.config(stderr); err != nil {
+	if _, err := app.EngineConfig(f.c, nil); err != nil {
 		return err
 	}
 	input, err := openInput(pos, stdin)
@@ -219,11 +91,11 @@ func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	defer input.Close()
 	in, name, size := input.r, input.name, input.size
-	p, err := openPipeline(ctx, &f, stderr, nil)
+	p, err := app.OpenPipeline(ctx, f.c, warnLog(stderr), nil)
 	if err != nil {
 		return err
 	}
-	defer p.close()
+	defer p.Close()
 	src := file.New(name, in, f.c.Limits.MaxRecordBytes)
 	if f.cpuProfile != "" {
 		pf, err := os.Create(f.cpuProfile)
@@ -238,15 +110,15 @@ func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	start := time.Now()
 	stopProgress := startProgress(stderr, f.quiet, func() string {
-		return progressLine(p.eng.Stats().Snapshot(), time.Since(start), src.BytesRead(), size)
+		return progressLine(p.Engine.Stats().Snapshot(), time.Since(start), src.BytesRead(), size)
 	})
-	err = p.eng.Run(ctx, src)
+	err = p.Engine.Run(ctx, src)
 	stopProgress()
-	sum := summarize(p.eng.Stats().Snapshot(), time.Since(start))
+	sum := summarize(p.Engine.Stats().Snapshot(), time.Since(start))
 	if !f.quiet {
 		fmt.Fprintln(stderr, sum.line())
 		if sum.DeadLetters > 0 {
-			fmt.Fprintf(stderr, "%d dead letters in %s: see 'graft dlq list --data-dir %s'\n", sum.DeadLetters, p.dlq.Path(), f.c.DataDir)
+			fmt.Fprintf(stderr, "%d dead letters in %s: see 'graft dlq list --data-dir %s'\n", sum.DeadLetters, p.DLQ.Path(), f.c.DataDir)
 		}
 	}
 	if f.json {

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/graftdb/graft/app"
 	"github.com/graftdb/graft/engine"
 )
 
@@ -29,7 +30,8 @@ type command struct {
 	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
 }
 
-// commands lists every command; the wiring is explicit, here and in sinks.go.
+// commands lists every command. Each turns its flags into a configuration
+// and hands it to package app, which assembles the pipeline.
 var commands []command
 
 func init() {
@@ -77,7 +79,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			return exitOK
 		case errors.Is(err, errHelp):
 			return exitOK
-		case errors.As(err, new(*usageError)):
+		case errors.As(err, new(*usageError)), errors.As(err, new(*app.ConfigError)):
 			fmt.Fprintf(stderr, "graft %s: %v\nRun 'graft %s --help' for usage.\n", c.name, err, c.name)
 			return exitUsage
 		case errors.As(err, new(*engine.FatalError)):

@@ -16,6 +16,7 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/api"
+	"github.com/graftdb/graft/app"
 	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/source/jetstream"
@@ -273,7 +274,7 @@ func TestHelpForEveryCommand(t *testing.T) {
 
 func TestDataDirLock(t *testing.T) {
 	dir := t.TempDir()
-	unlock, err := lockDataDir(dir)
+	unlock, err := app.LockDataDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

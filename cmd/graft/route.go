@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/app"
 	"github.com/graftdb/graft/deadletter"
-	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/mapping"
 	"github.com/graftdb/graft/source/kafka"
 )
@@ -85,7 +85,7 @@ func runRoute(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	brokers := strings.Split(strings.TrimSuffix(strings.TrimPrefix(to, "kafka://"), "/"), ",")
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	var letters engine.DeadLetters
+	var letters graft.DeadLetters
 	if kc.DeadLetters != "" {
 		t, _ := kc.DeadLetterTarget()
 		dt, err := kafka.NewDeadLetterTopic(t, kc.Security)
@@ -95,7 +95,7 @@ func runRoute(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		defer dt.Close()
 		letters = dt
 	} else {
-		unlock, err := lockDataDir(f.c.DataDir)
+		unlock, err := app.LockDataDir(f.c.DataDir)
 		if err != nil {
 			return err
 		}
@@ -141,7 +141,7 @@ type router struct {
 	prefix  string
 	prod    *kafka.Producer
 	src     *kafka.Source
-	letters engine.DeadLetters
+	letters graft.DeadLetters
 	lim     graft.Limits
 	log     *slog.Logger
 

@@ -7,14 +7,14 @@ import (
 	"github.com/graftdb/graft"
 )
 
-// Letters is a dead-letter store in memory (engine.DeadLetters), safe for
+// Letters is a dead-letter store in memory (graft.DeadLetters), safe for
 // concurrent use: tests read back what was dead-lettered.
 type Letters struct {
 	mu  sync.Mutex
 	got []*graft.Letter
 }
 
-// Append implements engine.DeadLetters.
+// Append implements graft.DeadLetters.
 func (l *Letters) Append(_ context.Context, ls []*graft.Letter) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

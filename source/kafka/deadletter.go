@@ -52,7 +52,7 @@ func NewDeadLetterTopic(t Target, sec Security, extra ...kgo.Opt) (*DeadLetterTo
 // String names the topic.
 func (d *DeadLetterTopic) String() string { return d.p.String() }
 
-// Append implements engine.DeadLetters.
+// Append implements graft.DeadLetters.
 func (d *DeadLetterTopic) Append(ctx context.Context, letters []*graft.Letter) error {
 	var (
 		wg   sync.WaitGroup

@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/source/kinesis/kpl"
 )
 
 // Config is what a kinesis:// URL says.
@@ -425,12 +426,9 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 func (s *Source) take(n *shard, out *kinesis.GetRecordsOutput, recs []graft.Record) []graft.Record {
 	for _, r := range out.Records {
 		seq := aws.ToString(r.SequenceNumber)
-		subs, agg, aerr := deaggregate(r.Data)
+		subs, aerr := kpl.Split(r.Data, aws.ToString(r.PartitionKey), seq)
 		if aerr != nil {
 			s.log.Warn("kinesis: a KPL aggregate does not decode; it is taken as one record (and dead-lettered)", "shard", n.id, "seq", seq, "err", aerr)
-		}
-		if !agg || aerr != nil {
-			subs = []subRecord{{key: aws.ToString(r.PartitionKey), data: r.Data}}
 		}
 		for i, sub := range subs {
 			off := n.next
@@ -443,10 +441,7 @@ func (s *Source) take(n *shard, out *kinesis.GetRecordsOutput, recs []graft.Reco
 				n.seqs[off] = seq
 			}
 			n.lastOff = off
-			rec := graft.Record{Value: sub.data, Key: sub.key, Pos: graft.Position{Partition: n.id, Offset: off}, Ref: seq}
-			if agg && aerr == nil {
-				rec.Ref = seq + "/" + strconv.Itoa(i) // the user record's index in the aggregate (the KCL's sub-sequence number)
-			}
+			rec := graft.Record{Value: sub.Data, Key: sub.Key, Pos: graft.Position{Partition: n.id, Offset: off}, Ref: sub.Ref}
 			if r.ApproximateArrivalTimestamp != nil {
 				rec.Arrived = *r.ApproximateArrivalTimestamp
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/graftdb/graft/internal/awstest"
 	"github.com/graftdb/graft/internal/memgraph"
 	ksource "github.com/graftdb/graft/source/kinesis"
+	"github.com/graftdb/graft/source/kinesis/kpl"
 )
 
 func put(t *testing.T, kc *kinesis.Client, stream string, ws []*graft.Write) {
@@ -145,7 +146,7 @@ func TestKPLAggregates(t *testing.T) {
 			keys, data = append(keys, w.Key), append(data, w.AppendJSON(nil))
 		}
 		if _, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("kpl"), PartitionKey: aws.String("agg"),
-			Data: ksource.AggregateForTest(keys, data)}); err != nil {
+			Data: kpl.Aggregate(keys, data)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -467,7 +468,7 @@ func TestDeadLettersNameTheRecord(t *testing.T) {
 	good := []byte(`{"key":"k","ops":[{"op":"upsertVertex","id":"v","label":"x"}]}`)
 	bad := []byte(`{"key":"k","ops":[{"op":"explode"}]}`)
 	var seqs []string
-	for _, data := range [][]byte{good, bad, ksource.AggregateForTest([]string{"k", "k"}, [][]byte{good, bad})} {
+	for _, data := range [][]byte{good, bad, kpl.Aggregate([]string{"k", "k"}, [][]byte{good, bad})} {
 		out, err := kc.PutRecord(context.Background(), &kinesis.PutRecordInput{StreamName: aws.String("refs"), PartitionKey: aws.String("k"), Data: data})
 		if err != nil {
 			t.Fatal(err)

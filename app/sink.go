@@ -1,6 +1,4 @@
-// Package sinks opens a sink by URL: every sink Graft has is wired here,
-// explicitly, for the commands and the Lambda handler.
-package sinks
+package app
 
 import (
 	"context"
@@ -11,18 +9,12 @@ import (
 	"time"
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/config"
 	"github.com/graftdb/graft/sink/gremlin"
 	"github.com/graftdb/graft/sink/postgres"
 	"github.com/graftdb/graft/sink/sparql"
 	"github.com/graftdb/graft/sink/sqlite"
 )
-
-// URLError is a sink URL that cannot be used: a usage error.
-type URLError struct{ msg string }
-
-func (e *URLError) Error() string { return e.msg }
-
-func badURL(format string, args ...any) error { return &URLError{fmt.Sprintf(format, args...)} }
 
 // Store is an open sink and the reader of its graph.
 type Store interface {
@@ -30,17 +22,17 @@ type Store interface {
 	graft.Reader
 }
 
-// Open opens the sink a URL names and checks that it is reachable. Every
-// sink is wired here, explicitly.
-// With mustExist, a store that does not exist yet is an error rather than
-// created empty (for commands that only read).
-func Open(ctx context.Context, url string, mustExist bool) (Store, error) {
+// OpenSink opens the sink a URL names (config.Sinks) and checks that it is
+// reachable. Every sink is wired here, explicitly. With mustExist, a store
+// that does not exist yet is an error rather than created empty (for
+// commands that only read).
+func OpenSink(ctx context.Context, url string, mustExist bool) (Store, error) {
 	scheme, _, _ := strings.Cut(url, ":")
 	switch scheme {
 	case "sqlite":
 		path, err := sqlite.ParseURL(url)
 		if err != nil {
-			return nil, badURL("--sink: %v", err)
+			return nil, configErr("--sink: %v", err)
 		}
 		if _, err := os.Stat(path); mustExist && errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("no graph at %s: nothing has been ingested into it yet", url)
@@ -67,7 +59,7 @@ func Open(ctx context.Context, url string, mustExist bool) (Store, error) {
 	case "sparql+http", "sparql+https":
 		cfg, err := sparql.ParseURL(url)
 		if err != nil {
-			return nil, badURL("--sink: %v", err)
+			return nil, configErr("--sink: %v", err)
 		}
 		s, err := sparql.Open(cfg)
 		if err != nil {
@@ -82,7 +74,7 @@ func Open(ctx context.Context, url string, mustExist bool) (Store, error) {
 	case "gremlin+ws", "gremlin+wss":
 		cfg, err := gremlin.ParseURL(url)
 		if err != nil {
-			return nil, badURL("--sink: %v", err)
+			return nil, configErr("--sink: %v", err)
 		}
 		s, err := gremlin.Open(cfg)
 		if err != nil {
@@ -96,5 +88,5 @@ func Open(ctx context.Context, url string, mustExist bool) (Store, error) {
 		}
 		return s, nil
 	}
-	return nil, badURL("--sink %q: unknown scheme %q (supported: sqlite:PATH, postgres://USER@HOST:PORT/DB?sslmode=…, gremlin+wss://HOST:PORT/gremlin, sparql+http://HOST:PORT/sparql)", url, scheme)
+	return nil, configErr("--sink %q: unknown scheme %q (supported: %s)", config.Redact(url), scheme, config.Forms(config.Sinks))
 }

@@ -1,4 +1,4 @@
-package lambdahandler
+package lambda
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/source/kinesis/kpl"
 )
 
 // event builds a batch: shard A's records then shard B's; a poison record
@@ -235,5 +236,52 @@ func TestInvokeRefuses(t *testing.T) {
 		if _, err := h.Invoke(context.Background(), json.RawMessage(ev)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error with %s", ev, err, want)
 		}
+	}
+}
+
+// A Kinesis event whose records the KPL aggregated: the handler splits each
+// aggregate into its user records, as the Kinesis source does, so every
+// write of it is applied (before the split, an aggregate reached the decoder
+// as one opaque record and was dead-lettered). A poison user record inside
+// an aggregate fails the batch from the aggregate's sequence number, so that
+// Lambda retries the whole aggregate.
+func TestKinesisAggregatedRecords(t *testing.T) {
+	ctx := context.Background()
+	write := func(key, id string, n int) []byte {
+		return fmt.Appendf(nil, `{"key":%q,"ops":[{"op":"upsertVertex","id":%q,"label":"x","props":{"n":%d}}]}`, key, id, n)
+	}
+	var ev events.KinesisEvent
+	add := func(seq string, data []byte) {
+		var r events.KinesisEventRecord
+		r.EventSource, r.EventID = "aws:kinesis", "shardId-000000000000:"+seq
+		r.Kinesis.SequenceNumber, r.Kinesis.PartitionKey, r.Kinesis.Data = seq, "outer", data
+		ev.Records = append(ev.Records, r)
+	}
+	add("100", write("a", "plain", 1))
+	add("200", kpl.Aggregate([]string{"a", "b", "a"}, [][]byte{write("a", "v1", 1), write("b", "v2", 2), write("a", "v1", 3)}))
+	add("300", write("b", "after", 4))
+	g := memgraph.New()
+	h := &Handler{Sink: &memgraph.Sink{Graph: g}, Config: engine.Default()}
+	resp, err := h.Handle(ctx, ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures %+v, err %v", resp.BatchItemFailures, err)
+	}
+	want := map[string]int64{"plain": 1, "v1": 3, "v2": 2, "after": 4}
+	for id, n := range want {
+		v, err := g.Vertex(ctx, id)
+		if err != nil {
+			t.Fatalf("%s: %v (a user record of an aggregate was not applied)", id, err)
+		}
+		if got := v.Props["n"].Int(); got != n {
+			t.Fatalf("%s.n = %v, want %d (user records applied out of order)", id, v.Props["n"], n)
+		}
+	}
+	// A poison user record in the aggregate, no dead-letter store: the
+	// batch fails from the aggregate's sequence number.
+	ev.Records[1].Kinesis.Data = kpl.Aggregate([]string{"a", "b"}, [][]byte{write("a", "w1", 1), []byte(`{"ops":[{"op":"explode"}]}`)})
+	h = &Handler{Sink: &memgraph.Sink{Graph: memgraph.New()}, Config: engine.Default()}
+	resp, err = h.Handle(ctx, ev)
+	if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "200" {
+		t.Fatalf("poison in an aggregate: failures %+v, err %v; want the aggregate 200", resp.BatchItemFailures, err)
 	}
 }

@@ -1,5 +1,5 @@
-// Package locker gives graft batches leases on their keys in Redis
-// (engine.Locker), for deployments where one key can reach several graft
+// Package redis gives graft batches leases on their keys in Redis
+// (graft.Locker), for deployments where one key can reach several graft
 // processes.
 //
 // Every key of a batch is taken in one Lua script, all or nothing, so two
@@ -16,7 +16,7 @@
 // Keys under the prefix (default "graft:"): lock:KEY holds OWNER:TOKEN with
 // the lease's TTL; fence is the token counter. With Redis Cluster put a hash
 // tag in the prefix ("graft:{g1}:").
-package locker
+package redis
 
 import (
 	"context"
@@ -26,24 +26,24 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/internal/redisurl"
 )
 
-// Redis implements engine.Locker.
-type Redis struct {
-	rdb    redis.UniversalClient
+// Locker implements graft.Locker in Redis.
+type Locker struct {
+	rdb    goredis.UniversalClient
 	prefix string
 	owner  string
 }
 
-var _ engine.Locker = (*Redis)(nil)
+var _ graft.Locker = (*Locker)(nil)
 
 // ParseURL reads redis://[USER:PASSWORD@]HOST:PORT/DB[?prefix=graft:]
 // (rediss:// for TLS).
-func ParseURL(raw string) (*redis.Options, string, error) {
+func ParseURL(raw string) (*goredis.Options, string, error) {
 	ro, q, err := redisurl.Parse(raw, "lock", "prefix")
 	if err != nil {
 		return nil, "", err
@@ -51,23 +51,33 @@ func ParseURL(raw string) (*redis.Options, string, error) {
 	return ro, q.Get("prefix"), nil
 }
 
-// New wraps a client; each Redis is one owner (one graft process).
-func New(rdb redis.UniversalClient, prefix string) *Redis {
+// Dial returns a locker on a new client for raw (see ParseURL). It does not
+// wait for Redis: the engine pauses writing while the locker does not answer.
+func Dial(raw string) (*Locker, error) {
+	ro, prefix, err := ParseURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	return New(goredis.NewClient(ro), prefix), nil
+}
+
+// New wraps a client; each Locker is one owner (one graft process).
+func New(rdb goredis.UniversalClient, prefix string) *Locker {
 	if prefix == "" {
 		prefix = "graft:"
 	}
 	var b [8]byte
 	rand.Read(b[:])
-	return &Redis{rdb: rdb, prefix: prefix, owner: hex.EncodeToString(b[:])}
+	return &Locker{rdb: rdb, prefix: prefix, owner: hex.EncodeToString(b[:])}
 }
 
 // Ping checks that Redis answers.
-func (r *Redis) Ping(ctx context.Context) error { return r.rdb.Ping(ctx).Err() }
+func (r *Locker) Ping(ctx context.Context) error { return r.rdb.Ping(ctx).Err() }
 
 // Close closes the client.
-func (r *Redis) Close() error { return r.rdb.Close() }
+func (r *Locker) Close() error { return r.rdb.Close() }
 
-var acquireScript = redis.NewScript(`
+var acquireScript = goredis.NewScript(`
 for i = 2, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
 end
@@ -77,7 +87,7 @@ for i = 2, #KEYS do redis.call('SET', KEYS[i], v, 'PX', ARGV[2]) end
 return token
 `)
 
-func (r *Redis) lockKeys(keys []string, withFence bool) []string {
+func (r *Locker) lockKeys(keys []string, withFence bool) []string {
 	out := make([]string, 0, len(keys)+1)
 	if withFence {
 		out = append(out, r.prefix+"fence")
@@ -88,20 +98,20 @@ func (r *Redis) lockKeys(keys []string, withFence bool) []string {
 	return out
 }
 
-// Acquire implements engine.Locker. keys must be sorted (they are:
+// Acquire implements graft.Locker. keys must be sorted (they are:
 // graft.Batch.FenceKeys).
-func (r *Redis) Acquire(ctx context.Context, keys []string, ttl time.Duration) (engine.Lease, bool, error) {
+func (r *Locker) Acquire(ctx context.Context, keys []string, ttl time.Duration) (graft.Lease, bool, error) {
 	t, err := acquireScript.Run(ctx, r.rdb, r.lockKeys(keys, true), r.owner, ttl.Milliseconds()).Int64()
 	if err != nil {
-		return engine.Lease{}, false, fmt.Errorf("redis lock: %w", err)
+		return graft.Lease{}, false, fmt.Errorf("redis lock: %w", err)
 	}
 	if t == 0 {
-		return engine.Lease{}, false, nil
+		return graft.Lease{}, false, nil
 	}
-	return engine.Lease{Keys: keys, Token: uint64(t), Value: r.owner + ":" + strconv.FormatInt(t, 10)}, true, nil
+	return graft.Lease{Keys: keys, Token: uint64(t), Value: r.owner + ":" + strconv.FormatInt(t, 10)}, true, nil
 }
 
-var renewScript = redis.NewScript(`
+var renewScript = goredis.NewScript(`
 for i = 1, #KEYS do
   if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end
 end
@@ -109,8 +119,8 @@ for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 return 1
 `)
 
-// Renew implements engine.Locker: all the keys still held, or lost.
-func (r *Redis) Renew(ctx context.Context, l engine.Lease, ttl time.Duration) (bool, error) {
+// Renew implements graft.Locker: all the keys still held, or lost.
+func (r *Locker) Renew(ctx context.Context, l graft.Lease, ttl time.Duration) (bool, error) {
 	n, err := renewScript.Run(ctx, r.rdb, r.lockKeys(l.Keys, false), l.Value, ttl.Milliseconds()).Int64()
 	if err != nil {
 		return false, fmt.Errorf("redis lock renew: %w", err)
@@ -118,15 +128,15 @@ func (r *Redis) Renew(ctx context.Context, l engine.Lease, ttl time.Duration) (b
 	return n == 1, nil
 }
 
-var releaseScript = redis.NewScript(`
+var releaseScript = goredis.NewScript(`
 for i = 1, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
 end
 return 1
 `)
 
-// Release implements engine.Locker: only the keys the lease still holds.
-func (r *Redis) Release(ctx context.Context, l engine.Lease) error {
+// Release implements graft.Locker: only the keys the lease still holds.
+func (r *Locker) Release(ctx context.Context, l graft.Lease) error {
 	if err := releaseScript.Run(ctx, r.rdb, r.lockKeys(l.Keys, false), l.Value).Err(); err != nil {
 		return fmt.Errorf("redis lock release: %w", err)
 	}

@@ -1,5 +1,5 @@
-// Package sharedcache is the write cache in Redis, shared by every graft
-// process writing one graph (engine.SharedCache). docs/cache.md explains
+// Package redis is the write cache in Redis, shared by every graft
+// process writing one graph (graft.SharedCache). docs/cache.md explains
 // what is cached and why a fact in it is always true.
 //
 // Keys, under the prefix (default "graft:"; with Redis Cluster put a hash
@@ -15,7 +15,7 @@
 //	i:KEY    batches writing the element now
 //
 // KEY is a vertex ("v\x00" id) or an edge group ("g\x00" from "\x00" label).
-package sharedcache
+package redis
 
 import (
 	"context"
@@ -27,10 +27,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/graftdb/graft"
-	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/redisurl"
 )
 
@@ -43,17 +42,17 @@ type Options struct {
 	InflightTTL time.Duration
 }
 
-// Redis implements engine.SharedCache.
-type Redis struct {
-	rdb  redis.UniversalClient
+// Cache implements graft.SharedCache in Redis.
+type Cache struct {
+	rdb  goredis.UniversalClient
 	opts Options
 }
 
-var _ engine.SharedCache = (*Redis)(nil)
+var _ graft.SharedCache = (*Cache)(nil)
 
 // ParseURL reads redis://[USER:PASSWORD@]HOST:PORT/DB[?prefix=…&ttl=…]
 // (rediss:// for TLS).
-func ParseURL(raw string) (*redis.Options, Options, error) {
+func ParseURL(raw string) (*goredis.Options, Options, error) {
 	var o Options
 	ro, q, err := redisurl.Parse(raw, "cache", "prefix", "ttl")
 	if err != nil {
@@ -68,13 +67,22 @@ func ParseURL(raw string) (*redis.Options, Options, error) {
 	return ro, o, nil
 }
 
-// Open connects to Redis at raw (see ParseURL) and checks that it answers.
-func Open(ctx context.Context, raw string) (*Redis, error) {
+// Dial returns a cache on a new client for raw (see ParseURL). It does not
+// wait for Redis: the engine bypasses a cache that does not answer.
+func Dial(raw string) (*Cache, error) {
 	ro, o, err := ParseURL(raw)
 	if err != nil {
 		return nil, err
 	}
-	r := New(redis.NewClient(ro), o)
+	return New(goredis.NewClient(ro), o), nil
+}
+
+// Open is Dial, then a check that Redis answers.
+func Open(ctx context.Context, raw string) (*Cache, error) {
+	r, err := Dial(raw)
+	if err != nil {
+		return nil, err
+	}
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("cache %s: %w", redisurl.Redact(raw), err)
@@ -83,7 +91,7 @@ func Open(ctx context.Context, raw string) (*Redis, error) {
 }
 
 // New wraps a client.
-func New(rdb redis.UniversalClient, o Options) *Redis {
+func New(rdb goredis.UniversalClient, o Options) *Cache {
 	if o.Prefix == "" {
 		o.Prefix = "graft:"
 	}
@@ -93,16 +101,16 @@ func New(rdb redis.UniversalClient, o Options) *Redis {
 	if o.InflightTTL <= 0 {
 		o.InflightTTL = 10 * time.Minute
 	}
-	return &Redis{rdb: rdb, opts: o}
+	return &Cache{rdb: rdb, opts: o}
 }
 
 // Close closes the client.
-func (r *Redis) Close() error { return r.rdb.Close() }
+func (r *Cache) Close() error { return r.rdb.Close() }
 
 // Ping checks that Redis answers.
-func (r *Redis) Ping(ctx context.Context) error { return r.rdb.Ping(ctx).Err() }
+func (r *Cache) Ping(ctx context.Context) error { return r.rdb.Ping(ctx).Err() }
 
-func (r *Redis) key(kind, k string) string { return r.opts.Prefix + kind + k }
+func (r *Cache) key(kind, k string) string { return r.opts.Prefix + kind + k }
 
 func randomEpoch() string {
 	var b [8]byte
@@ -110,7 +118,7 @@ func randomEpoch() string {
 	return strconv.FormatUint(binary.LittleEndian.Uint64(b[:])>>1|1, 10)
 }
 
-var loadScript = redis.NewScript(`
+var loadScript = goredis.NewScript(`
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   redis.call('SET', KEYS[1], ARGV[1], 'NX')
@@ -132,8 +140,8 @@ end
 return out
 `)
 
-// Load implements engine.SharedCache.
-func (r *Redis) Load(ctx context.Context, keys []string, have []uint64) (engine.Loaded, error) {
+// Load implements graft.SharedCache.
+func (r *Cache) Load(ctx context.Context, keys []string, have []uint64) (graft.SharedLoad, error) {
 	ks := make([]string, 0, len(keys)+2)
 	ks = append(ks, r.key("", "epoch"), r.key("", "gen"))
 	args := make([]any, 0, len(keys)+1)
@@ -144,19 +152,19 @@ func (r *Redis) Load(ctx context.Context, keys []string, have []uint64) (engine.
 	}
 	res, err := loadScript.Run(ctx, r.rdb, ks, args...).Slice()
 	if err != nil {
-		return engine.Loaded{}, fmt.Errorf("redis load: %w", err)
+		return graft.SharedLoad{}, fmt.Errorf("redis load: %w", err)
 	}
 	if len(res) != len(keys)+2 {
-		return engine.Loaded{}, fmt.Errorf("redis load: %d answers for %d keys", len(res), len(keys))
+		return graft.SharedLoad{}, fmt.Errorf("redis load: %d answers for %d keys", len(res), len(keys))
 	}
-	var l engine.Loaded
+	var l graft.SharedLoad
 	if l.Epoch, err = uintOf(res[0]); err != nil {
 		return l, fmt.Errorf("redis load: epoch: %w", err)
 	}
 	if l.Gen, err = uintOf(res[1]); err != nil {
 		return l, fmt.Errorf("redis load: gen: %w", err)
 	}
-	l.Same, l.Facts = make([]bool, len(keys)), make([]*engine.SharedFact, len(keys))
+	l.Same, l.Facts = make([]bool, len(keys)), make([]*graft.SharedFact, len(keys))
 	for i, k := range keys {
 		switch v := res[i+2].(type) {
 		case int64:
@@ -184,7 +192,7 @@ func uintOf(v any) (uint64, error) {
 	return 0, fmt.Errorf("unexpected %T", v)
 }
 
-var beginScript = redis.NewScript(`
+var beginScript = goredis.NewScript(`
 if ARGV[1] == '1' then redis.call('INCR', KEYS[1]) end
 local v = redis.call('INCR', KEYS[2])
 local out = {v}
@@ -197,8 +205,8 @@ end
 return out
 `)
 
-// Begin implements engine.SharedCache.
-func (r *Redis) Begin(ctx context.Context, keys []string, deletes bool) (engine.Ticket, error) {
+// Begin implements graft.SharedCache.
+func (r *Cache) Begin(ctx context.Context, keys []string, deletes bool) (graft.SharedTicket, error) {
 	ks := make([]string, 0, 3*len(keys)+2)
 	ks = append(ks, r.key("", "gen"), r.key("", "clock"))
 	for _, k := range keys {
@@ -210,12 +218,12 @@ func (r *Redis) Begin(ctx context.Context, keys []string, deletes bool) (engine.
 	}
 	res, err := beginScript.Run(ctx, r.rdb, ks, del, r.opts.InflightTTL.Milliseconds()).Int64Slice()
 	if err != nil {
-		return engine.Ticket{}, fmt.Errorf("redis begin: %w", err)
+		return graft.SharedTicket{}, fmt.Errorf("redis begin: %w", err)
 	}
 	if len(res) != len(keys)+1 {
-		return engine.Ticket{}, fmt.Errorf("redis begin: %d answers for %d keys", len(res), len(keys))
+		return graft.SharedTicket{}, fmt.Errorf("redis begin: %d answers for %d keys", len(res), len(keys))
 	}
-	t := engine.Ticket{Keys: keys, Versions: make([]uint64, len(keys)), Alone: make([]bool, len(keys)), Deletes: deletes}
+	t := graft.SharedTicket{Keys: keys, Versions: make([]uint64, len(keys)), Alone: make([]bool, len(keys)), Deletes: deletes}
 	for i := range keys {
 		t.Versions[i] = uint64(res[0])
 		t.Alone[i] = res[i+1] == 1
@@ -226,7 +234,7 @@ func (r *Redis) Begin(ctx context.Context, keys []string, deletes bool) (engine.
 // publishScript: KEYS epoch, gen, then n:, i:, f: per element; ARGV
 // version, the batch's epoch, TTL ms, deletes, then per element: alone,
 // field count, fields and values.
-var publishScript = redis.NewScript(`
+var publishScript = goredis.NewScript(`
 local sameEpoch = redis.call('GET', KEYS[1]) == ARGV[2]
 local pos = 5
 for i = 3, #KEYS, 3 do
@@ -247,17 +255,17 @@ if ARGV[4] == '1' then redis.call('INCR', KEYS[2]) end
 return 1
 `)
 
-// Publish implements engine.SharedCache.
-func (r *Redis) Publish(ctx context.Context, t engine.Ticket, facts []*engine.SharedFact) error {
+// Publish implements graft.SharedCache.
+func (r *Cache) Publish(ctx context.Context, t graft.SharedTicket, facts []*graft.SharedFact) error {
 	return r.finish(ctx, t, facts)
 }
 
-// Abort implements engine.SharedCache.
-func (r *Redis) Abort(ctx context.Context, t engine.Ticket) error {
+// Abort implements graft.SharedCache.
+func (r *Cache) Abort(ctx context.Context, t graft.SharedTicket) error {
 	return r.finish(ctx, t, nil)
 }
 
-func (r *Redis) finish(ctx context.Context, t engine.Ticket, facts []*engine.SharedFact) error {
+func (r *Cache) finish(ctx context.Context, t graft.SharedTicket, facts []*graft.SharedFact) error {
 	if len(t.Keys) == 0 {
 		return nil
 	}
@@ -292,13 +300,13 @@ func (r *Redis) finish(ctx context.Context, t engine.Ticket, facts []*engine.Sha
 	return nil
 }
 
-// Recover implements engine.SharedCache: a new epoch voids every fact.
-func (r *Redis) Recover(ctx context.Context) error {
+// Recover implements graft.SharedCache: a new epoch voids every fact.
+func (r *Cache) Recover(ctx context.Context) error {
 	return r.rdb.Set(ctx, r.key("", "epoch"), randomEpoch(), 0).Err()
 }
 
 // Clear deletes every key under the prefix (graft bench, tests).
-func (r *Redis) Clear(ctx context.Context) error {
+func (r *Cache) Clear(ctx context.Context) error {
 	iter := r.rdb.Scan(ctx, 0, r.opts.Prefix+"*", 1000).Iterator()
 	var batch []string
 	for iter.Next(ctx) {
@@ -320,8 +328,8 @@ func (r *Redis) Clear(ctx context.Context) error {
 }
 
 // encodeFact returns the fields of a fact's hash, without _v and _e.
-func encodeFact(k string, f *engine.SharedFact) []string {
-	if engine.IsVertexKey(k) {
+func encodeFact(k string, f *graft.SharedFact) []string {
+	if graft.IsVertexCacheKey(k) {
 		out := make([]string, 0, 2+2*len(f.Props))
 		out = append(out, "_l", f.Label)
 		for name, v := range f.Props {
@@ -341,12 +349,12 @@ func encodeFact(k string, f *engine.SharedFact) []string {
 	return out
 }
 
-func decodeFact(k string, kv []any) (*engine.SharedFact, error) {
+func decodeFact(k string, kv []any) (*graft.SharedFact, error) {
 	if len(kv)%2 != 0 {
 		return nil, errors.New("odd hash")
 	}
-	f := &engine.SharedFact{}
-	vertex := engine.IsVertexKey(k)
+	f := &graft.SharedFact{}
+	vertex := graft.IsVertexCacheKey(k)
 	if vertex {
 		f.Props = graft.Props{}
 	} else {

@@ -1,10 +1,14 @@
-package kinesis
+// Package kpl splits the records the Kinesis Producer Library aggregated
+// into their user records, as the Kinesis Client Library does. The Kinesis
+// source and the Lambda handler both read records through Split.
+package kpl
 
 import (
 	"bytes"
 	"crypto/md5"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -13,10 +17,59 @@ import (
 // magic, a protobuf AggregatedRecord, and the MD5 of the protobuf bytes.
 var kplMagic = []byte{0xF3, 0x89, 0x9A, 0xC2}
 
-// subRecord is one user record of an aggregated Kinesis record.
-type subRecord struct {
-	key  string
-	data []byte
+// Record is one user record of a Kinesis record.
+type Record struct {
+	Key  string
+	Data []byte
+	// Ref names the user record in the stream: the Kinesis record's
+	// sequence number, and for a user record of an aggregate "/N" after it,
+	// N its index in the aggregate (the KCL's sub-sequence number).
+	Ref string
+}
+
+// Split returns the user records of the Kinesis record (data, partition
+// key, sequence number): an aggregate's user records, or the record itself.
+// An aggregate that does not decode is returned whole, as one record, with
+// the error (the record will then be dead-lettered, not lost).
+func Split(data []byte, key, seq string) ([]Record, error) {
+	subs, agg, err := deaggregate(data)
+	if !agg || err != nil {
+		return []Record{{Key: key, Data: data, Ref: seq}}, err
+	}
+	for i := range subs {
+		subs[i].Ref = seq + "/" + strconv.Itoa(i)
+	}
+	return subs, nil
+}
+
+// Aggregate builds a KPL-aggregated record of the user records (keys[i],
+// data[i]), as the Kinesis Producer Library writes it: for tests and tools
+// that must produce what the KPL produces.
+func Aggregate(keys []string, data [][]byte) []byte {
+	var body []byte
+	index := map[string]uint64{}
+	var table []string
+	for _, k := range keys {
+		if _, ok := index[k]; !ok {
+			index[k] = uint64(len(table))
+			table = append(table, k)
+		}
+	}
+	for _, k := range table {
+		body = protowire.AppendTag(body, 1, protowire.BytesType)
+		body = protowire.AppendString(body, k)
+	}
+	for i, d := range data {
+		var rec []byte
+		rec = protowire.AppendTag(rec, 1, protowire.VarintType)
+		rec = protowire.AppendVarint(rec, index[keys[i]])
+		rec = protowire.AppendTag(rec, 3, protowire.BytesType)
+		rec = protowire.AppendBytes(rec, d)
+		body = protowire.AppendTag(body, 3, protowire.BytesType)
+		body = protowire.AppendBytes(body, rec)
+	}
+	sum := md5.Sum(body)
+	return append(append(append([]byte{}, kplMagic...), body...), sum[:]...)
 }
 
 // deaggregate returns the user records of a KPL-aggregated record, or
@@ -35,7 +88,7 @@ type subRecord struct {
 //	  required bytes  data                    = 3;
 //	  repeated Tag    tags                    = 4;
 //	}
-func deaggregate(data []byte) (recs []subRecord, ok bool, err error) {
+func deaggregate(data []byte) (recs []Record, ok bool, err error) {
 	if len(data) < len(kplMagic)+md5.Size || !bytes.Equal(data[:len(kplMagic)], kplMagic) {
 		return nil, false, nil
 	}
@@ -83,7 +136,7 @@ func deaggregate(data []byte) (recs []subRecord, ok bool, err error) {
 		if r.keyIndex >= uint64(len(keys)) {
 			return nil, true, fmt.Errorf("KPL aggregate: partition key index %d of %d", r.keyIndex, len(keys))
 		}
-		recs = append(recs, subRecord{key: keys[r.keyIndex], data: r.data})
+		recs = append(recs, Record{Key: keys[r.keyIndex], Data: r.data})
 	}
 	return recs, true, nil
 }

@@ -1,4 +1,4 @@
-package locker_test
+package redis_test
 
 import (
 	"context"
@@ -10,22 +10,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/redistest"
-	"github.com/graftdb/graft/locker"
+	redislock "github.com/graftdb/graft/lock/redis"
 )
 
-func newLocker(t *testing.T, srv *redistest.Server) *locker.Redis {
+func newLocker(t *testing.T, srv *redistest.Server) *redislock.Locker {
 	t.Helper()
-	ro, prefix, err := locker.ParseURL(srv.URL(0) + "?prefix=t:")
+	ro, prefix, err := redislock.ParseURL(srv.URL(0) + "?prefix=t:")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := locker.New(redis.NewClient(ro), prefix)
+	l := redislock.New(goredis.NewClient(ro), prefix)
 	t.Cleanup(func() { l.Close() })
 	return l
 }
@@ -150,7 +150,7 @@ type noLetters struct{}
 func (noLetters) Append(context.Context, []*graft.Letter) error { return nil }
 
 // process runs an engine over writes until they are all committed.
-func process(t *testing.T, sink graft.Sink, l engine.Locker, ttl time.Duration, ws []*graft.Write) chan engine.Snapshot {
+func process(t *testing.T, sink graft.Sink, l graft.Locker, ttl time.Duration, ws []*graft.Write) chan engine.Snapshot {
 	t.Helper()
 	cfg := engine.Default()
 	cfg.Locker, cfg.LockTTL = l, ttl
@@ -202,7 +202,7 @@ func TestTwoProcessesOverlappingKeys(t *testing.T) {
 		g := memgraph.New()
 		sink := &exclusive{Sink: &memgraph.Sink{Graph: g, Lim: graft.SinkLimits{MaxWrites: 3, MaxUnits: 100, MaxBytes: 1 << 20, Concurrency: 4}},
 			delay: 3 * time.Millisecond, inflight: map[string]int{}}
-		var la, lb engine.Locker
+		var la, lb graft.Locker
 		if withLock {
 			la, lb = newLocker(t, srv), newLocker(t, srv)
 		}
@@ -236,9 +236,9 @@ func TestTwoProcessesOverlappingKeys(t *testing.T) {
 
 // pausedLocker never renews (a process stopped by a long GC pause or a VM
 // freeze does not), so its lease expires while its batch is stalled.
-type pausedLocker struct{ *locker.Redis }
+type pausedLocker struct{ *redislock.Locker }
 
-func (pausedLocker) Renew(context.Context, engine.Lease, time.Duration) (bool, error) {
+func (pausedLocker) Renew(context.Context, graft.Lease, time.Duration) (bool, error) {
 	return true, nil
 }
 

@@ -1,4 +1,4 @@
-package lambdahandler
+package lambda
 
 import (
 	"context"
@@ -26,7 +26,7 @@ import (
 // today, which decodes each record and applies it in its own transaction,
 // in order:
 //
-//	go test ./lambdahandler -run '^$' -bench Invocation -benchtime 3x
+//	go test ./source/lambda -run '^$' -bench Invocation -benchtime 3x
 func BenchmarkInvocation(b *testing.B) {
 	ws, _ := bench.FleetWrites(500)
 	var ev events.KinesisEvent

@@ -1,10 +1,10 @@
-// Package lambdahandler runs the engine on the batch of a Lambda invocation
+// Package lambda runs the engine on the batch of a Lambda invocation
 // from a Kinesis or a Kafka (Amazon MSK, self-managed) event source mapping,
 // and answers with a partial batch response: for each shard or partition,
 // its first record that is not done, so that Lambda retries from there — the
 // records before it are committed, and per-key order holds because nothing
 // after a failed record of a shard or partition counts as done.
-package lambdahandler
+package lambda
 
 import (
 	"context"
@@ -23,6 +23,7 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/source/kinesis/kpl"
 )
 
 // Handler handles invocations. It is safe for the one-at-a-time calls of a
@@ -34,7 +35,7 @@ type Handler struct {
 	// engine would dead-letter is a failure: Lambda retries it and, after
 	// the mapping's maximum retries, sends the batch to its on-failure
 	// destination.
-	Letters engine.DeadLetters
+	Letters graft.DeadLetters
 	Config  engine.Config
 	// Margin is the time kept before the invocation's deadline to answer.
 	Margin time.Duration
@@ -82,8 +83,8 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	return nil, errors.New("event: neither a Kinesis event (Records) nor a Kafka event (eventSource aws:kafka)")
 }
 
-// Handle runs a Kinesis batch. A record's position is its shard and its
-// index in the shard's part of the batch.
+// Handle runs a Kinesis batch. A user record's position is its shard and
+// its index among the shard's user records in the batch.
 func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	var recs []graft.Record
 	seqs := map[string][]string{} // shard → sequence numbers, in batch order
@@ -94,11 +95,17 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		if _, ok := seqs[shard]; !ok {
 			shards = append(shards, shard)
 		}
-		off := int64(len(seqs[shard]))
-		seqs[shard] = append(seqs[shard], r.Kinesis.SequenceNumber)
-		offsets[shard] = append(offsets[shard], off)
-		recs = append(recs, graft.Record{Value: r.Kinesis.Data, Key: r.Kinesis.PartitionKey, Ref: r.Kinesis.SequenceNumber,
-			Pos: graft.Position{Partition: shard, Offset: off}, Arrived: r.Kinesis.ApproximateArrivalTimestamp.Time})
+		// A KPL aggregate is split into its user records, as the Kinesis
+		// source splits it; each carries the aggregate's sequence number,
+		// so a failure retries the aggregate from its start.
+		subs, _ := kpl.Split(r.Kinesis.Data, r.Kinesis.PartitionKey, r.Kinesis.SequenceNumber)
+		for _, sub := range subs {
+			off := int64(len(seqs[shard]))
+			seqs[shard] = append(seqs[shard], r.Kinesis.SequenceNumber)
+			offsets[shard] = append(offsets[shard], off)
+			recs = append(recs, graft.Record{Value: sub.Data, Key: sub.Key, Ref: sub.Ref,
+				Pos: graft.Position{Partition: shard, Offset: off}, Arrived: r.Kinesis.ApproximateArrivalTimestamp.Time})
+		}
 	}
 	firsts, err := h.run(ctx, recs, shards, offsets)
 	if err != nil {
@@ -294,7 +301,7 @@ func (b *batch) reset() {
 // recorder notes the first dead-lettered record of each shard, and stores
 // the letters in next when there is one.
 type recorder struct {
-	next      engine.DeadLetters
+	next      graft.DeadLetters
 	mu        sync.Mutex
 	firstDead map[string]int64
 }

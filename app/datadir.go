@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"errors"
@@ -8,9 +8,9 @@ import (
 	"syscall"
 )
 
-// lockDataDir takes an exclusive lock on the data directory, so that two
+// LockDataDir takes an exclusive lock on the data directory, so that two
 // graft processes never write its dead letters at once.
-func lockDataDir(dir string) (unlock func(), err error) {
+func LockDataDir(dir string) (unlock func(), err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}

@@ -1,4 +1,4 @@
-package sharedcache_test
+package redis_test
 
 import (
 	"context"
@@ -12,10 +12,10 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/bench"
+	rediscache "github.com/graftdb/graft/cache/redis"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/redistest"
-	"github.com/graftdb/graft/sharedcache"
 )
 
 // chanSource feeds an engine the records sent to it, until closed.
@@ -76,7 +76,7 @@ type instance struct {
 	sent int64
 }
 
-func start(t *testing.T, sink graft.Sink, shared engine.SharedCache) *instance {
+func start(t *testing.T, sink graft.Sink, shared graft.SharedCache) *instance {
 	t.Helper()
 	cfg := engine.Default()
 	cfg.SharedCache = shared
@@ -119,9 +119,9 @@ func (in *instance) stop(t *testing.T) engine.Snapshot {
 	return in.e.Stats().Snapshot()
 }
 
-func open(t *testing.T, url string) *sharedcache.Redis {
+func open(t *testing.T, url string) *rediscache.Cache {
 	t.Helper()
-	r, err := sharedcache.Open(context.Background(), url)
+	r, err := rediscache.Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func TestRestartAndRedisOutage(t *testing.T) {
 }
 
 func TestParseURL(t *testing.T) {
-	ro, o, err := sharedcache.ParseURL("rediss://u:secret@host:6380/2?prefix=g1:&ttl=1h")
+	ro, o, err := rediscache.ParseURL("rediss://u:secret@host:6380/2?prefix=g1:&ttl=1h")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func TestParseURL(t *testing.T) {
 		"redis://h/0?pefix=x":  `unknown parameter "pefix"`,
 		"redis://h/notanumber": "invalid database",
 	} {
-		if _, _, err := sharedcache.ParseURL(raw); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, err := rediscache.ParseURL(raw); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: want %q, got %v", raw, want, err)
 		}
 	}

@@ -1,0 +1,236 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/api"
+	"github.com/graftdb/graft/config"
+	"github.com/graftdb/graft/source/file"
+	"github.com/graftdb/graft/source/jetstream"
+	"github.com/graftdb/graft/source/kafka"
+	"github.com/graftdb/graft/source/kinesis"
+)
+
+// source is an open source and what the service serves beside it.
+type source struct {
+	graft.Source
+	name      string                               // for messages: the URL, or "embedded JetStream"
+	publisher api.Publisher                        // nil: HTTP ingest disabled
+	waiter    api.Waiter                           // nil: the engine's own watermark
+	lag       func(context.Context) (int64, error) // nil: unknown
+	metrics   []prometheus.Collector
+	closers   []func()
+}
+
+func (s *source) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// sourceOpeners wires every source scheme of config.Sources, explicitly.
+var sourceOpeners = map[string]func(ctx context.Context, c config.Config, local *api.Watermark, log *slog.Logger) (*source, error){
+	"nats://":    openNATS,
+	"kafka://":   openKafka,
+	"kinesis://": openKinesis,
+	"file:":      openFile,
+}
+
+// openSource opens the source c names; the embedded JetStream when none.
+// local is the engine's acknowledgement watermark, for ?wait=committed.
+func openSource(ctx context.Context, c config.Config, local *api.Watermark, log *slog.Logger) (*source, error) {
+	if c.Source == "" {
+		return openEmbedded(ctx, c, log)
+	}
+	sch, ok := config.Match(config.Sources, c.Source)
+	if !ok {
+		return nil, configErr("--source %q: unknown scheme (%s)", config.Redact(c.Source), config.Forms(config.Sources))
+	}
+	return sourceOpeners[sch.Prefix](ctx, c, local, log)
+}
+
+// DeadLetterTopic returns the dead-letter topic a Kafka source URL names
+// (dlq=), or nil: for OpenPipeline.
+func DeadLetterTopic(c config.Config) (*kafka.DeadLetterTopic, error) {
+	if !strings.HasPrefix(c.Source, "kafka://") {
+		return nil, nil
+	}
+	kc, err := kafka.ParseURL(c.Source)
+	if err != nil {
+		return nil, configErr("--source: %v", err)
+	}
+	if kc.DeadLetters == "" {
+		return nil, nil
+	}
+	t, _ := kc.DeadLetterTarget()
+	dt, err := kafka.NewDeadLetterTopic(t, c.Kafka)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter topic %s: %w", t, err)
+	}
+	return dt, nil
+}
+
+func openEmbedded(ctx context.Context, c config.Config, log *slog.Logger) (_ *source, err error) {
+	s := &source{name: "embedded JetStream"}
+	defer closeOnError(s, &err)
+	emb, err := jetstream.StartEmbedded(jetstream.EmbeddedOptions{Dir: filepath.Join(c.DataDir, "jetstream"), SyncAlways: c.Stream.SyncAlways})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, emb.Close)
+	return s, s.jetStream(ctx, emb.Conn(), jetstream.DefaultConfig(), log)
+}
+
+func openNATS(ctx context.Context, c config.Config, _ *api.Watermark, log *slog.Logger) (_ *source, err error) {
+	u, err := url.Parse(c.Source)
+	var parts []string
+	if err == nil {
+		parts = strings.Split(strings.Trim(u.Path, "/"), "/")
+	}
+	if err != nil || len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		return nil, configErr("--source %q: want nats://HOST:PORT/STREAM/SUBJECT", config.Redact(c.Source))
+	}
+	s := &source{name: c.Source}
+	defer closeOnError(s, &err)
+	nc, err := nats.Connect("nats://"+u.Host, nats.Name("graft"), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach source %s: %w", c.Source, err)
+	}
+	s.closers = append(s.closers, nc.Close)
+	cfg := jetstream.DefaultConfig()
+	cfg.Stream, cfg.Subject = parts[0], parts[1]
+	if err := s.jetStream(ctx, nc, cfg, log); err != nil {
+		return nil, fmt.Errorf("source %s: %w", c.Source, err)
+	}
+	return s, nil
+}
+
+// jetStream opens the JetStream source and its publisher on nc.
+func (s *source) jetStream(ctx context.Context, nc *nats.Conn, cfg jetstream.Config, log *slog.Logger) error {
+	pub, err := jetstream.NewPublisher(ctx, nc, cfg)
+	if err != nil {
+		return err
+	}
+	js, err := jetstream.New(ctx, nc, cfg, log)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func() { js.Close() })
+	s.Source, s.publisher, s.lag = js, pub, js.Lag
+	return nil
+}
+
+func openKafka(ctx context.Context, c config.Config, local *api.Watermark, log *slog.Logger) (_ *source, err error) {
+	kc, err := kafka.ParseURL(c.Source)
+	if err != nil {
+		return nil, configErr("--source: %v", err)
+	}
+	kc.Security = c.Kafka
+	s := &source{name: c.Source}
+	defer closeOnError(s, &err)
+	ks, err := kafka.New(kc, log)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach source %s: %w", c.Source, err)
+	}
+	s.closers = append(s.closers, func() { ks.Close() })
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err = ks.Ping(pingCtx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach source %s: %w", c.Source, err)
+	}
+	group, err := kafka.NewGroup(kc.Brokers, kc.Group, kc.Security)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", c.Source, err)
+	}
+	s.closers = append(s.closers, group.Close)
+	s.Source, s.lag = ks, group.Lag
+	if t, ok := kc.ProduceTarget(); ok {
+		prod, err := kafka.NewProducer(t, kc.Security)
+		if err != nil {
+			return nil, fmt.Errorf("ingest topic %s: %w", t, err)
+		}
+		s.closers = append(s.closers, prod.Close)
+		s.publisher, s.waiter = prod, groupWaiter{local: local, group: group}
+	}
+	return s, nil
+}
+
+// groupWaiter waits for positions of a Kafka topic to be committed: by this
+// process's engine (fast), or by the group (a partition another member
+// owns; its offsets are committed every second).
+type groupWaiter struct {
+	local *api.Watermark
+	group *kafka.Group
+}
+
+func (w groupWaiter) Wait(ctx context.Context, positions []graft.Position) error {
+	for {
+		ok, advanced := w.local.Reached(positions)
+		if ok {
+			return nil
+		}
+		if ok, err := w.group.Committed(ctx, positions); err == nil && ok {
+			return nil
+		}
+		select {
+		case <-advanced:
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func openKinesis(ctx context.Context, c config.Config, _ *api.Watermark, log *slog.Logger) (_ *source, err error) {
+	kc, err := kinesis.ParseURL(c.Source)
+	if err != nil {
+		return nil, configErr("--source: %v", err)
+	}
+	s := &source{name: c.Source}
+	defer closeOnError(s, &err)
+	ks, err := kinesis.New(ctx, kc, log)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach source %s: %w", c.Source, err)
+	}
+	s.closers = append(s.closers, func() { ks.Close() })
+	pub, err := kinesis.NewPublisher(ctx, kc)
+	if err != nil {
+		return nil, fmt.Errorf("ingest stream %s: %w", c.Source, err)
+	}
+	// HTTP ingest puts on the stream; ?wait=committed waits for the
+	// records' shards to be checkpointed past them, by this instance or by
+	// the one holding the lease.
+	s.Source, s.publisher, s.waiter, s.lag, s.metrics = ks, pub, ks, ks.Lag, ks.Collectors()
+	return s, nil
+}
+
+func openFile(_ context.Context, c config.Config, _ *api.Watermark, _ *slog.Logger) (*source, error) {
+	path := strings.TrimPrefix(c.Source, "file:")
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--source: %w", err)
+	}
+	s := &source{name: c.Source, closers: []func(){func() { fh.Close() }}}
+	s.Source = file.New(path, fh, c.Limits.MaxRecordBytes)
+	return s, nil
+}
+
+// closeOnError closes s when *err is set: for the openers' early returns.
+func closeOnError(s *source, err *error) {
+	if *err != nil {
+		s.close()
+	}
+}
