@@ -12,7 +12,7 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
-	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 )
 
 // Result is one strategy's run (the --json shape of graft bench).
@@ -46,7 +46,7 @@ type Store interface {
 type Workload struct {
 	Writes []*graft.Write
 	Ops    int
-	Model  *memgraph.Graph
+	Model  *model.Graph
 }
 
 // NewWorkload generates n writes of the fleet workload (all of them when n is
@@ -56,7 +56,7 @@ func NewWorkload(cfg FleetConfig, n int) (*Workload, error) {
 		n = cfg.Orgs*(cfg.DevicesPerOrg+1) + cfg.Orgs*cfg.DevicesPerOrg*10
 	}
 	g := NewFleet(cfg)
-	wl := &Workload{Model: memgraph.New()}
+	wl := &Workload{Model: model.New()}
 	for i := 0; i < n; i++ {
 		w := g.Next()
 		if err := wl.Model.ApplyWrite(w); err != nil {
@@ -253,6 +253,6 @@ func Check(ctx context.Context, s graft.Reader, wl *Workload) (bool, string, err
 		return false, "", err
 	}
 	wv, we := wl.Model.Snapshot()
-	d := memgraph.Diff(wv, we, gv, ge)
+	d := model.Diff(wv, we, gv, ge)
 	return d == "", d, nil
 }

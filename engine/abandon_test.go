@@ -11,6 +11,7 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 )
 
 // abandoningSource is a sliceSource that can lose partitions.
@@ -61,7 +62,7 @@ func (s *gatedSink) count(p string) int {
 func TestAbandonLostPartition(t *testing.T) {
 	const perPartition = 300
 	var ls []string
-	model := memgraph.New() // the writes of p1 only
+	want := model.New() // the writes of p1 only
 	for i := 0; i < 2*perPartition; i++ {
 		p, seq := i%2, i/2
 		l := fmt.Sprintf(`{"key":"p%d-k%d","ops":[{"op":"upsertVertex","id":"p%d:v%d","label":"x","props":{"seq":%d}}]}`, p, seq%4, p, seq%4, seq)
@@ -71,7 +72,7 @@ func TestAbandonLostPartition(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			model.ApplyWrite(w)
+			want.ApplyWrite(w)
 		}
 	}
 	src := &abandoningSource{sliceSource: newSliceSource(t, ls, 2, nil)}
@@ -113,7 +114,7 @@ func TestAbandonLostPartition(t *testing.T) {
 		t.Fatalf("acknowledged %v: want both partitions through %d (the dropped records too)", got, perPartition)
 	}
 	// p1 is whole: each of its vertices holds its last write.
-	mv, _ := model.Snapshot()
+	mv, _ := want.Snapshot()
 	for _, v := range mv {
 		got, err := sink.Graph.Vertex(context.Background(), v.ID)
 		if err != nil || !got.Props.Equal(v.Props) {

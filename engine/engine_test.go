@@ -11,6 +11,7 @@ import (
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/conformance"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/semantics"
 )
 
 func testConfig() engine.Config {
@@ -39,7 +40,7 @@ func run(t *testing.T, sink graft.Sink, dlq graft.DeadLetters, src graft.Source,
 
 // checkOutcome compares the final graph with the model and the dead letters
 // with the writes the model rejected.
-func checkOutcome(t *testing.T, wl *testWorkload, g *memgraph.Graph, dlq *memDLQ) {
+func checkOutcome(t *testing.T, wl *testWorkload, g *semantics.Graph, dlq *memDLQ) {
 	t.Helper()
 	conformance.CheckModel(t, g, wl.model)
 	got := dlq.byID()

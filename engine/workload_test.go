@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/graftdb/graft"
-	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 )
 
 // testWorkload is a random stream of writes over a few keys and a few hot
@@ -16,14 +16,14 @@ import (
 // of the engine. Writes the model rejects must be dead-lettered.
 type testWorkload struct {
 	lines  []string
-	model  *memgraph.Graph
+	model  *model.Graph
 	poison map[string]bool // write ids the model rejected
 }
 
 func genWorkload(t testing.TB, seed uint64, n, keys, stable int) *testWorkload {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	zipf := rand.NewZipf(rng, 1.3, 1, uint64(stable-1))
-	wl := &testWorkload{model: memgraph.New(), poison: map[string]bool{}}
+	wl := &testWorkload{model: model.New(), poison: map[string]bool{}}
 	sv := func(i uint64) string { return fmt.Sprintf("s%d", i) }
 	label := func(i uint64) string { return []string{"software", "device", "org"}[i%3] }
 	prop := func() graft.Value {

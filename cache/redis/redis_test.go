@@ -15,7 +15,9 @@ import (
 	rediscache "github.com/graftdb/graft/cache/redis"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 	"github.com/graftdb/graft/internal/redistest"
+	"github.com/graftdb/graft/semantics"
 )
 
 // chanSource feeds an engine the records sent to it, until closed.
@@ -142,11 +144,11 @@ func decode(t *testing.T, lines ...string) []*graft.Write {
 	return out
 }
 
-func checkModel(t *testing.T, model, g *memgraph.Graph) {
+func checkModel(t *testing.T, want *model.Graph, g *semantics.Graph) {
 	t.Helper()
-	wv, we := model.Snapshot()
+	wv, we := want.Snapshot()
 	gv, ge := g.Snapshot()
-	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+	if d := model.Diff(wv, we, gv, ge); d != "" {
 		t.Fatalf("graph differs from the model:\n%s", d)
 	}
 }
@@ -161,11 +163,11 @@ func TestNoStaleFactAcrossProcesses(t *testing.T) {
 	sink := &memgraph.Sink{Graph: g}
 	a := start(t, sink, open(t, srv.URL(0)))
 	b := start(t, sink, open(t, srv.URL(0)))
-	model := memgraph.New()
+	want := model.New()
 	step := func(in *instance, lines ...string) {
 		ws := decode(t, lines...)
 		in.apply(t, ws)
-		if err := model.ApplyBatch(ws); err != nil {
+		if err := want.ApplyBatch(ws); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,7 +179,7 @@ func TestNoStaleFactAcrossProcesses(t *testing.T) {
 	}
 	step(b, `{"ops":[{"op":"upsertVertex","id":"x","label":"thing","props":{"a":2}},{"op":"replaceEdges","from":"x","label":"links","to":["t3"]}]}`)
 	step(a, `{"ops":[{"op":"upsertVertex","id":"x","label":"thing","props":{"a":1}},{"op":"replaceEdges","from":"x","label":"links","to":["t1","t2"]}]}`)
-	checkModel(t, model, g)
+	checkModel(t, want, g)
 	if st := a.e.Stats().Snapshot(); st.Eliminated != 2 {
 		t.Fatalf("A eliminated %d ops; its last write must have applied in full", st.Eliminated)
 	}
@@ -188,7 +190,7 @@ func TestNoStaleFactAcrossProcesses(t *testing.T) {
 		t.Fatalf("B eliminated %d ops, want 2 (learned from A through Redis)", st.Eliminated)
 	}
 	a.stop(t)
-	checkModel(t, model, g)
+	checkModel(t, want, g)
 }
 
 // sharedWorkload: keys own property names and edge groups, and share the
@@ -239,9 +241,9 @@ func TestConcurrentProcessesShareTheCache(t *testing.T) {
 	srv := redistest.Start(t)
 	rng := rand.New(rand.NewPCG(7, 7))
 	ws := sharedWorkload(rng, 6000)
-	model := memgraph.New()
+	want := model.New()
 	for _, w := range ws {
-		if err := model.ApplyBatch([]*graft.Write{w}); err != nil {
+		if err := want.ApplyBatch([]*graft.Write{w}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -274,7 +276,7 @@ func TestConcurrentProcessesShareTheCache(t *testing.T) {
 	for _, p := range procs {
 		eliminated += p.stop(t).Eliminated
 	}
-	checkModel(t, model, g)
+	checkModel(t, want, g)
 	if eliminated == 0 {
 		t.Fatal("no op was eliminated: the shared cache was not used")
 	}
@@ -326,9 +328,9 @@ func TestRestartAndRedisOutage(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(3, 9))
 	ws2 := sharedWorkload(rng, 3000)
-	model := memgraph.New()
+	want := model.New()
 	for _, w := range ws2 {
-		if err := model.ApplyBatch([]*graft.Write{w}); err != nil {
+		if err := want.ApplyBatch([]*graft.Write{w}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -345,9 +347,9 @@ func TestRestartAndRedisOutage(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // the engine retries the cache once a second
 	in.apply(t, ws2[2*third:])
 	st := in.stop(t)
-	wv, we := model.Snapshot()
+	wv, we := want.Snapshot()
 	gv, ge := g2.Snapshot()
-	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+	if d := model.Diff(wv, we, gv, ge); d != "" {
 		t.Fatalf("after the outage the graph differs from the model:\n%s", d)
 	}
 	if st.CacheErrors == 0 {

@@ -13,7 +13,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/graftdb/graft"
-	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 	"github.com/graftdb/graft/internal/redistest"
 )
 
@@ -79,7 +79,7 @@ func TestTwoProcessesWithTheLocker(t *testing.T) {
 	srv := redistest.Start(t)
 	bin := buildGraft(t)
 	store := filepath.Join(t.TempDir(), "shared.db")
-	model := memgraph.New()
+	want := model.New()
 	files := make([]string, 2)
 	for p := range 2 {
 		var lines []string
@@ -91,7 +91,7 @@ func TestTwoProcessesWithTheLocker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := model.ApplyWrite(w); err != nil {
+			if err := want.ApplyWrite(w); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -125,7 +125,7 @@ func TestTwoProcessesWithTheLocker(t *testing.T) {
 		}
 	}
 	exp := graftCmd(t, nil, "export", "--data-dir", t.TempDir(), "--sink", "sqlite:"+store)
-	if d := diffExport(t, exp.stdout, model); d != "" {
+	if d := diffExport(t, exp.stdout, want); d != "" {
 		t.Fatalf("graph differs from the model:\n%s", d)
 	}
 	db, err := sql.Open("sqlite", store)

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/graftdb/graft/bench"
-	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 )
 
 var (
@@ -92,12 +92,12 @@ func TestCrashSafety(t *testing.T) {
 
 	cfg := bench.FleetConfig{Orgs: 20, DevicesPerOrg: 5, SoftwarePerOrg: 30, SoftwarePerDevice: 6, Skew: 1.2, Burst: 4, Seed: 7}
 	gen := bench.NewFleet(cfg)
-	model := memgraph.New()
+	want := model.New()
 	var chunks []string
 	var chunk strings.Builder
 	for i := 1; i <= 3000; i++ {
 		w := gen.Next()
-		if err := model.ApplyWrite(w); err != nil {
+		if err := want.ApplyWrite(w); err != nil {
 			t.Fatal(err)
 		}
 		chunk.Write(w.AppendJSON(nil))
@@ -173,7 +173,7 @@ func TestCrashSafety(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := diffExport(t, string(out), model); d != "" {
+	if d := diffExport(t, string(out), want); d != "" {
 		t.Fatalf("after %d kills the graph differs from the model:\n%s", kills+1, d)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "deadletters.ndjson")); err == nil {
@@ -181,7 +181,7 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("dead letters:\n%s", b)
 		}
 	}
-	wv, we := model.Snapshot()
+	wv, we := want.Snapshot()
 	t.Logf("%d writes in %d requests, %d SIGKILLs; graph of %d vertices and %d edges equals the model", 3000, len(chunks), kills+1, len(wv), len(we))
 	_ = fmt.Sprint
 }

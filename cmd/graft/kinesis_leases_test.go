@@ -18,7 +18,7 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/internal/awstest"
-	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 	"github.com/graftdb/graft/sink/sqlite"
 )
 
@@ -70,7 +70,7 @@ func TestKinesisLeasesAcrossProcesses(t *testing.T) {
 	// the key, and an edge to one of its 5 neighbours carrying the same
 	// seq: applied out of order, a key's counter or an edge is wrong.
 	const keys, perKey = 32, 145
-	model := memgraph.New()
+	want := model.New()
 	var batches [][]*graft.Write // one slice per "round" of every key
 	for i := 0; i < perKey; i++ {
 		var round []*graft.Write
@@ -82,7 +82,7 @@ func TestKinesisLeasesAcrossProcesses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := model.ApplyWrite(w); err != nil {
+			if err := want.ApplyWrite(w); err != nil {
 				t.Fatal(err)
 			}
 			round = append(round, w)
@@ -227,7 +227,7 @@ func TestKinesisLeasesAcrossProcesses(t *testing.T) {
 		t.Fatalf("after both stopped, leases %v: want the 5 open shards free\n%s\n%s", m, a.errs, b.errs)
 	}
 	exp := graftCmd(t, nil, "export", "--data-dir", t.TempDir(), "--sink", "sqlite:"+store)
-	if d := diffExport(t, exp.stdout, model); d != "" {
+	if d := diffExport(t, exp.stdout, want); d != "" {
 		t.Fatalf("graph differs from the model:\n%s", d)
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/api"
 	"github.com/graftdb/graft/internal/awstest"
-	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 )
 
 // graft produce --to kinesis:// then graft run --source kinesis://: the
@@ -110,7 +110,7 @@ func TestHTTPIngestIntoKinesis(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	model := memgraph.New()
+	want := model.New()
 	long := strings.Repeat("k", 300)
 	var lines []string
 	var ids []string
@@ -138,7 +138,7 @@ func TestHTTPIngestIntoKinesis(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := model.ApplyWrite(w); err != nil {
+		if err := want.ApplyWrite(w); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -187,7 +187,7 @@ func TestHTTPIngestIntoKinesis(t *testing.T) {
 		}
 	}
 	exp := graftCmd(t, nil, "export", "--data-dir", t.TempDir(), "--sink", store)
-	if d := diffExport(t, exp.stdout, model); d != "" {
+	if d := diffExport(t, exp.stdout, want); d != "" {
 		t.Fatalf("graph differs from the model:\n%s", d)
 	}
 }

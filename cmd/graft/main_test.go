@@ -18,7 +18,7 @@ import (
 	"github.com/graftdb/graft/api"
 	"github.com/graftdb/graft/app"
 	"github.com/graftdb/graft/bench"
-	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 	"github.com/graftdb/graft/source/jetstream"
 )
 
@@ -107,13 +107,13 @@ func TestIngestThenExport(t *testing.T) {
 		t.Errorf("stderr summary: %q", r.stderr)
 	}
 
-	model := memgraph.New()
+	want := model.New()
 	for _, l := range good {
 		w, err := graft.Decode([]byte(l), "", graft.DefaultLimits)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := model.ApplyWrite(w); err != nil {
+		if err := want.ApplyWrite(w); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -121,7 +121,7 @@ func TestIngestThenExport(t *testing.T) {
 	if exp.code != 0 {
 		t.Fatalf("export exit %d: %s", exp.code, exp.stderr)
 	}
-	if d := diffExport(t, exp.stdout, model); d != "" {
+	if d := diffExport(t, exp.stdout, want); d != "" {
 		t.Fatalf("exported graph differs from the model:\n%s", d)
 	}
 	for _, lit := range []string{`"big":9223372036854775807`, `"neg":-9223372036854775808`, `"f":1.0`, `"pi":3.14159`} {
@@ -182,7 +182,7 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 }
 
 // diffExport compares graft export output with a model graph.
-func diffExport(t *testing.T, out string, model *memgraph.Graph) string {
+func diffExport(t *testing.T, out string, want *model.Graph) string {
 	t.Helper()
 	var gv []graft.Vertex
 	var ge []graft.Edge
@@ -197,8 +197,8 @@ func diffExport(t *testing.T, out string, model *memgraph.Graph) string {
 			ge = append(ge, *e)
 		}
 	}
-	wv, we := model.Snapshot()
-	return memgraph.Diff(wv, we, gv, ge)
+	wv, we := want.Snapshot()
+	return model.Diff(wv, we, gv, ge)
 }
 
 func parseLetters(t *testing.T, out string) map[string]*graft.Letter {

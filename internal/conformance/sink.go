@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/graftdb/graft"
-	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 )
 
 // Target is a sink under test and the reader of the graph it writes.
@@ -256,7 +256,7 @@ func RunSink(t *testing.T, open Open) {
 	t.Run("hostile strings are stored verbatim", func(t *testing.T) {
 		t.Parallel()
 		tg := open(t)
-		model := memgraph.New()
+		model := model.New()
 		for i, h := range hostile {
 			id, label := h+" id", h+" label"
 			w := &graft.Write{Key: h, Ops: []graft.Op{
@@ -441,7 +441,7 @@ func CheckExport(t testing.TB, r graft.Reader, want string) {
 }
 
 // CheckModel compares the graph a reader exports with a model graph.
-func CheckModel(t testing.TB, r graft.Reader, model *memgraph.Graph) {
+func CheckModel(t testing.TB, r graft.Reader, want *model.Graph) {
 	t.Helper()
 	var gv []graft.Vertex
 	var ge []graft.Edge
@@ -451,8 +451,8 @@ func CheckModel(t testing.TB, r graft.Reader, model *memgraph.Graph) {
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}
-	wv, we := model.Snapshot()
-	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+	wv, we := want.Snapshot()
+	if d := model.Diff(wv, we, gv, ge); d != "" {
 		t.Fatalf("graph differs from the model (%d vertices, %d edges expected):\n%s", len(wv), len(we), d)
 	}
 }

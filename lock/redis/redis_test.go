@@ -15,8 +15,10 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 	"github.com/graftdb/graft/internal/redistest"
 	redislock "github.com/graftdb/graft/lock/redis"
+	"github.com/graftdb/graft/semantics"
 )
 
 func newLocker(t *testing.T, srv *redistest.Server) *redislock.Locker {
@@ -198,7 +200,7 @@ func overlapping(from, n int) []*graft.Write {
 // graph holds every write.
 func TestTwoProcessesOverlappingKeys(t *testing.T) {
 	srv := redistest.Start(t)
-	run := func(withLock bool) (*exclusive, *memgraph.Graph) {
+	run := func(withLock bool) (*exclusive, *semantics.Graph) {
 		g := memgraph.New()
 		sink := &exclusive{Sink: &memgraph.Sink{Graph: g, Lim: graft.SinkLimits{MaxWrites: 3, MaxUnits: 100, MaxBytes: 1 << 20, Concurrency: 4}},
 			delay: 3 * time.Millisecond, inflight: map[string]int{}}
@@ -222,13 +224,13 @@ func TestTwoProcessesOverlappingKeys(t *testing.T) {
 	if n := locked.overlaps.Load(); n != 0 {
 		t.Fatalf("with the locker, %d batches ran while another held one of their keys", n)
 	}
-	model := memgraph.New()
-	if err := model.ApplyBatch(append(overlapping(0, 300), overlapping(300, 300)...)); err != nil {
+	want := model.New()
+	if err := want.ApplyBatch(append(overlapping(0, 300), overlapping(300, 300)...)); err != nil {
 		t.Fatal(err)
 	}
-	wv, we := model.Snapshot()
+	wv, we := want.Snapshot()
 	gv, ge := g.Snapshot()
-	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+	if d := model.Diff(wv, we, gv, ge); d != "" {
 		t.Fatalf("graph differs from the model:\n%s", d)
 	}
 	t.Logf("unlocked: %d overlapping batches; locked: 0", unlocked.overlaps.Load())

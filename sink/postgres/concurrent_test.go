@@ -10,7 +10,7 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/conformance"
-	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 )
 
 type writesSource struct {
@@ -63,7 +63,7 @@ func TestConcurrentWritersConflictAndConverge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	model := memgraph.New()
+	want := model.New()
 	const hubs = 6
 	setup := &graft.Write{Key: "setup"}
 	for h := 0; h < hubs; h++ {
@@ -72,7 +72,7 @@ func TestConcurrentWritersConflictAndConverge(t *testing.T) {
 	if err := store.Apply(ctx, &graft.Batch{Writes: []*graft.Write{setup}}); err != nil {
 		t.Fatal(err)
 	}
-	model.ApplyWrite(setup)
+	want.ApplyWrite(setup)
 	streams := map[string][]*graft.Write{}
 	for _, side := range []string{"a", "b", "c", "d"} {
 		for n := 0; n < 600; n++ {
@@ -94,7 +94,7 @@ func TestConcurrentWritersConflictAndConverge(t *testing.T) {
 	// either order, they give the same graph.
 	for _, side := range []string{"a", "b", "c", "d"} {
 		for _, w := range streams[side] {
-			if err := model.ApplyWrite(w); err != nil {
+			if err := want.ApplyWrite(w); err != nil {
 				t.Fatalf("model: %v", err)
 			}
 		}
@@ -122,7 +122,7 @@ func TestConcurrentWritersConflictAndConverge(t *testing.T) {
 		}(side)
 	}
 	wg.Wait()
-	conformance.CheckModel(t, store, model)
+	conformance.CheckModel(t, store, want)
 	if conflicts == 0 {
 		t.Fatal("no conflict was reported: the test did not provoke any")
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/graftdb/graft"
-	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/semantics"
 )
 
 // Store is a PostgreSQL graph.
@@ -162,9 +162,9 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 	if err := checkText(b); err != nil {
 		return err
 	}
-	touched := memgraph.TouchedBy(b.Writes)
+	touched := semantics.TouchedBy(b.Writes)
 	// Load it, locked, in a fixed order (fewer deadlocks between batches).
-	g := memgraph.New()
+	g := semantics.New()
 	before := map[string]graft.Vertex{}
 	beforeE := map[string]graft.Edge{}
 	rows, err := tx.Query(ctx, sqlLoadVertices, sortedKeys(touched.Vertices))
@@ -200,7 +200,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 				return err
 			}
 			g.PutEdge(*e)
-			beforeE[memgraph.EdgeKey(e)] = *e
+			beforeE[semantics.EdgeKey(e)] = *e
 		}
 		return rows.Err()
 	}
@@ -255,7 +255,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 	finalE := make(map[string]bool, len(afterE))
 	var upE [5][]string
 	for _, e := range afterE {
-		k := memgraph.EdgeKey(&e)
+		k := semantics.EdgeKey(&e)
 		finalE[k] = true
 		old, had := beforeE[k]
 		if !had || deleted[e.From] || deleted[e.To] || !old.Props.Equal(e.Props) {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/graftdb/graft"
-	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/semantics"
 )
 
 // Config is what a sparql+http(s):// URL says.
@@ -219,7 +219,7 @@ const dataChunk = 500
 // difference as one update request: the deletes of deleted vertices, then
 // DELETE DATA and INSERT DATA.
 func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
-	touched := memgraph.TouchedBy(b.Writes)
+	touched := semantics.TouchedBy(b.Writes)
 	edges := map[string]bool{} // edge resource IRIs
 	for r := range touched.Natural {
 		edges[s.edgeIRI("", r[1], r[0], r[2])] = true
@@ -227,7 +227,7 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 	for id := range touched.IDs {
 		edges[s.edgeIRI(id, "", "", "")] = true
 	}
-	g := memgraph.New()
+	g := semantics.New()
 	before := map[string]*graft.Vertex{}
 	beforeE := map[string]*graft.Edge{}
 	var subjects []string
@@ -249,7 +249,7 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 		}
 		for _, e := range es {
 			g.PutEdge(*e)
-			beforeE[memgraph.EdgeKey(e)] = e
+			beforeE[semantics.EdgeKey(e)] = e
 		}
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/conformance"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 	"github.com/graftdb/graft/source/jetstream"
 )
 
@@ -82,7 +83,7 @@ func slowSinkRun(t *testing.T, noProgress bool) {
 		t.Fatal(err)
 	}
 	const keys, perKey = 5, 40
-	model := memgraph.New()
+	want := model.New()
 	var values [][]byte
 	for n := 0; n < perKey; n++ {
 		for k := 0; k < keys; k++ {
@@ -91,7 +92,7 @@ func slowSinkRun(t *testing.T, noProgress bool) {
 				{Kind: graft.UpsertVertex, ID: key, Label: "v", Props: graft.Props{"n": graft.Int(int64(n))}},
 			}}
 			values = append(values, w.AppendJSON(nil))
-			if err := model.ApplyWrite(w); err != nil {
+			if err := want.ApplyWrite(w); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -125,7 +126,7 @@ func slowSinkRun(t *testing.T, noProgress bool) {
 	if got := eng.Stats().Committed.Load(); got != keys*perKey {
 		t.Fatalf("committed %d of %d", got, keys*perKey)
 	}
-	conformance.CheckModel(t, sink.Graph, model)
+	conformance.CheckModel(t, sink.Graph, want)
 	// Everything was acknowledged: a new consumer has nothing left.
 	if lag, err := src.Lag(ctx); err != nil || lag != 0 {
 		t.Fatalf("lag %d, %v", lag, err)

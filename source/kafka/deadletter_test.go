@@ -15,6 +15,7 @@ import (
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/kafkatest"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
 	"github.com/graftdb/graft/source/kafka"
 )
 
@@ -34,7 +35,7 @@ func TestDeadLetterTopicAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prod.Close()
-	model := memgraph.New()
+	want := model.New()
 	var recs []*kgo.Record
 	for i := range 40 {
 		v := fmt.Appendf(nil, `{"ops":[{"op":"upsertVertex","id":"org:%d","label":"organization","props":{"n":%d}}]}`, i%8, i)
@@ -42,7 +43,7 @@ func TestDeadLetterTopicAndExpiry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := model.ApplyBatch([]*graft.Write{w}); err != nil {
+		if err := want.ApplyBatch([]*graft.Write{w}); err != nil {
 			t.Fatal(err)
 		}
 		recs = append(recs, &kgo.Record{Key: []byte(strconv.Itoa(i % 8)), Value: v})
@@ -75,11 +76,11 @@ func TestDeadLetterTopicAndExpiry(t *testing.T) {
 	go func() { done <- e.Run(ctx, src) }()
 
 	letters := kafkatest.Records(t, brokers, "graph.dlq", 2)
-	wv, we := model.Snapshot()
+	wv, we := want.Snapshot()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		gv, ge := g.Snapshot()
-		d := memgraph.Diff(wv, we, gv, ge)
+		d := model.Diff(wv, we, gv, ge)
 		if d == "" {
 			break
 		}

@@ -14,6 +14,8 @@ import (
 	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
+	"github.com/graftdb/graft/semantics"
 	"github.com/graftdb/graft/source/kafka"
 )
 
@@ -100,13 +102,13 @@ func (m *member) kill() {
 	m.src.Kill()
 }
 
-func waitForModel(t *testing.T, g *memgraph.Graph, wl *bench.Workload) {
+func waitForModel(t *testing.T, g *semantics.Graph, wl *bench.Workload) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	wv, we := wl.Model.Snapshot()
 	for {
 		gv, ge := g.Snapshot()
-		d := memgraph.Diff(wv, we, gv, ge)
+		d := model.Diff(wv, we, gv, ge)
 		if d == "" {
 			return
 		}

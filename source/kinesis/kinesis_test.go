@@ -21,6 +21,8 @@ import (
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/awstest"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
+	"github.com/graftdb/graft/semantics"
 	ksource "github.com/graftdb/graft/source/kinesis"
 	"github.com/graftdb/graft/source/kinesis/kpl"
 )
@@ -41,7 +43,7 @@ func put(t *testing.T, kc *kinesis.Client, stream string, ws []*graft.Write) {
 
 // run consumes the stream with the engine until want writes are committed,
 // then closes the source (last checkpoints).
-func run(t *testing.T, cfg ksource.Config, g *memgraph.Graph, want int64) engine.Snapshot {
+func run(t *testing.T, cfg ksource.Config, g *semantics.Graph, want int64) engine.Snapshot {
 	t.Helper()
 	src, err := ksource.New(context.Background(), cfg, nil)
 	if err != nil {
@@ -114,7 +116,7 @@ func TestKinesisSource(t *testing.T) {
 	}
 	wv, we := wl.Model.Snapshot()
 	gv, ge := g.Snapshot()
-	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+	if d := model.Diff(wv, we, gv, ge); d != "" {
 		t.Fatalf("graph differs from the model:\n%s", d)
 	}
 }
@@ -158,7 +160,7 @@ func TestKPLAggregates(t *testing.T) {
 	}
 	wv, we := wl.Model.Snapshot()
 	gv, ge := g.Snapshot()
-	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+	if d := model.Diff(wv, we, gv, ge); d != "" {
 		t.Fatalf("graph differs from the model:\n%s", d)
 	}
 }
@@ -185,14 +187,14 @@ func (s *slowSink) Apply(ctx context.Context, b *graft.Batch) error {
 	return s.Sink.Apply(ctx, b)
 }
 
-func startInstance(t *testing.T, cfg ksource.Config, g *memgraph.Graph) *instance {
+func startInstance(t *testing.T, cfg ksource.Config, g *semantics.Graph) *instance {
 	t.Helper()
 	return startInstanceWith(t, cfg, g, engine.Default(), 4*time.Millisecond)
 }
 
 // startInstanceWith starts an instance with an engine configuration and a
 // sink delay per write.
-func startInstanceWith(t *testing.T, cfg ksource.Config, g *memgraph.Graph, ecfg engine.Config, delay time.Duration) *instance {
+func startInstanceWith(t *testing.T, cfg ksource.Config, g *semantics.Graph, ecfg engine.Config, delay time.Duration) *instance {
 	t.Helper()
 	src, err := ksource.New(context.Background(), cfg, nil)
 	if err != nil {
@@ -283,7 +285,7 @@ func TestLeasesShareAStream(t *testing.T) {
 	}
 	wv, we := wl.Model.Snapshot()
 	gv, ge := g.Snapshot()
-	if d := memgraph.Diff(wv, we, gv, ge); d != "" {
+	if d := model.Diff(wv, we, gv, ge); d != "" {
 		t.Fatalf("graph differs from the model:\n%s", d)
 	}
 	a.stop()
@@ -416,7 +418,7 @@ func TestLostLeaseDropsRecords(t *testing.T) {
 	for {
 		wv, we := wl.Model.Snapshot()
 		gv, ge := g.Snapshot()
-		d := memgraph.Diff(wv, we, gv, ge)
+		d := model.Diff(wv, we, gv, ge)
 		if d == "" {
 			break
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
+	"github.com/graftdb/graft/semantics"
 	"github.com/graftdb/graft/source/kinesis/kpl"
 )
 
@@ -108,9 +110,9 @@ func goodWrites(t *testing.T, values [][]byte) []*graft.Write {
 	return out
 }
 
-func modelOf(t *testing.T, ws []*graft.Write) *memgraph.Graph {
+func modelOf(t *testing.T, ws []*graft.Write) *model.Graph {
 	t.Helper()
-	m := memgraph.New()
+	m := model.New()
 	for _, w := range ws {
 		if err := m.ApplyWrite(w); err != nil {
 			t.Fatal(err)
@@ -121,7 +123,7 @@ func modelOf(t *testing.T, ws []*graft.Write) *memgraph.Graph {
 
 // invokeRecorded decodes a recorded event into ev and invokes a fresh
 // handler, on an empty graph, with it.
-func invokeRecorded(t *testing.T, file string, ev any) (*Handler, *memgraph.Graph, any, json.RawMessage) {
+func invokeRecorded(t *testing.T, file string, ev any) (*Handler, *semantics.Graph, any, json.RawMessage) {
 	t.Helper()
 	raw, err := os.ReadFile(file)
 	if err != nil {
@@ -139,11 +141,11 @@ func invokeRecorded(t *testing.T, file string, ev any) (*Handler, *memgraph.Grap
 	return h, g, out, raw
 }
 
-func sameGraph(t *testing.T, model, g *memgraph.Graph) {
+func sameGraph(t *testing.T, want *model.Graph, g *semantics.Graph) {
 	t.Helper()
-	mv, me := model.Snapshot()
+	mv, me := want.Snapshot()
 	gv, ge := g.Snapshot()
-	if d := memgraph.Diff(mv, me, gv, ge); d != "" {
+	if d := model.Diff(mv, me, gv, ge); d != "" {
 		t.Fatalf("graph differs from the model:\n%s", d)
 	}
 }

@@ -1,13 +1,14 @@
-// Package memgraph is an in-memory property graph with the op semantics of
-// docs/DESIGN.md. Tests use it as the independent model of what a sink should
-// hold, and as a fast sink for engine tests. Server sinks (PostgreSQL) use it
-// to compute a batch's effect on the part of the graph the batch touches,
-// then write that effect with a few set-based statements.
-package memgraph
+// Package semantics is what Graft's ops mean (docs/wire-format.md), as an
+// in-memory property graph that applies writes atomically. It is production
+// code: the diff-based sinks (PostgreSQL, SPARQL) load the part of the graph
+// a batch touches into a Graph, apply the batch here with exact per-write
+// errors, and write the difference. Tests use it as a fast in-memory store
+// (internal/memgraph), never as the model a sink is checked against: that
+// is internal/model, which shares no code with this package.
+package semantics
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -389,22 +390,7 @@ func SortEdges(es []graft.Edge) {
 	})
 }
 
-// Sink adapts a Graph to graft.Sink.
-type Sink struct {
-	*Graph
-	Lim graft.SinkLimits
-}
-
-var _ graft.Sink = (*Sink)(nil)
 var _ graft.Reader = (*Graph)(nil)
-
-// Apply implements graft.Sink, with fencing (graft.Batch.Fence).
-func (s *Sink) Apply(_ context.Context, b *graft.Batch) error {
-	if b.Fence == 0 {
-		return s.ApplyBatch(b.Writes)
-	}
-	return s.ApplyFenced(b.Writes, b.FenceKeys(), b.Fence)
-}
 
 // ApplyFenced applies the writes unless a key already committed a higher
 // token; then it records the token for every key, in the same transaction.
@@ -426,128 +412,4 @@ func (g *Graph) ApplyFenced(ws []*graft.Write, keys []string, token uint64) erro
 		g.fences[k] = max(g.fences[k], token)
 	}
 	return nil
-}
-
-// Limits implements graft.Sink.
-func (s *Sink) Limits() graft.SinkLimits { return s.Lim }
-
-// Ping implements graft.Sink.
-func (s *Sink) Ping(context.Context) error { return nil }
-
-// Close implements graft.Sink.
-func (s *Sink) Close() error { return nil }
-
-// Diff describes how two snapshots differ, or returns "" when they are equal.
-func Diff(wantV []graft.Vertex, wantE []graft.Edge, gotV []graft.Vertex, gotE []graft.Edge) string {
-	var out []string
-	wv := map[string]graft.Vertex{}
-	for _, v := range wantV {
-		wv[v.ID] = v
-	}
-	gv := map[string]graft.Vertex{}
-	for _, v := range gotV {
-		gv[v.ID] = v
-	}
-	for id, w := range wv {
-		g, ok := gv[id]
-		switch {
-		case !ok:
-			out = append(out, fmt.Sprintf("missing vertex %q", id))
-		case g.Label != w.Label || !g.Props.Equal(w.Props):
-			out = append(out, fmt.Sprintf("vertex %q: got %s %v, want %s %v", id, g.Label, g.Props, w.Label, w.Props))
-		}
-	}
-	for id := range gv {
-		if _, ok := wv[id]; !ok {
-			out = append(out, fmt.Sprintf("unexpected vertex %q", id))
-		}
-	}
-	ek := func(e graft.Edge) string { return edgeKey(e.ID, e.Label, e.From, e.To) }
-	we := map[string]graft.Edge{}
-	for _, e := range wantE {
-		we[ek(e)] = e
-	}
-	ge := map[string]graft.Edge{}
-	for _, e := range gotE {
-		ge[ek(e)] = e
-	}
-	for k, w := range we {
-		g, ok := ge[k]
-		switch {
-		case !ok:
-			out = append(out, fmt.Sprintf("missing edge %s %q→%q (id %q)", w.Label, w.From, w.To, w.ID))
-		case g.From != w.From || g.To != w.To || g.Label != w.Label || !g.Props.Equal(w.Props):
-			out = append(out, fmt.Sprintf("edge %s %q→%q: got props %v, want %v", w.Label, w.From, w.To, g.Props, w.Props))
-		}
-	}
-	for k, g := range ge {
-		if _, ok := we[k]; !ok {
-			out = append(out, fmt.Sprintf("unexpected edge %s %q→%q (id %q)", g.Label, g.From, g.To, g.ID))
-		}
-	}
-	sort.Strings(out)
-	if len(out) > 20 {
-		out = append(out[:20], fmt.Sprintf("... and %d more differences", len(out)-20))
-	}
-	s := ""
-	for _, l := range out {
-		s += l + "\n"
-	}
-	return s
-}
-
-// ApplyAttributed applies the writes of a batch in order, each atomically,
-// as a sink does in memory before it writes anything: the first failing
-// write's error is returned with its index in the batch. It also returns
-// the vertices that existed before (existed) and were deleted by the batch,
-// whose remaining edges the sink must delete in the store.
-func (g *Graph) ApplyAttributed(ws []*graft.Write, existed func(id string) bool) (deleted map[string]bool, err error) {
-	deleted = map[string]bool{}
-	for i, w := range ws {
-		if err := g.ApplyWrite(w); err != nil {
-			var ge *graft.Error
-			if errors.As(err, &ge) {
-				return nil, &graft.Error{Class: ge.Class, Index: i, Err: ge.Err}
-			}
-			return nil, &graft.Error{Class: graft.Permanent, Index: i, Err: err}
-		}
-		for j := range w.Ops {
-			if op := &w.Ops[j]; op.Kind == graft.DeleteVertex && existed(op.ID) {
-				deleted[op.ID] = true
-			}
-		}
-	}
-	return deleted, nil
-}
-
-// Touched is what a batch touches, for a sink that loads it before applying
-// the batch in memory (ApplyAttributed) and writes the difference: every
-// vertex its ops name (edge endpoints and replaceEdges targets included),
-// the edges its edge ops address (natural ones by label, from, to; others
-// by explicit id), and the (from, label) groups its replaceEdges rewrite.
-type Touched struct {
-	Vertices map[string]bool
-	Natural  map[[3]string]bool // {from, label, to}
-	IDs      map[string]bool
-	Groups   map[[2]string]bool // {from, label}
-}
-
-// TouchedBy collects what the writes touch.
-func TouchedBy(ws []*graft.Write) Touched {
-	t := Touched{Vertices: map[string]bool{}, Natural: map[[3]string]bool{}, IDs: map[string]bool{}, Groups: map[[2]string]bool{}}
-	for _, w := range ws {
-		for i := range w.Ops {
-			op := &w.Ops[i]
-			op.Vertices(func(id string) { t.Vertices[id] = true })
-			switch {
-			case op.Kind == graft.ReplaceEdges:
-				t.Groups[[2]string{op.From, op.Label}] = true
-			case op.Kind.IsEdge() && op.ID != "":
-				t.IDs[op.ID] = true
-			case op.Kind.IsEdge():
-				t.Natural[[3]string{op.From, op.Label, op.To}] = true
-			}
-		}
-	}
-	return t
 }
