@@ -52,13 +52,12 @@ type SharedTicket struct {
 // "v\x00") or an edge group ("g\x00").
 type SharedFact struct {
 	Version uint64
-	Label   string      // vertex
-	Props   Props // vertex: at least these values
-	Gen     uint64      // group: the generation it belongs to
-	Exact   bool        // group: Targets is every target
+	Label   string // vertex
+	Props   Props  // vertex: at least these values
+	Gen     uint64 // group: the generation it belongs to
+	Exact   bool   // group: Targets is every target
 	Targets map[string]Props
 }
 
 // IsVertexCacheKey reports whether a cache key names a vertex (else an edge group).
 func IsVertexCacheKey(k string) bool { return len(k) > 1 && k[0] == 'v' && k[1] == 0 }
-

@@ -25,4 +25,3 @@ type Lease struct {
 	Token uint64
 	Value string // what the lock keys hold: owner and token
 }
-

@@ -15,7 +15,9 @@ func TestOps(t *testing.T) {
 	v := func(id, label string, props graft.Props) graft.Op {
 		return graft.Op{Kind: graft.UpsertVertex, ID: id, Label: label, Props: props}
 	}
-	e := func(label, from, to string) graft.Op { return graft.Op{Kind: graft.UpsertEdge, Label: label, From: from, To: to} }
+	e := func(label, from, to string) graft.Op {
+		return graft.Op{Kind: graft.UpsertEdge, Label: label, From: from, To: to}
+	}
 	g := model.New()
 	must := func(ops ...graft.Op) {
 		t.Helper()
