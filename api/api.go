@@ -320,7 +320,7 @@ func (s *Server) status(ctx context.Context) Status {
 	st := s.cfg.Engine.Stats().Snapshot()
 	out := Status{
 		Accepted: s.accepted.Load(), Committed: st.Committed, DeadLettered: st.DeadLetters + s.invalid.Load(),
-		InFlight: st.Records - st.Committed - st.DeadLetters, Eliminated: st.Eliminated, Coalesced: st.Coalesced,
+		InFlight: st.InFlight(), Eliminated: st.Eliminated, Coalesced: st.Coalesced,
 		AvoidedConflicts: st.InHotBatches, Conflicts: st.Conflicts,
 	}
 	if s.cfg.Lag != nil {

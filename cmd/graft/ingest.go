@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"time"
 
 	"github.com/graftdb/graft"
@@ -131,42 +132,40 @@ func runIngest(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	return err
 }
 
-// summary is the report of a run (also the --json output).
+// summary is the report of a run: the engine's counters under their
+// summary keys (engine.Counters), then the time and rate. It is the --json
+// output of graft ingest and graft dlq redrive.
 type summary struct {
-	Writes        int64   `json:"writes"`
-	Ops           int64   `json:"ops"`
-	Committed     int64   `json:"committed"`
-	EliminatedOps int64   `json:"eliminated_ops"`
-	CacheHits     int64   `json:"cache_hits"`
-	CacheMisses   int64   `json:"cache_misses"`
-	CoalescedOps  int64   `json:"coalesced_ops"`
-	DeadLetters   int64   `json:"dead_letters"`
-	Invalid       int64   `json:"invalid"`
-	Skipped       int64   `json:"skipped"` // events the mapping skips (unmapped: skip)
-	Batches       int64   `json:"batches"`
-	Conflicts     int64   `json:"conflicts"`
-	Retries       int64   `json:"retries"`
-	Parked        int64   `json:"parked"`
-	Seconds       float64 `json:"seconds"`
-	WritesPerSec  float64 `json:"writes_per_second"`
+	engine.Snapshot
+	Seconds      float64
+	WritesPerSec float64
 }
 
 func summarize(s engine.Snapshot, d time.Duration) summary {
-	sec := d.Seconds()
-	sum := summary{
-		Writes: s.Records, Ops: s.Ops, Committed: s.Committed, EliminatedOps: s.Eliminated, CacheHits: s.CacheHits, CacheMisses: s.CacheMisses,
-		CoalescedOps: s.Coalesced, DeadLetters: s.DeadLetters, Invalid: s.Invalid, Skipped: s.Skipped, Batches: s.Batches,
-		Conflicts: s.Conflicts, Retries: s.Retries, Parked: s.Parked, Seconds: sec,
-	}
-	if sec > 0 {
-		sum.WritesPerSec = float64(s.Records) / sec
+	sum := summary{Snapshot: s, Seconds: d.Seconds()}
+	if sum.Seconds > 0 {
+		sum.WritesPerSec = float64(s.Records) / sum.Seconds
 	}
 	return sum
 }
 
+// MarshalJSON writes the counters in table order, then seconds and
+// writes_per_second.
+func (s summary) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for _, kv := range s.Summary() {
+		b = strconv.AppendQuote(b, kv.Key)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, kv.Value, 10)
+		b = append(b, ',')
+	}
+	b = fmt.Appendf(b, `"seconds":%s,"writes_per_second":%s}`, strconv.FormatFloat(s.Seconds, 'f', -1, 64), strconv.FormatFloat(s.WritesPerSec, 'f', -1, 64))
+	return b, nil
+}
+
 func (s summary) line() string {
 	return fmt.Sprintf("%d writes (%d ops): %d committed, %d dead letters; %d ops eliminated, %d coalesced; %d batches; %.2fs, %.0f writes/s",
-		s.Writes, s.Ops, s.Committed, s.DeadLetters, s.EliminatedOps, s.CoalescedOps, s.Batches, s.Seconds, s.WritesPerSec)
+		s.Records, s.Ops, s.Committed, s.DeadLetters, s.Eliminated, s.Coalesced, s.Batches, s.Seconds, s.WritesPerSec)
 }
 
 var _ graft.Source = (*file.Source)(nil)
