@@ -1,0 +1,154 @@
+package engine
+
+// Stage 2, schedule: the conflict graph. A write depends on the latest
+// pending write of its key and of every vertex it touches (invariants 1 and
+// 5); a done write releases its successors and moves the acknowledgement
+// watermark.
+
+import (
+	"container/heap"
+	"fmt"
+	"time"
+
+	"github.com/graftdb/graft"
+)
+
+// link adds n to the conflict graph: it depends on the latest pending node of
+// each of its resources (its key and every vertex it touches).
+func (s *scheduler) link(n *node) {
+	add := func(r resource) {
+		for _, have := range n.resources {
+			if have == r {
+				return
+			}
+		}
+		n.resources = append(n.resources, r)
+		if p := s.last[r]; p != nil && p != n {
+			if len(p.succ) == 0 || p.succ[len(p.succ)-1] != n {
+				p.succ = append(p.succ, n)
+				n.deps++
+			}
+		}
+		s.last[r] = n
+	}
+	n.resources = make([]resource, 0, 1+2*len(n.w.Ops))
+	add(resource{key: true, id: n.w.Key})
+	for i := range n.w.Ops {
+		n.w.Ops[i].Vertices(func(id string) { add(resource{id: id}) })
+	}
+}
+
+func (s *scheduler) makeReady(n *node) {
+	if s.abandoned(n) {
+		s.drop(n)
+		return
+	}
+	if s.isQuarantined(n.key()) {
+		n.deadClass = graft.ClassQuarantined
+		n.deadErr = "an earlier write of key " + fmt.Sprintf("%q", n.key()) + " is in the dead letters (policy quarantine)"
+		s.deadLetter(n)
+		return
+	}
+	if len(s.readyQ) == 0 {
+		s.readySince = time.Now()
+	}
+	n.state = ready
+	heap.Push(&s.readyQ, n)
+	s.readyUnits += n.units
+}
+
+func (s *scheduler) isQuarantined(key string) bool {
+	s.e.qmu.Lock()
+	defer s.e.qmu.Unlock()
+	return s.e.quarantined[key]
+}
+
+func (s *scheduler) deadLetter(n *node) {
+	n.state = dying
+	s.dlPending = append(s.dlPending, n)
+}
+
+// complete marks n done: its successors may run, its position may be acked.
+func (s *scheduler) complete(n *node) {
+	if n.state == done {
+		return
+	}
+	n.state = done
+	s.pending--
+	s.pendingBytes -= n.size
+	s.budget.Release(1)
+	s.budgetBytes.Release(s.byteWeight(n.size))
+	for _, r := range n.resources {
+		if s.last[r] == n {
+			delete(s.last, r)
+		}
+	}
+	for _, c := range n.succ {
+		c.deps--
+		if c.deps == 0 && c.state == waiting {
+			s.makeReady(c)
+		}
+	}
+	n.succ = nil
+	if n.track.markDone(n.trackIdx) {
+		s.acks.ack(graft.Position{Partition: n.track.name, Offset: n.track.acked})
+		if len(s.drains) > 0 && len(n.track.entries) == 0 {
+			s.checkDrains()
+		}
+	}
+	n.w, n.rec.Value = nil, nil
+}
+
+// detach lets the writes that wait for a parked node only because they share
+// a vertex with it go ahead: the missing endpoint may be created by one of
+// them. Writes of its key keep waiting (per-key order). When it retries, the
+// locked set keeps it out of any batch in flight on its vertices.
+func (s *scheduler) detach(n *node) {
+	key := n.key()
+	kept := n.succ[:0]
+	for _, c := range n.succ {
+		if c.key() == key {
+			kept = append(kept, c)
+			continue
+		}
+		c.deps--
+		if c.deps == 0 && c.state == waiting {
+			s.makeReady(c)
+		}
+	}
+	clear(n.succ[len(kept):])
+	n.succ = kept
+	for _, r := range n.resources {
+		if s.last[r] == n && !r.key {
+			delete(s.last, r)
+		}
+	}
+	n.resources = []resource{{key: true, id: key}}
+}
+
+// lock counts the vertices of a batch in flight; conflicts reports whether a
+// node touches any of them.
+func (s *scheduler) lock(b []*node, delta int) {
+	for _, n := range b {
+		for i := range n.w.Ops {
+			n.w.Ops[i].Vertices(func(id string) {
+				if c := s.locked[id] + delta; c > 0 {
+					s.locked[id] = c
+				} else {
+					delete(s.locked, id)
+				}
+			})
+		}
+	}
+}
+
+func (s *scheduler) conflicts(n *node) bool {
+	if len(s.locked) == 0 {
+		return false
+	}
+	hit := false
+	for i := range n.w.Ops {
+		n.w.Ops[i].Vertices(func(id string) { hit = hit || s.locked[id] > 0 })
+	}
+	return hit
+}

@@ -1,0 +1,150 @@
+package engine
+
+// Stage 1, read: records are fetched, charged against the in-flight budget
+// (invariant 7), decoded or mapped, and admitted into the conflict graph.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/graftdb/graft"
+)
+
+// readLoop fetches records, takes in-flight budget for each, decodes them and
+// hands them to the scheduler in order.
+func (s *scheduler) readLoop(ctx context.Context) {
+	var seq uint64
+	send := func(in input) bool {
+		select {
+		case s.in <- in:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		recs, err := s.src.Fetch(ctx)
+		nodes := make([]*node, 0, len(recs))
+		for i := range recs {
+			rec := recs[i]
+			size := len(rec.Value)
+			if err := s.budget.Acquire(ctx, 1); err != nil {
+				return
+			}
+			if err := s.budgetBytes.Acquire(ctx, s.byteWeight(size)); err != nil {
+				s.budget.Release(1)
+				return
+			}
+			seq++
+			n := &node{seq: seq, rec: rec, size: size}
+			if rec.Truncated > 0 {
+				n.derr = &graft.FieldError{Msg: fmt.Sprintf("record is %d bytes, over the limit of %d bytes", rec.Truncated, s.cfg.Limits.MaxRecordBytes)}
+			} else if s.cfg.Decode != nil {
+				n.w, n.derr = s.cfg.Decode(rec)
+			} else {
+				n.w, n.derr = graft.Decode(rec.Value, rec.Key, s.cfg.Limits)
+			}
+			if n.w != nil {
+				n.units = n.w.Units()
+			}
+			if s.cfg.MaxRecordAge > 0 && !rec.Arrived.IsZero() {
+				if age := time.Since(rec.Arrived); age > s.cfg.MaxRecordAge {
+					n.expired = fmt.Sprintf("record is %v old, over the max record age of %v", age.Round(time.Millisecond), s.cfg.MaxRecordAge)
+				}
+			}
+			nodes = append(nodes, n)
+			if len(nodes) >= 256 {
+				if !send(input{nodes: nodes}) {
+					return
+				}
+				nodes = make([]*node, 0, len(recs)-i)
+			}
+		}
+		if len(nodes) > 0 && !send(input{nodes: nodes}) {
+			return
+		}
+		if err != nil {
+			if ctx.Err() != nil && graft.IsStop(err) {
+				return
+			}
+			send(input{err: err})
+			return
+		}
+	}
+}
+
+// byteWeight is what a record of size bytes costs against MaxInflightBytes:
+// its raw bytes (kept for dead letters) plus its decoded form, measured at
+// about three times the raw size for typical writes (ops, property maps,
+// conflict-domain keys).
+func (s *scheduler) byteWeight(size int) int64 {
+	return min(int64(size)*4, int64(s.cfg.MaxInflightBytes))
+}
+
+func (s *scheduler) admit(in input) {
+	if a := in.abandon; a != nil {
+		if t, ok := s.lost[a.partition]; !ok || a.through > t {
+			s.lost[a.partition] = a.through
+		}
+		s.e.log.Warn("dropping the records of a lost partition not yet sent to the sink", "partition", a.partition, "through", a.through)
+		s.sweepAbandoned()
+		return
+	}
+	if in.drain != nil {
+		s.drains = append(s.drains, in.drain)
+		s.checkDrains()
+		return
+	}
+	if in.err != nil {
+		s.inputDone = true
+		if !errors.Is(in.err, io.EOF) {
+			s.e.log.Error("source failed; draining", "err", in.err)
+			s.fatal = fmt.Errorf("source: %w", in.err)
+		}
+		return
+	}
+	for _, n := range in.nodes {
+		s.pending++
+		s.pendingBytes += n.size
+		s.e.stats.Records.Add(1)
+		t := s.tracks[n.rec.Pos.Partition]
+		if t == nil {
+			t = &partitionTrack{name: n.rec.Pos.Partition}
+			s.tracks[n.rec.Pos.Partition] = t
+		}
+		n.track, n.trackIdx = t, t.add(n.rec.Pos.Offset)
+		if s.abandoned(n) {
+			s.drop(n)
+			continue
+		}
+		if n.w == nil && n.derr == nil {
+			// Skipped by the decoder (an unmapped event, when configured).
+			s.e.stats.Skipped.Add(1)
+			s.complete(n)
+			continue
+		}
+		if n.w == nil {
+			// Undecodable: nothing depends on it, nothing to order.
+			n.deadClass, n.deadErr = graft.RejectedClass(n.derr), n.derr.Error()
+			s.e.stats.Invalid.Add(1)
+			s.deadLetter(n)
+			continue
+		}
+		if n.expired != "" {
+			// Too old to apply: it is not applied, so it orders nothing.
+			n.deadClass, n.deadErr = graft.ClassExpired, n.expired
+			s.e.stats.Expired.Add(1)
+			s.deadLetter(n)
+			continue
+		}
+		s.e.stats.Writes.Add(1)
+		s.e.stats.Ops.Add(int64(len(n.w.Ops)))
+		s.link(n)
+		if n.deps == 0 {
+			s.makeReady(n)
+		}
+	}
+}

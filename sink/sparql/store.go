@@ -1,0 +1,259 @@
+package sparql
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/semantics"
+)
+
+// Store is the SPARQL sink and its Reader.
+type Store struct {
+	cfg    Config
+	client *http.Client
+	iam    *sigv4 // nil without iam=true
+	graph  string // <graph>
+	t      Terms
+	// predicates of edge resources
+	pFrom, pTo, pLabel, pToken string
+}
+
+var (
+	_ graft.Sink   = (*Store)(nil)
+	_ graft.Reader = (*Store)(nil)
+)
+
+// Open returns the store; Ping says whether the endpoint answers.
+func Open(cfg Config) (*Store, error) {
+	s := &Store{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout}, t: cfg.Terms}
+	if cfg.IAM {
+		var err error
+		if s.iam, err = newSigV4(context.Background(), cfg.Endpoint, cfg.Region); err != nil {
+			return nil, graft.NewError(graft.Fatal, fmt.Errorf("sink %s: %w", cfg.Endpoint, err))
+		}
+	}
+	s.graph, _ = IRI(cfg.Graph)
+	s.pFrom, _ = IRI(cfg.Terms.Base + "edge-from")
+	s.pTo, _ = IRI(cfg.Terms.Base + "edge-to")
+	s.pLabel, _ = IRI(cfg.Terms.Base + "edge-label")
+	s.pToken, _ = IRI(cfg.Terms.Base + "fence-token")
+	return s, nil
+}
+
+// Endpoint names the server and graph.
+func (s *Store) Endpoint() string { return s.cfg.Endpoint + " graph " + s.cfg.Graph }
+
+// Limits implements graft.Sink.
+func (s *Store) Limits() graft.SinkLimits {
+	return graft.SinkLimits{MaxWrites: s.cfg.MaxWrites, MaxUnits: s.cfg.MaxUnits, MaxBytes: 8 << 20, Concurrency: s.cfg.Concurrency}
+}
+
+// Ping implements graft.Sink.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.query(ctx, "ASK { }")
+	return err
+}
+
+// Close implements graft.Sink.
+func (s *Store) Close() error { return nil }
+
+// Reset empties the graph (graft bench, tests).
+func (s *Store) Reset(ctx context.Context) error {
+	return s.update(ctx, "CLEAR SILENT GRAPH "+s.graph)
+}
+
+// The IRIs of elements.
+
+func (s *Store) vertexIRI(id string) string { v, _ := IRI(s.t.Vertex(id)); return v }
+
+// edgeIRI is the resource holding an edge's endpoints, label and
+// properties: by (label, from, to) for a natural edge, by id otherwise.
+// Escaped parts never contain '/', so the natural form is unambiguous.
+func (s *Store) edgeIRI(id, label, from, to string) string {
+	var iri string
+	if id != "" {
+		iri = s.t.Base + "eid/" + escape(id)
+	} else {
+		iri = s.t.Base + "edge/" + escape(label) + "/" + escape(from) + "/" + escape(to)
+	}
+	v, _ := IRI(iri)
+	return v
+}
+
+// triples of a vertex and of an edge, as N-Triples statements.
+func (s *Store) vertexTriples(v *graft.Vertex, out map[string]bool) {
+	iri := s.vertexIRI(v.ID)
+	l, _ := IRI(s.t.Label(v.Label))
+	out[iri+" <"+RDFType+"> "+l+" ."] = true
+	for k, val := range v.Props {
+		p, _ := IRI(s.t.Prop(k))
+		out[iri+" "+p+" "+s.t.Literal(val)+" ."] = true
+	}
+}
+
+func (s *Store) edgeTriples(e *graft.Edge, out map[string]bool) {
+	ed := s.edgeIRI(e.ID, e.Label, e.From, e.To)
+	from, to := s.vertexIRI(e.From), s.vertexIRI(e.To)
+	out[ed+" "+s.pFrom+" "+from+" ."] = true
+	out[ed+" "+s.pTo+" "+to+" ."] = true
+	out[ed+" "+s.pLabel+" "+quote(e.Label)+" ."] = true
+	if e.ID == "" {
+		p, _ := IRI(s.t.EdgeLabel(e.Label))
+		out[from+" "+p+" "+to+" ."] = true
+	}
+	for k, val := range e.Props {
+		p, _ := IRI(s.t.Prop(k))
+		out[ed+" "+p+" "+s.t.Literal(val)+" ."] = true
+	}
+}
+
+func (s *Store) fenceIRI(key string) string { v, _ := IRI(s.t.Base + "fence/" + escape(key)); return v }
+
+const dataChunk = 500
+
+// Apply implements graft.Sink: load what the batch touches, apply it in
+// memory (exact per-write errors before anything is written), and send the
+// difference as one update request: the deletes of deleted vertices, then
+// DELETE DATA and INSERT DATA.
+func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
+	touched := semantics.TouchedBy(b.Writes)
+	edges := map[string]bool{} // edge resource IRIs
+	for r := range touched.Natural {
+		edges[s.edgeIRI("", r[1], r[0], r[2])] = true
+	}
+	for id := range touched.IDs {
+		edges[s.edgeIRI(id, "", "", "")] = true
+	}
+	g := semantics.New()
+	before := map[string]*graft.Vertex{}
+	beforeE := map[string]*graft.Edge{}
+	var subjects []string
+	for id := range touched.Vertices {
+		subjects = append(subjects, s.vertexIRI(id))
+	}
+	vs, err := s.loadVertices(ctx, subjects)
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		g.Put(*v)
+		before[v.ID] = v
+	}
+	load := func(q string) error {
+		es, err := s.loadEdges(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			g.PutEdge(*e)
+			beforeE[semantics.EdgeKey(e)] = e
+		}
+		return nil
+	}
+	if len(edges) > 0 {
+		if err := load("VALUES ?s { " + strings.Join(sortedKeys(edges), " ") + " } ?s ?p ?o"); err != nil {
+			return err
+		}
+	}
+	if len(touched.Groups) > 0 {
+		var vals []string
+		for k := range touched.Groups {
+			vals = append(vals, "("+s.vertexIRI(k[0])+" "+quote(k[1])+")")
+		}
+		sort.Strings(vals)
+		if err := load("VALUES (?f ?l) { " + strings.Join(vals, " ") + " } ?s " + s.pFrom + " ?f ; " + s.pLabel + " ?l ; ?p ?o"); err != nil {
+			return err
+		}
+	}
+	var fenceKeys []string
+	if b.Fence != 0 {
+		fenceKeys = b.FenceKeys()
+		if err := s.checkFences(ctx, fenceKeys, b.Fence); err != nil {
+			return err
+		}
+	}
+
+	deleted, err := g.ApplyAttributed(b.Writes, func(id string) bool { return before[id] != nil })
+	if err != nil {
+		return err
+	}
+
+	// Old triples, without those of deleted vertices and their edges (the
+	// pattern deletes remove them), and new ones.
+	oldT, newT := map[string]bool{}, map[string]bool{}
+	for _, v := range before {
+		if !deleted[v.ID] {
+			s.vertexTriples(v, oldT)
+		}
+	}
+	for _, e := range beforeE {
+		if !deleted[e.From] && !deleted[e.To] {
+			s.edgeTriples(e, oldT)
+		}
+	}
+	afterV, afterE := g.Snapshot()
+	for i := range afterV {
+		s.vertexTriples(&afterV[i], newT)
+	}
+	for i := range afterE {
+		s.edgeTriples(&afterE[i], newT)
+	}
+	var ops []string
+	for _, id := range sortedKeys(deleted) {
+		v := s.vertexIRI(id)
+		ops = append(ops,
+			"DELETE { GRAPH "+s.graph+" { ?s ?p ?o } } WHERE { GRAPH "+s.graph+" { ?s "+s.pFrom+" "+v+" ; ?p ?o } }",
+			"DELETE { GRAPH "+s.graph+" { ?s ?p ?o } } WHERE { GRAPH "+s.graph+" { ?s "+s.pTo+" "+v+" ; ?p ?o } }",
+			"DELETE { GRAPH "+s.graph+" { "+v+" ?p ?o } } WHERE { GRAPH "+s.graph+" { "+v+" ?p ?o } }",
+			"DELETE { GRAPH "+s.graph+" { ?s ?p "+v+" } } WHERE { GRAPH "+s.graph+" { ?s ?p "+v+" } }")
+	}
+	var del, ins []string
+	for t := range oldT {
+		if !newT[t] {
+			del = append(del, t)
+		}
+	}
+	for t := range newT {
+		if !oldT[t] {
+			ins = append(ins, t)
+		}
+	}
+	if len(fenceKeys) > 0 {
+		tok := quote(strconv.FormatUint(b.Fence, 10)) + "^^<" + XSDLong + ">"
+		var vals []string
+		for _, k := range fenceKeys {
+			f := s.fenceIRI(k)
+			vals = append(vals, f)
+			ins = append(ins, f+" "+s.pToken+" "+tok+" .")
+		}
+		ops = append(ops, "DELETE { GRAPH "+s.graph+" { ?f "+s.pToken+" ?t } } WHERE { GRAPH "+s.graph+" { VALUES ?f { "+strings.Join(vals, " ")+" } ?f "+s.pToken+" ?t } }")
+	}
+	// DATA blocks of at most dataChunk triples: Virtuoso's SPARQL compiler
+	// runs out of memory on one block of a few thousand.
+	sort.Strings(del)
+	for i := 0; i < len(del); i += dataChunk {
+		ops = append(ops, "DELETE DATA { GRAPH "+s.graph+" {\n"+strings.Join(del[i:min(i+dataChunk, len(del))], "\n")+"\n} }")
+	}
+	sort.Strings(ins)
+	for i := 0; i < len(ins); i += dataChunk {
+		ops = append(ops, "INSERT DATA { GRAPH "+s.graph+" {\n"+strings.Join(ins[i:min(i+dataChunk, len(ins))], "\n")+"\n} }")
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	return s.update(ctx, strings.Join(ops, " ;\n"))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
