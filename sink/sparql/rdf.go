@@ -1,9 +1,8 @@
-// Package sparql will be the SPARQL sink (issue 11). What is here: the
-// property graph's terms in RDF — IRIs minted from any id, literals escaped
-// by the SPARQL grammar, values typed so that they come back exactly — and
-// their decoding from SPARQL JSON results. docs/sparql.md describes the
-// mapping and what Virtuoso does to it.
 package sparql
+
+// The property graph's terms in RDF: IRIs minted from any id, literals
+// escaped by the SPARQL grammar, values typed so that they come back exactly,
+// and their decoding from SPARQL JSON results.
 
 import (
 	"errors"
