@@ -2,7 +2,7 @@
 // named graph of a SPARQL 1.1 store (Virtuoso, and any store that speaks the
 // protocol). A batch is one update: the subgraph the batch touches is read,
 // the writes applied to it in memory (package semantics), and the difference
-// written (store.go); reads page through SELECTs (read.go); the endpoint and
+// written (store.go); reads are SELECTs (read.go); the endpoint and
 // its URL (url.go, http.go, iam.go); terms (rdf.go). docs/sparql.md
 // describes the mapping and what Virtuoso does to it.
 package sparql
