@@ -74,6 +74,11 @@ type latencies struct {
 	d  []time.Duration
 }
 
+var (
+	_ graft.Source      = (*memSource)(nil)
+	_ graft.DeadLetters = (*countDLQ)(nil)
+)
+
 func (l *latencies) add(d time.Duration, n int) {
 	l.mu.Lock()
 	for ; n > 0; n-- {

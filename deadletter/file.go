@@ -43,6 +43,11 @@ func Open(path string) (*File, error) {
 	return &File{path: path, f: f}, nil
 }
 
+var (
+	_ graft.DeadLetters = (*File)(nil)
+	_ graft.Source      = (*Source)(nil)
+)
+
 // Path is the file written.
 func (d *File) Path() string { return d.path }
 

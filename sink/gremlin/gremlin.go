@@ -150,7 +150,10 @@ type Store struct {
 	unknown   atomic.Int64 // unclassified errors in a row
 }
 
-var _ graft.Sink = (*Store)(nil)
+var (
+	_ graft.Sink   = (*Store)(nil)
+	_ graft.Reader = (*Store)(nil)
+)
 
 // Open connects; the driver connects lazily, so Ping says whether the
 // server answers.

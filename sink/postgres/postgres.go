@@ -57,6 +57,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return s, nil
 }
 
+var (
+	_ graft.Sink   = (*Store)(nil)
+	_ graft.Reader = (*Store)(nil)
+)
+
 func (s *Store) migrate(ctx context.Context) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7477463)`); err != nil {

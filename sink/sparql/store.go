@@ -52,6 +52,11 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
+var (
+	_ graft.Sink   = (*Store)(nil)
+	_ graft.Reader = (*Store)(nil)
+)
+
 // Endpoint names the server and graph.
 func (s *Store) Endpoint() string { return s.cfg.Endpoint + " graph " + s.cfg.Graph }
 

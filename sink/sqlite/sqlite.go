@@ -83,6 +83,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+var (
+	_ graft.Sink   = (*Store)(nil)
+	_ graft.Reader = (*Store)(nil)
+)
+
 // migrate brings the schema up to date in one IMMEDIATE transaction that
 // reads the version inside it: processes opening a new store at the same
 // time migrate it once (the second waits for the first, then finds it done).

@@ -49,6 +49,8 @@ func NewDeadLetterTopic(t Target, sec Security, extra ...kgo.Opt) (*DeadLetterTo
 	return &DeadLetterTopic{p: p}, nil
 }
 
+var _ graft.DeadLetters = (*DeadLetterTopic)(nil)
+
 // String names the topic.
 func (d *DeadLetterTopic) String() string { return d.p.String() }
 

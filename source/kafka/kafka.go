@@ -102,6 +102,11 @@ func ParseURL(raw string) (Config, error) {
 	return c, nil
 }
 
+var (
+	_ graft.Source     = (*Source)(nil)
+	_ graft.Rebalancer = (*Source)(nil)
+)
+
 // DeadLetterTarget is where dlq= points: a topic on the source's brokers, or
 // a kafka:// URL of its own.
 func (c Config) DeadLetterTarget() (Target, error) {

@@ -213,6 +213,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 	return s, nil
 }
 
+var (
+	_ graft.Source     = (*Source)(nil)
+	_ graft.Rebalancer = (*Source)(nil)
+	_ graft.Abandoner  = (*Source)(nil)
+)
+
 // Worker is this instance's name in the lease table.
 func (s *Source) Worker() string { return s.cfg.Worker }
 

@@ -48,6 +48,11 @@ type Handler struct {
 	FailWhole bool
 }
 
+var (
+	_ graft.Source      = (*batch)(nil)
+	_ graft.DeadLetters = (*recorder)(nil)
+)
+
 // Invoke handles a raw event: a Kinesis event ("Records" of eventSource
 // aws:kinesis) or a Kafka event (eventSource aws:kafka or SelfManagedKafka).
 func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
