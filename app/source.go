@@ -94,27 +94,38 @@ func openEmbedded(ctx context.Context, c config.Config, log *slog.Logger) (_ *so
 }
 
 func openNATS(ctx context.Context, c config.Config, _ *api.Watermark, log *slog.Logger) (_ *source, err error) {
-	u, err := url.Parse(c.Source)
-	var parts []string
-	if err == nil {
-		parts = strings.Split(strings.Trim(u.Path, "/"), "/")
-	}
-	if err != nil || len(parts) != 2 || parts[0] == "" || parts[1] == "" {
-		return nil, configErr("--source %q: want nats://HOST:PORT/STREAM/SUBJECT", config.Redact(c.Source))
+	t, err := natsTarget(c.Source)
+	if err != nil {
+		return nil, configErr("--source %v", err)
 	}
 	s := &source{name: c.Source}
 	defer closeOnError(s, &err)
-	nc, err := nats.Connect("nats://"+u.Host, nats.Name("graft"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect("nats://"+t.host, nats.Name("graft"), nats.MaxReconnects(-1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach source %s: %w", c.Source, err)
 	}
 	s.closers = append(s.closers, nc.Close)
 	cfg := jetstream.DefaultConfig()
-	cfg.Stream, cfg.Subject = parts[0], parts[1]
+	cfg.Stream, cfg.Subject = t.stream, t.subject
 	if err := s.jetStream(ctx, nc, cfg, log); err != nil {
 		return nil, fmt.Errorf("source %s: %w", c.Source, err)
 	}
 	return s, nil
+}
+
+// natsTarget reads nats://HOST:PORT/STREAM/SUBJECT.
+type natsURL struct{ host, stream, subject string }
+
+func natsTarget(raw string) (natsURL, error) {
+	u, err := url.Parse(raw)
+	var parts []string
+	if err == nil {
+		parts = strings.Split(strings.Trim(u.Path, "/"), "/")
+	}
+	if err != nil || len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		return natsURL{}, fmt.Errorf("%q: want nats://HOST:PORT/STREAM/SUBJECT", config.Redact(raw))
+	}
+	return natsURL{u.Host, parts[0], parts[1]}, nil
 }
 
 // jetStream opens the JetStream source and its publisher on nc.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/graftdb/graft/app"
 )
 
 const configAbout = `
@@ -42,7 +44,7 @@ func runConfig(ctx context.Context, args []string, _ io.Reader, stdout, _ io.Wri
 	if name == "" {
 		name = "(no config file: defaults)"
 	}
-	if err := f.c.Validate(); err != nil {
+	if err := app.Check(f.c); err != nil {
 		return fmt.Errorf("%s is invalid:\n  %s", name, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
 	if sub == "print" {

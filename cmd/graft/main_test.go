@@ -359,6 +359,20 @@ func TestConfigFileAndFlags(t *testing.T) {
 	if v.code != exitError || !strings.Contains(v.stderr, "batch.max_writes") || !strings.Contains(v.stderr, "dead_letters.policy") {
 		t.Fatalf("config validate: %d %s", v.code, v.stderr)
 	}
+	// What config validate calls ok, graft run accepts: each URL is read
+	// by the package that will use it, without connecting.
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--source", "kafka://localhost:9092/t", "group="},
+		{"--source", "nats://localhost:4222/onlystream", "STREAM/SUBJECT"},
+		{"--sink", "sparql+http://h/sparql?bogus=1", `unknown parameter "bogus"`},
+		{"--cache", "redis://localhost:6379/0?nope=1", `unknown parameter "nope"`},
+		{"--mapping", filepath.Join(t.TempDir(), "missing.yaml"), "mapping"},
+	} {
+		v := graftCmd(t, nil, "config", "validate", "--data-dir", t.TempDir(), tc.flag, tc.value)
+		if v.code != exitError || !strings.Contains(v.stderr, tc.want) {
+			t.Errorf("config validate %s %s: exit %d, %q; want %q", tc.flag, tc.value, v.code, v.stderr, tc.want)
+		}
+	}
 }
 
 func freeAddr(t *testing.T) string {
