@@ -48,6 +48,9 @@ func Decode(raw []byte, recordKey string, lim Limits) (*Write, error) {
 	if err != nil {
 		return nil, &FieldError{Msg: "malformed JSON: " + syntaxMessage(trimmed)}
 	}
+	if off := loneSurrogate(trimmed); off >= 0 {
+		return nil, &FieldError{Msg: fmt.Sprintf("malformed JSON: a lone UTF-16 surrogate escape (%s) at byte %d is not a character", trimmed[off:off+6], off)}
+	}
 	if v.Type() != fastjson.TypeObject {
 		return nil, &FieldError{Msg: "a write must be a JSON object, not " + kindOf(v)}
 	}
@@ -55,9 +58,17 @@ func Decode(raw []byte, recordKey string, lim Limits) (*Write, error) {
 	var opsV *fastjson.Value
 	obj, _ := v.Object()
 	var ferr error
+	var seen uint8 // key, id, version, ops: each once
 	obj.Visit(func(k []byte, fv *fastjson.Value) {
 		if ferr != nil {
 			return
+		}
+		if bit := topFieldBit(k); bit != 0 {
+			if seen&bit != 0 {
+				ferr = &FieldError{Field: string(k), Msg: "given twice: a write names each field once"}
+				return
+			}
+			seen |= bit
 		}
 		switch string(k) {
 		case "key":
@@ -133,6 +144,15 @@ func decodeOp(v *fastjson.Value, i int, op *Op) error {
 	}
 	var wo wireOp
 	var ferr error
+	var opSeen, elementSeen bool
+	// set keeps a field's value, refusing a field given twice (JSON parsers
+	// disagree on which copy wins).
+	set := func(k []byte, dst **fastjson.Value, fv *fastjson.Value) {
+		if *dst != nil {
+			ferr = &FieldError{Field: path + "." + string(k), Msg: "given twice: an op names each field once"}
+		}
+		*dst = fv
+	}
 	obj, _ := v.Object()
 	obj.Visit(func(k []byte, fv *fastjson.Value) {
 		if ferr != nil {
@@ -140,21 +160,31 @@ func decodeOp(v *fastjson.Value, i int, op *Op) error {
 		}
 		switch string(k) {
 		case "op":
+			if opSeen {
+				ferr = &FieldError{Field: path + ".op", Msg: "given twice: an op names each field once"}
+				return
+			}
+			opSeen = true
 			ferr = optString(fv, path+".op", &wo.op)
 		case "element":
+			if elementSeen {
+				ferr = &FieldError{Field: path + ".element", Msg: "given twice: an op names each field once"}
+				return
+			}
+			elementSeen = true
 			ferr = optString(fv, path+".element", &wo.element)
 		case "id":
-			wo.id = fv
+			set(k, &wo.id, fv)
 		case "label":
-			wo.label = fv
+			set(k, &wo.label, fv)
 		case "from":
-			wo.from = fv
+			set(k, &wo.from, fv)
 		case "to":
-			wo.to = fv
+			set(k, &wo.to, fv)
 		case "props":
-			wo.props = fv
+			set(k, &wo.props, fv)
 		case "keys":
-			wo.keys = fv
+			set(k, &wo.keys, fv)
 		default:
 			ferr = &FieldError{Field: path + "." + fieldName(string(k)), Msg: "unknown field (" + opFields + ")"}
 		}
@@ -368,6 +398,10 @@ func (d *opDecoder) props() {
 			d.err = &FieldError{Field: d.path + ".props." + fieldName(string(k)), Msg: err.Error()}
 			return
 		}
+		if _, dup := p[string(k)]; dup {
+			d.err = &FieldError{Field: d.path + ".props." + fieldName(string(k)), Msg: "given twice: which value is meant is unclear"}
+			return
+		}
 		p[string(k)] = val
 	})
 	d.op.Props = p
@@ -452,6 +486,61 @@ func syntaxMessage(raw []byte) string {
 }
 
 var errControl = fmt.Errorf("control character in a string")
+
+// topFieldBit numbers the fields a write may hold, to find one given twice
+// (JSON parsers disagree on which copy wins).
+func topFieldBit(k []byte) uint8 {
+	switch string(k) {
+	case "key":
+		return 1
+	case "id":
+		return 2
+	case "version":
+		return 4
+	case "ops":
+		return 8
+	}
+	return 0
+}
+
+// loneSurrogate returns the offset of a \uD800–\uDFFF escape that is not
+// half of a surrogate pair, or -1. The parser keeps such an escape as its
+// six characters of text, a string that no other JSON reader agrees on.
+func loneSurrogate(b []byte) int {
+	if bytes.IndexByte(b, '\\') < 0 {
+		return -1
+	}
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			continue
+		}
+		if b[i+1] != 'u' {
+			i++ // an escape of two characters: \\ \" \n …
+			continue
+		}
+		r, ok := hex4(i)
+		switch {
+		case !ok:
+		case r >= 0xD800 && r <= 0xDBFF:
+			if lo, ok := hex4(i + 6); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+				i += 11
+				continue
+			}
+			return i
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return i
+		}
+		i += 5
+	}
+	return -1
+}
 
 // hasControl reports whether b holds a byte below 0x20: legal only as
 // whitespace between tokens, which NDJSON records rarely have.

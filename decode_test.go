@@ -100,3 +100,33 @@ func normalize(w *graft.Write) *graft.Write {
 	}
 	return w
 }
+
+// A field given twice and a lone surrogate escape are refused with a clear
+// error; paired surrogates and escaped backslashes before a 'u' are fine.
+func TestDecodeDuplicatesAndSurrogates(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{`{"ops":[{"op":"deleteVertex","op":"upsertVertex","id":"v","label":"l"}]}`, `ops[0].op: given twice`},
+		{`{"ops":[{"op":"upsertVertex","id":"a","id":"b","label":"l"}]}`, `ops[0].id: given twice`},
+		{`{"key":"a","key":"b","ops":[{"op":"deleteVertex","id":"v"}]}`, `key: given twice`},
+		{`{"ops":[],"ops":[{"op":"deleteVertex","id":"v"}]}`, `ops: given twice`},
+		{`{"ops":[{"op":"upsertVertex","id":"v","label":"l","props":{"n":1,"n":2}}]}`, `ops[0].props.n: given twice`},
+		{`{"ops":[{"op":"deleteVertex","id":"x\ud800y"}]}`, `lone UTF-16 surrogate escape (\ud800) at byte 36`},
+		{`{"ops":[{"op":"deleteVertex","id":"\udc00"}]}`, `lone UTF-16 surrogate`},
+		{`{"ops":[{"op":"deleteVertex","id":"\ud83d\u0041"}]}`, `lone UTF-16 surrogate`},
+	} {
+		_, err := graft.Decode([]byte(tc.raw), "", graft.DefaultLimits)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Decode(%s): %v, want %q", tc.raw, err, tc.want)
+		}
+	}
+	for raw, id := range map[string]string{
+		`{"ops":[{"op":"deleteVertex","id":"\ud83d\ude00"}]}`:        "😀",
+		`{"ops":[{"op":"deleteVertex","id":"\\ud800"}]}`:             `\ud800`,
+		`{"meta":1,"meta":2,"ops":[{"op":"deleteVertex","id":"v"}]}`: "v",
+	} {
+		w, err := graft.Decode([]byte(raw), "", graft.DefaultLimits)
+		if err != nil || w.Ops[0].ID != id {
+			t.Errorf("Decode(%s): %+v %v, want id %q", raw, w, err, id)
+		}
+	}
+}

@@ -14,10 +14,10 @@ import (
 	"github.com/graftdb/graft/bench"
 	rediscache "github.com/graftdb/graft/cache/redis"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/conformance"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/model"
 	"github.com/graftdb/graft/internal/redistest"
-	"github.com/graftdb/graft/semantics"
 )
 
 // chanSource feeds an engine the records sent to it, until closed.
@@ -144,15 +144,6 @@ func decode(t *testing.T, lines ...string) []*graft.Write {
 	return out
 }
 
-func checkModel(t *testing.T, want *model.Graph, g *semantics.Graph) {
-	t.Helper()
-	wv, we := want.Snapshot()
-	gv, ge := g.Snapshot()
-	if d := model.Diff(wv, we, gv, ge); d != "" {
-		t.Fatalf("graph differs from the model:\n%s", d)
-	}
-}
-
 // A fact one process holds in memory is never used once another process has
 // changed the element: A learns x.a=1, B sets x.a=2, A's x.a=1 must apply
 // again (a stale in-process cache would drop it). The same for an edge group
@@ -179,7 +170,7 @@ func TestNoStaleFactAcrossProcesses(t *testing.T) {
 	}
 	step(b, `{"ops":[{"op":"upsertVertex","id":"x","label":"thing","props":{"a":2}},{"op":"replaceEdges","from":"x","label":"links","to":["t3"]}]}`)
 	step(a, `{"ops":[{"op":"upsertVertex","id":"x","label":"thing","props":{"a":1}},{"op":"replaceEdges","from":"x","label":"links","to":["t1","t2"]}]}`)
-	checkModel(t, want, g)
+	conformance.CheckModel(t, g, want)
 	if st := a.e.Stats().Snapshot(); st.Eliminated != 2 {
 		t.Fatalf("A eliminated %d ops; its last write must have applied in full", st.Eliminated)
 	}
@@ -190,7 +181,7 @@ func TestNoStaleFactAcrossProcesses(t *testing.T) {
 		t.Fatalf("B eliminated %d ops, want 2 (learned from A through Redis)", st.Eliminated)
 	}
 	a.stop(t)
-	checkModel(t, want, g)
+	conformance.CheckModel(t, g, want)
 }
 
 // sharedWorkload: keys own property names and edge groups, and share the
@@ -276,7 +267,7 @@ func TestConcurrentProcessesShareTheCache(t *testing.T) {
 	for _, p := range procs {
 		eliminated += p.stop(t).Eliminated
 	}
-	checkModel(t, want, g)
+	conformance.CheckModel(t, g, want)
 	if eliminated == 0 {
 		t.Fatal("no op was eliminated: the shared cache was not used")
 	}
@@ -324,7 +315,7 @@ func TestRestartAndRedisOutage(t *testing.T) {
 	}
 	t.Logf("replay: warm Redis %d eliminated + %d coalesced of %d ops (none reached the graph); empty Redis %d + %d",
 		ws.Eliminated, ws.Coalesced, ws.Ops, cs.Eliminated, cs.Coalesced)
-	checkModel(t, seed.Model, g)
+	conformance.CheckModel(t, g, seed.Model)
 
 	rng := rand.New(rand.NewPCG(3, 9))
 	ws2 := sharedWorkload(rng, 3000)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/conformance"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/model"
 	"github.com/graftdb/graft/semantics"
@@ -141,15 +142,6 @@ func invokeRecorded(t *testing.T, file string, ev any) (*Handler, *semantics.Gra
 	return h, g, out, raw
 }
 
-func sameGraph(t *testing.T, want *model.Graph, g *semantics.Graph) {
-	t.Helper()
-	mv, me := want.Snapshot()
-	gv, ge := g.Snapshot()
-	if d := model.Diff(mv, me, gv, ge); d != "" {
-		t.Fatalf("graph differs from the model:\n%s", d)
-	}
-}
-
 // A Kinesis event in the format Lambda delivers (testdata, base64 data,
 // eventID SHARD:SEQ) with a poison record in the middle of shard 0: the
 // answer names the poison's sequence number; Lambda's retry (shard 0 from
@@ -178,7 +170,7 @@ func TestKinesisEventJSON(t *testing.T) {
 	for _, r := range ev.Records {
 		values = append(values, r.Kinesis.Data)
 	}
-	sameGraph(t, modelOf(t, goodWrites(t, values)), g)
+	conformance.CheckModel(t, g, modelOf(t, goodWrites(t, values)))
 
 	// GRAFT_FAILURE_MODE=error: the invocation fails whole instead.
 	h = &Handler{Sink: &memgraph.Sink{Graph: memgraph.New()}, Config: engine.Default(), FailWhole: true}
@@ -223,7 +215,7 @@ func TestKafkaEventJSON(t *testing.T) {
 			values = append(values, v)
 		}
 	}
-	sameGraph(t, modelOf(t, goodWrites(t, values)), g)
+	conformance.CheckModel(t, g, modelOf(t, goodWrites(t, values)))
 }
 
 // Events the handler does not take are refused by name.
