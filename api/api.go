@@ -11,7 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,7 +57,19 @@ type Config struct {
 	Log      *slog.Logger
 	// WaitTimeout bounds ?wait=committed.
 	WaitTimeout time.Duration
+	// MaxInvalid is how many invalid records one request may hold (they
+	// are dead-lettered and listed); a request with more is refused whole.
+	// 0: DefaultMaxInvalid; negative: none.
+	MaxInvalid int
+	// Hosts are the Host headers answered (host names or host:port); empty:
+	// any. Origins are the browser origins (scheme://host[:port]) whose
+	// requests are served; a request with another Origin is refused.
+	Hosts   []string
+	Origins []string
 }
+
+// DefaultMaxInvalid is Config.MaxInvalid's default.
+const DefaultMaxInvalid = 100
 
 // Server serves the API.
 type Server struct {
@@ -75,6 +90,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = time.Minute
+	}
+	switch {
+	case cfg.MaxInvalid == 0:
+		cfg.MaxInvalid = DefaultMaxInvalid
+	case cfg.MaxInvalid < 0:
+		cfg.MaxInvalid = 0
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "graft", Name: "http_requests_total",
@@ -99,7 +120,38 @@ func New(cfg Config) *Server {
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves a request from an allowed host and origin.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(s.cfg.Hosts) > 0 && !hostAllowed(r.Host, s.cfg.Hosts) {
+		// A page on another site that rebinds its name to this address
+		// sends its own name as Host.
+		writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf("host %q is not served here (http.allowed_hosts)", r.Host))
+		return
+	}
+	if o := r.Header.Get("Origin"); o != "" && !slices.Contains(s.cfg.Origins, o) {
+		// Browsers name the page's origin on cross-site requests; other
+		// clients send none.
+		writeError(w, http.StatusForbidden, fmt.Sprintf("origin %q may not call this API (http.allowed_origins)", o))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// hostAllowed matches a Host header against names (a name matches any
+// port; a name:port only that port).
+func hostAllowed(host string, allowed []string) bool {
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.Trim(name, "[]")
+	for _, a := range allowed {
+		if strings.EqualFold(a, host) || strings.EqualFold(strings.Trim(a, "[]"), name) {
+			return true
+		}
+	}
+	return false
+}
 
 type statusWriter struct {
 	http.ResponseWriter
@@ -166,6 +218,12 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("wait: %q is not supported (use wait=committed)", wait))
 		return
 	}
+	if !ingestType(r.Header.Get("Content-Type")) {
+		// Also what keeps a web page from posting here: a cross-site form
+		// can send text/plain, not these without the browser asking first.
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type: send application/x-ndjson (one write a line) or application/json (a write, or an array of writes); with curl: -H 'Content-Type: application/x-ndjson' --data-binary @FILE")
+		return
+	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)); err != nil {
 		var mbe *http.MaxBytesError
@@ -176,37 +234,47 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "body: "+err.Error())
 		return
 	}
-	records, err := splitRecords(buf.Bytes())
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
-		return
-	}
-	if len(records) == 0 {
-		writeError(w, http.StatusBadRequest, "body: no writes (send NDJSON, one write a line, or a JSON array of writes)")
-		return
-	}
 	resp := WritesResponse{Invalid: []InvalidRecord{}}
 	var valid [][]byte
 	var keys []string
 	var letters []*graft.Letter
 	now := time.Now().UTC()
-	for i, rec := range records {
+	n, err := eachRecord(buf.Bytes(), func(i int, rec []byte) error {
 		var wr *graft.Write
+		var err error
 		if s.cfg.Decode != nil {
 			wr, err = s.cfg.Decode(graft.Record{Value: rec, Pos: graft.Position{Partition: "http", Offset: int64(i)}})
 		} else {
 			wr, err = graft.Decode(rec, "", s.cfg.Limits)
 		}
 		if err != nil {
-			resp.Invalid = append(resp.Invalid, InvalidRecord{Index: i, Error: err.Error()})
+			if len(letters) == s.cfg.MaxInvalid {
+				return errTooManyInvalid
+			}
+			resp.Invalid = append(resp.Invalid, InvalidRecord{Index: i, Error: clip(err.Error(), 500)})
 			letters = append(letters, graft.Rejected(graft.Position{Partition: "http", Offset: int64(i)}, err, rec, "", now))
-			continue
+			return nil
 		}
 		key := ""
 		if wr != nil { // nil: an event the mapping skips
 			key = wr.Key
 		}
 		valid, keys = append(valid, rec), append(keys, key)
+		return nil
+	})
+	switch {
+	case errors.Is(err, errTooManyInvalid):
+		writeJSON(w, http.StatusBadRequest, map[string]any{
+			"error":   fmt.Sprintf("more than %d invalid records in one request (http.max_invalid): nothing was accepted or dead-lettered; fix the producer, or split the request", s.cfg.MaxInvalid),
+			"invalid": resp.Invalid,
+		})
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	case n == 0:
+		writeError(w, http.StatusBadRequest, "body: no writes (send NDJSON, one write a line, or a JSON array of writes)")
+		return
 	}
 	if len(letters) > 0 {
 		if err := s.cfg.DLQ.Append(r.Context(), letters); err != nil {
@@ -240,27 +308,72 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, resp)
 }
 
-// splitRecords reads a body as a JSON array of writes or as NDJSON.
-func splitRecords(body []byte) ([][]byte, error) {
+var errTooManyInvalid = errors.New("too many invalid records")
+
+// ingestType reports whether a Content-Type is one POST /v1/writes reads.
+func ingestType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/json", "application/jsonlines":
+		return true
+	}
+	return false
+}
+
+// eachRecord calls fn with each record of a body — a JSON array of writes,
+// or NDJSON, one write a line, blank lines skipped — without holding more
+// than one at a time beyond the body itself. It returns the number of
+// records, or fn's first error.
+func eachRecord(body []byte, fn func(i int, rec []byte) error) (int, error) {
 	trimmed := bytes.TrimSpace(body)
+	n := 0
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		var arr []json.RawMessage
-		if err := json.Unmarshal(trimmed, &arr); err != nil {
-			return nil, fmt.Errorf("malformed JSON array: %v", strings.TrimPrefix(err.Error(), "json: "))
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.Token() // [
+		for dec.More() {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return n, fmt.Errorf("malformed JSON array: element %d: %v", n, strings.TrimPrefix(err.Error(), "json: "))
+			}
+			if err := fn(n, raw); err != nil {
+				return n, err
+			}
+			n++
 		}
-		out := make([][]byte, len(arr))
-		for i, a := range arr {
-			out[i] = a
+		if _, err := dec.Token(); err != nil {
+			return n, fmt.Errorf("malformed JSON array: %v", strings.TrimPrefix(err.Error(), "json: "))
 		}
-		return out, nil
+		if dec.More() {
+			return n, errors.New("malformed JSON array: data after the closing ]")
+		}
+		return n, nil
 	}
-	var out [][]byte
-	for _, line := range bytes.Split(trimmed, []byte("\n")) {
+	for len(trimmed) > 0 {
+		line := trimmed
+		if i := bytes.IndexByte(trimmed, '\n'); i >= 0 {
+			line, trimmed = trimmed[:i], trimmed[i+1:]
+		} else {
+			trimmed = nil
+		}
 		if l := bytes.TrimSpace(line); len(l) > 0 {
-			out = append(out, l)
+			if err := fn(n, l); err != nil {
+				return n, err
+			}
+			n++
 		}
 	}
-	return out, nil
+	return n, nil
+}
+
+// clip shortens an error message for an answer.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func (s *Server) getVertex(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,6 +37,11 @@ func (p *pinger) Ping(context.Context) error { return p.err }
 
 // start runs the real thing in-process: embedded JetStream, engine, SQLite.
 func start(t *testing.T, token string, maxBody int64) *fixture {
+	t.Helper()
+	return startWith(t, token, maxBody, nil)
+}
+
+func startWith(t *testing.T, token string, maxBody int64, tune func(*api.Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -73,10 +79,14 @@ func start(t *testing.T, token string, maxBody int64) *fixture {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(eng.Collectors()...)
 	p := &pinger{}
-	srv := httptest.NewServer(api.New(api.Config{
+	acfg := api.Config{
 		Publisher: pub, Reader: store, Pinger: p, DLQ: dlq, Engine: eng, Committed: wm, Lag: src.Lag,
 		Limits: ecfg.Limits, MaxBody: maxBody, Token: token, Registry: reg, WaitTimeout: 20 * time.Second,
-	}))
+	}
+	if tune != nil {
+		tune(&acfg)
+	}
+	srv := httptest.NewServer(api.New(acfg))
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
@@ -93,7 +103,23 @@ func start(t *testing.T, token string, maxBody int64) *fixture {
 
 func (f *fixture) do(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
+	return f.doWith(t, method, path, body, nil)
+}
+
+// doWith sends a request with headers (POST: application/x-ndjson unless
+// given).
+func (f *fixture) doWith(t *testing.T, method, path, body string, header map[string]string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest(method, f.url+path, strings.NewReader(body))
+	if method == "POST" {
+		req.Header.Set("Content-Type", "application/x-ndjson")
+	}
+	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+		}
+		req.Header.Set(k, v)
+	}
 	if f.token != "" {
 		req.Header.Set("Authorization", "Bearer "+f.token)
 	}
@@ -270,4 +296,76 @@ func TestWatermark(t *testing.T) {
 	if err := m.Wait(ctx, want); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A request full of invalid records costs bounded work: past
+// http.max_invalid the request is refused whole, with a short answer and no
+// dead letter written (before, 200,000 lines of "x" made 200,000 letters and
+// an answer listing each).
+func TestInvalidRecordsBounded(t *testing.T) {
+	f := startWith(t, "", 8<<20, func(c *api.Config) { c.MaxInvalid = 50 })
+	body := strings.Repeat("x\n", 200000)
+	code, resp := f.do(t, "POST", "/v1/writes", body)
+	if code != 400 || !strings.Contains(resp, "more than 50 invalid records") {
+		t.Fatalf("POST of 200,000 invalid lines: %d %.300s", code, resp)
+	}
+	if len(resp) > 64<<10 {
+		t.Fatalf("answer of %d bytes, want a short one", len(resp))
+	}
+	if n := countLetters(t, f.dlq); n != 0 {
+		t.Fatalf("%d dead letters written for a refused request", n)
+	}
+	// Within the bound: the invalid ones are dead-lettered and listed, the
+	// valid ones accepted.
+	body = strings.Repeat("x\n", 50) + `{"ops":[{"op":"upsertVertex","id":"ok","label":"l"}]}` + "\n"
+	code, resp = f.do(t, "POST", "/v1/writes?wait=committed", body)
+	var wr api.WritesResponse
+	if err := json.Unmarshal([]byte(resp), &wr); err != nil || code != 200 || wr.Accepted != 1 || len(wr.Invalid) != 50 {
+		t.Fatalf("50 invalid and 1 valid: %d %.300s", code, resp)
+	}
+	if n := countLetters(t, f.dlq); n != 50 {
+		t.Fatalf("%d dead letters, want 50", n)
+	}
+}
+
+// Only JSON and NDJSON bodies are read: a web page's cross-site form can
+// post text/plain without asking the browser first, not these. A request
+// naming another origin is refused; with allowed hosts, so is another Host
+// (DNS rebinding).
+func TestCrossSiteRefused(t *testing.T) {
+	f := startWith(t, "", 1<<20, func(c *api.Config) {
+		c.Hosts = []string{"127.0.0.1", "localhost"}
+		c.Origins = []string{"http://console.example"}
+	})
+	write := `{"ops":[{"op":"upsertVertex","id":"v","label":"l"}]}`
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		code   int
+	}{
+		{"text/plain", map[string]string{"Content-Type": "text/plain"}, 415},
+		{"form", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 415},
+		{"another origin", map[string]string{"Origin": "http://evil.example"}, 403},
+		{"rebound host", map[string]string{"Host": "evil.example:8470"}, 421},
+		{"allowed origin", map[string]string{"Origin": "http://console.example"}, 202},
+		{"json", map[string]string{"Content-Type": "application/json; charset=utf-8"}, 202},
+		{"localhost", map[string]string{"Host": "localhost:8470"}, 202},
+	} {
+		code, body := f.doWith(t, "POST", "/v1/writes", write, tc.header)
+		if code != tc.code {
+			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.code)
+		}
+	}
+	if code, _ := f.doWith(t, "GET", "/v1/status", "", map[string]string{"Host": "evil.example"}); code != 421 {
+		t.Errorf("GET with a rebound host: %d, want 421", code)
+	}
+}
+
+func countLetters(t *testing.T, path string) int {
+	t.Helper()
+	n := 0
+	if err := deadletter.Read(path, func(int, *graft.Letter) error { n++; return nil }); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return n
 }

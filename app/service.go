@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/api"
@@ -83,16 +84,25 @@ func Start(ctx context.Context, c config.Config, log *slog.Logger) (_ *Service, 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(p.Engine.Collectors()...)
 	reg.MustRegister(src.metrics...)
+	maxInvalid := c.HTTP.MaxInvalid
+	if maxInvalid == 0 {
+		maxInvalid = -1 // none
+	}
 	svc.API = api.New(api.Config{
 		Publisher: src.publisher, Reader: p.Sink, Pinger: p.Sink, DLQ: p.Letters, Engine: p.Engine, Committed: waiter,
 		Lag: src.lag, Limits: p.Engine.Config().Limits, Decode: p.Engine.Config().Decode, MaxBody: c.HTTP.MaxBodyBytes, Token: c.Auth.Token, Registry: reg, Log: log,
+		MaxInvalid: maxInvalid, Hosts: allowedHosts(c), Origins: c.HTTP.AllowedOrigins,
 	})
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("--listen %s: %w", c.Listen, err)
 	}
 	svc.addr = ln.Addr().String()
-	svc.http = &http.Server{Handler: svc.API, ReadHeaderTimeout: 10 * time.Second}
+	// Bounded: connections at once, the time to read a request (a body
+	// that never ends), and idle keep-alives. Writing is not bounded here:
+	// ?wait=committed answers when the writes commit (api.Config.WaitTimeout).
+	ln = netutil.LimitListener(ln, c.HTTP.MaxConnections)
+	svc.http = &http.Server{Handler: svc.API, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: c.HTTP.ReadTimeout, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := svc.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
@@ -106,6 +116,22 @@ func Start(ctx context.Context, c config.Config, log *slog.Logger) (_ *Service, 
 	watched := committed.Watch(src.Source)
 	go func() { svc.engineDone <- p.Engine.Run(runCtx, watched) }()
 	return svc, nil
+}
+
+// allowedHosts are the Host headers the API answers: on a loopback listen
+// address only loopback names (a page that rebinds its own name to
+// 127.0.0.1 sends that name), plus http.allowed_hosts; elsewhere
+// http.allowed_hosts, and any host when it is empty.
+func allowedHosts(c config.Config) []string {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return c.HTTP.AllowedHosts
+	}
+	ip := net.ParseIP(host)
+	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return append([]string{"localhost", "127.0.0.1", "::1", host}, c.HTTP.AllowedHosts...)
+	}
+	return c.HTTP.AllowedHosts
 }
 
 // Addr is the address the HTTP API listens on.

@@ -38,6 +38,21 @@ type Config struct {
 	} `yaml:"auth"`
 	HTTP struct {
 		MaxBodyBytes int64 `yaml:"max_body_bytes"`
+		// MaxInvalid is how many invalid records one POST /v1/writes may
+		// hold: they are dead-lettered and listed in the answer; a request
+		// with more is refused whole (400), so that no request can make the
+		// service write more than this many letters.
+		MaxInvalid int `yaml:"max_invalid"`
+		// ReadTimeout bounds reading one request, body included;
+		// MaxConnections bounds the connections served at once.
+		ReadTimeout    time.Duration `yaml:"read_timeout"`
+		MaxConnections int           `yaml:"max_connections"`
+		// AllowedHosts are the Host headers the API answers besides the
+		// listen address's own (on a loopback address: only loopback names,
+		// against DNS rebinding); AllowedOrigins the browser origins that
+		// may call it (none by default).
+		AllowedHosts   []string `yaml:"allowed_hosts"`
+		AllowedOrigins []string `yaml:"allowed_origins"`
 	} `yaml:"http"`
 	Stream struct {
 		SyncAlways bool `yaml:"sync_always"`
@@ -93,6 +108,9 @@ func Default() Config {
 	c.DataDir = "./graft-data"
 	c.Listen = DefaultListen
 	c.HTTP.MaxBodyBytes = 32 << 20
+	c.HTTP.MaxInvalid = 100
+	c.HTTP.ReadTimeout = time.Minute
+	c.HTTP.MaxConnections = 1024
 	c.Limits.MaxRecordBytes, c.Limits.MaxOps = e.Limits.MaxRecordBytes, e.Limits.MaxOps
 	c.Batch.MaxWrites, c.Batch.MaxUnits, c.Batch.MaxBytes, c.Batch.Linger = e.MaxBatchWrites, e.MaxBatchUnits, e.MaxBatchBytes, e.Linger
 	c.Concurrency = e.Concurrency
@@ -168,6 +186,15 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		add("http.max_body_bytes", "must be positive")
+	}
+	if c.HTTP.MaxInvalid < 0 {
+		add("http.max_invalid", "must not be negative (0: a request with any invalid record is refused whole)")
+	}
+	if c.HTTP.ReadTimeout <= 0 {
+		add("http.read_timeout", "must be positive (default 1m)")
+	}
+	if c.HTTP.MaxConnections <= 0 {
+		add("http.max_connections", "must be positive (default 1024)")
 	}
 	if _, ok := Match(Redis, c.Lock.Use); c.Lock.Use != "" && !ok {
 		add("lock.use", "%q: %s, or empty (no locker)", Redact(c.Lock.Use), Forms(Redis))

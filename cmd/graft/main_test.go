@@ -404,6 +404,7 @@ func TestRunWithExternalJetStream(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/writes?wait=committed", strings.NewReader(`{"ops":[{"op":"upsertVertex","id":"o1","label":"order"}]}`))
 		req.Header.Set("Authorization", "Bearer tok")
+		req.Header.Set("Content-Type", "application/x-ndjson")
 		if resp, err = http.DefaultClient.Do(req); err == nil {
 			break
 		}

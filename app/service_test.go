@@ -1,0 +1,75 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graftdb/graft/app"
+	"github.com/graftdb/graft/config"
+)
+
+// startService runs graft run's assembly on embedded defaults in a
+// temporary directory.
+func startService(t *testing.T, tune func(*config.Config)) *app.Service {
+	t.Helper()
+	c := config.Default()
+	c.DataDir, c.Listen = t.TempDir(), "127.0.0.1:0"
+	if tune != nil {
+		tune(&c)
+	}
+	svc, err := app.Start(context.Background(), c, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		svc.Stop()
+		if err := svc.Wait(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return svc
+}
+
+// A request whose body never ends is cut off after http.read_timeout,
+// instead of holding its connection (and a file handle) forever.
+func TestBodyThatNeverEnds(t *testing.T) {
+	svc := startService(t, func(c *config.Config) { c.HTTP.ReadTimeout = 500 * time.Millisecond })
+	conn, err := net.Dial("tcp", svc.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/writes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"ops\r\n")
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err = io.ReadAll(bufio.NewReader(conn)) // returns when the server closes
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server still holds the connection of a body that never ends")
+	}
+}
+
+// The API answers its own loopback names only: a page that rebinds its
+// name to 127.0.0.1 is refused; an allowed host is answered.
+func TestLoopbackHosts(t *testing.T) {
+	svc := startService(t, func(c *config.Config) { c.HTTP.AllowedHosts = []string{"graft.internal"} })
+	port := svc.Addr()[strings.LastIndexByte(svc.Addr(), ':'):]
+	for host, want := range map[string]int{"127.0.0.1" + port: 200, "localhost" + port: 200, "graft.internal" + port: 200, "evil.example" + port: 421} {
+		req, _ := http.NewRequest("GET", "http://"+svc.Addr()+"/v1/status", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+}
