@@ -33,6 +33,14 @@ type Publisher interface {
 	Publish(ctx context.Context, values [][]byte, keys []string) ([]graft.Position, error)
 }
 
+// Fitter is a Publisher that can tell, before publishing, that a record
+// can never be stored (over the stream's maximum message size): such a
+// record is invalid, dead-lettered like one that does not decode, instead of
+// failing its whole request again and again.
+type Fitter interface {
+	Fits(value []byte, key string) error
+}
+
 // Waiter blocks until every position is committed or dead-lettered.
 type Waiter interface {
 	Wait(ctx context.Context, positions []graft.Position) error
@@ -247,7 +255,7 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 		} else {
 			wr, err = graft.Decode(rec, "", s.cfg.Limits)
 		}
-		if err != nil {
+		invalid := func(err error) error {
 			if len(letters) == s.cfg.MaxInvalid {
 				return errTooManyInvalid
 			}
@@ -255,9 +263,17 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 			letters = append(letters, graft.Rejected(graft.Position{Partition: "http", Offset: int64(i)}, err, rec, "", now))
 			return nil
 		}
+		if err != nil {
+			return invalid(err)
+		}
 		key := ""
 		if wr != nil { // nil: an event the mapping skips
 			key = wr.Key
+		}
+		if f, ok := s.cfg.Publisher.(Fitter); ok {
+			if err := f.Fits(rec, key); err != nil {
+				return invalid(err)
+			}
 		}
 		valid, keys = append(valid, rec), append(keys, key)
 		return nil

@@ -369,3 +369,22 @@ func countLetters(t *testing.T, path string) int {
 	}
 	return n
 }
+
+// A record within the record limit that the stream cannot hold (over its
+// maximum message size) is invalid: dead-lettered and listed, while the
+// request's other records are accepted. Before, the whole request got 503
+// "retry" forever and the record was never dead-lettered.
+func TestRecordOverStreamMaximum(t *testing.T) {
+	f := startWith(t, "", 8<<20, func(c *api.Config) { c.Limits = graft.Limits{MaxRecordBytes: 2 << 20, MaxOps: 100} })
+	big := `{"ops":[{"op":"upsertVertex","id":"big","label":"l","props":{"s":"` + strings.Repeat("a", 1500<<10) + `"}}]}`
+	small := `{"ops":[{"op":"upsertVertex","id":"small","label":"l"}]}`
+	code, body := f.do(t, "POST", "/v1/writes", small+"\n"+big+"\n")
+	var wr api.WritesResponse
+	if err := json.Unmarshal([]byte(body), &wr); err != nil || code != 202 || wr.Accepted != 1 || len(wr.Invalid) != 1 ||
+		wr.Invalid[0].Index != 1 || !strings.Contains(wr.Invalid[0].Error, "maximum message size") {
+		t.Fatalf("%d %.400s", code, body)
+	}
+	if n := countLetters(t, f.dlq); n != 1 {
+		t.Fatalf("%d dead letters, want 1", n)
+	}
+}

@@ -85,7 +85,7 @@ func DeadLetterTopic(c config.Config) (*kafka.DeadLetterTopic, error) {
 func openEmbedded(ctx context.Context, c config.Config, log *slog.Logger) (_ *source, err error) {
 	s := &source{name: "embedded JetStream"}
 	defer closeOnError(s, &err)
-	emb, err := jetstream.StartEmbedded(jetstream.EmbeddedOptions{Dir: filepath.Join(c.DataDir, "jetstream"), SyncAlways: c.Stream.SyncAlways})
+	emb, err := jetstream.StartEmbedded(jetstream.EmbeddedOptions{Dir: filepath.Join(c.DataDir, "jetstream"), SyncAlways: c.Stream.SyncAlways, MaxRecordBytes: c.Limits.MaxRecordBytes})
 	if err != nil {
 		return nil, err
 	}

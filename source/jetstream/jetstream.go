@@ -243,6 +243,21 @@ func (s *Source) Close() error {
 type Publisher struct {
 	js      jetstream.JetStream
 	subject string
+	max     int64 // the server's maximum message size
+}
+
+// headerRoom is what a message's headers take besides the key: the
+// protocol line and the header name.
+const headerRoom = 64 << 10
+
+// Fits reports why a record cannot be stored in the stream: it is larger
+// than the server's maximum message size. Such a record can never be
+// stored, so it is refused as invalid (dead-lettered), not retried.
+func (p *Publisher) Fits(value []byte, key string) error {
+	if size := int64(len(value) + len(key) + 64); size > p.max {
+		return fmt.Errorf("record of %d bytes: over the stream's maximum message size of %d bytes (NATS max_payload)", len(value), p.max)
+	}
+	return nil
 }
 
 // NewPublisher returns a publisher on cfg's stream, creating it if absent.
@@ -254,7 +269,7 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg Config) (*Publisher, e
 	if _, err := EnsureStream(ctx, js, cfg); err != nil {
 		return nil, err
 	}
-	return &Publisher{js: js, subject: cfg.Subject}, nil
+	return &Publisher{js: js, subject: cfg.Subject, max: nc.MaxPayload()}, nil
 }
 
 // Publish stores the records and returns their stream sequences once every

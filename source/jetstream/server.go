@@ -22,6 +22,10 @@ type EmbeddedOptions struct {
 	// Listen, when not empty ("127.0.0.1:4222"), also serves NATS clients
 	// on that address; otherwise only this process can connect.
 	Listen string
+	// MaxRecordBytes is the largest record the stream must take; the
+	// server's maximum message size is raised to hold it with its headers
+	// (never below NATS's default of 1 MiB).
+	MaxRecordBytes int
 	// SyncAlways makes every stored message fsynced before it is
 	// acknowledged to the publisher (survives power loss, costs
 	// throughput). Without it, accepted messages survive a crash of the
@@ -34,6 +38,9 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	opts := &server.Options{
 		ServerName: "graft", JetStream: true, StoreDir: o.Dir, SyncAlways: o.SyncAlways,
 		NoSigs: true, NoLog: true, DontListen: o.Listen == "",
+	}
+	if need := o.MaxRecordBytes + headerRoom; need > 1<<20 {
+		opts.MaxPayload = int32(min(need, 64<<20)) // NATS's own ceiling
 	}
 	if o.Listen != "" {
 		host, port, err := splitHostPort(o.Listen)
