@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -87,6 +88,9 @@ func OpenPipeline(ctx context.Context, c config.Config, log *slog.Logger, letter
 		return nil, err
 	}
 	p.closers = append(p.closers, func() { p.DLQ.Close() })
+	if p.DLQ.Repaired != "" {
+		log.Warn("dead letters: " + p.DLQ.Repaired)
+	}
 	p.Letters = p.DLQ
 	if letters != nil {
 		if cfg.Policy == engine.Quarantine {
@@ -99,7 +103,9 @@ func OpenPipeline(ctx context.Context, c config.Config, log *slog.Logger, letter
 	}
 	if cfg.Policy == engine.Quarantine {
 		keys, err := deadletter.Keys(dlqPath)
-		if err != nil {
+		if errors.As(err, new(*deadletter.CorruptError)) {
+			log.Warn("dead letters: the keys of unreadable letters cannot be quarantined", "err", err)
+		} else if err != nil {
 			return nil, err
 		}
 		p.Engine.Quarantine(keys...)

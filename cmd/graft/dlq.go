@@ -42,14 +42,14 @@ func runDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	switch args[0] {
 	case "list":
-		return runDLQList(args[1:], stdout)
+		return runDLQList(args[1:], stdout, stderr)
 	case "redrive":
 		return runDLQRedrive(ctx, args[1:], stdout, stderr)
 	}
 	return usagef("unknown subcommand %q: list or redrive", args[0])
 }
 
-func runDLQList(args []string, stdout io.Writer) error {
+func runDLQList(args []string, stdout, stderr io.Writer) error {
 	var dataDir, format string
 	fs := newFlagSet("dlq list", "graft dlq list [flags]", "Prints the dead letters of the data directory, oldest first.")
 	fs.StringVar(&dataDir, "data-dir", "./graft-data", "`directory` holding deadletters.ndjson")
@@ -59,6 +59,9 @@ func runDLQList(args []string, stdout io.Writer) error {
 	}
 	if format != "table" && format != "ndjson" {
 		return usagef("--format: %q is not table or ndjson", format)
+	}
+	if err := mustBeDataDir(dataDir); err != nil {
+		return err
 	}
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
@@ -88,7 +91,9 @@ func runDLQList(args []string, stdout io.Writer) error {
 				clip(l.Key, 24), clip(l.WriteID, 16), l.Class, l.Attempts, l.LastFailure.Format(time.RFC3339), clip(l.Error, 100))
 			return nil
 		})
-		if err != nil {
+		if errors.As(err, new(*deadletter.CorruptError)) {
+			defer fmt.Fprintf(stderr, "graft dlq list: warning: %v\n", err)
+		} else if err != nil {
 			return err
 		}
 	}
@@ -129,6 +134,9 @@ func runDLQRedrive(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if _, err := fs.parse(args, stdout); err != nil {
 		return err
 	}
+	if err := mustBeDataDir(f.c.DataDir); err != nil {
+		return err
+	}
 	unlock, err := app.LockDataDir(f.c.DataDir)
 	if err != nil {
 		return err
@@ -139,9 +147,13 @@ func runDLQRedrive(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	src, err := deadletter.NewSource(taken)
-	if err != nil {
+	var corrupt *deadletter.CorruptError
+	if errors.As(err, &corrupt) {
+		fmt.Fprintf(stderr, "graft dlq redrive: warning: %v\n", err)
+	} else if err != nil {
 		return err
 	}
+	toRedrive := src.Len()
 	p, err := app.OpenPipeline(ctx, f.c, warnLog(stderr), nil)
 	if err != nil {
 		return err
@@ -152,22 +164,45 @@ func runDLQRedrive(ctx context.Context, args []string, stdout, stderr io.Writer)
 	sum := summarize(p.Engine.Stats().Snapshot(), time.Since(start))
 	if err != nil {
 		if errors.Is(err, engine.ErrDrainTimeout) || graft.IsStop(err) {
-			return fmt.Errorf("redrive interrupted; the letters not yet done stay in %s for the next redrive: %w", taken, err)
+			return fmt.Errorf("redrive interrupted; the next redrive resumes after the letters done (%s): %w", taken, err)
 		}
 		return err
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("redrive interrupted; the letters not yet done stay in %s for the next redrive", taken)
+		return fmt.Errorf("redrive interrupted; the next redrive resumes after the letters done (%s)", taken)
 	}
-	if err := os.Remove(taken); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if corrupt != nil {
+		// The lines nobody could read are kept, apart, for a human.
+		keep := filepath.Join(f.c.DataDir, fmt.Sprintf("deadletters.unreadable.%d.ndjson", time.Now().Unix()))
+		if err := os.Rename(taken, keep); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "graft dlq redrive: the %d lines that could not be read are kept in %s (with the letters redriven)\n", len(corrupt.Lines), keep)
+	}
+	if err := deadletter.Finish(taken); err != nil {
 		return err
 	}
 	if !f.quiet {
-		fmt.Fprintf(stderr, "redrove %d dead letters: %d committed, %d dead-lettered again\n", src.Len(), sum.Committed, sum.DeadLetters)
+		fmt.Fprintf(stderr, "redrove %d dead letters: %d committed, %d dead-lettered again\n", toRedrive, sum.Committed, sum.DeadLetters)
 	}
 	if f.json {
 		b, _ := json.Marshal(sum)
 		fmt.Fprintln(stdout, string(b))
+	}
+	return nil
+}
+
+// mustBeDataDir refuses a data directory that does not exist: a typo must
+// not read as "no dead letters", nor create an empty store.
+func mustBeDataDir(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("--data-dir %s: no such directory (nothing has run with this data directory)", dir)
+	case err != nil:
+		return fmt.Errorf("--data-dir: %w", err)
+	case !st.IsDir():
+		return fmt.Errorf("--data-dir %s: not a directory", dir)
 	}
 	return nil
 }

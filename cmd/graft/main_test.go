@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -499,5 +500,20 @@ func waitStatus(t *testing.T, addr string, timeout time.Duration, ok func(api.St
 			t.Fatalf("status never reached the expected state: %+v\n%s", st, msg)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A data directory that does not exist is an error for dlq list and
+// redrive, not "0 dead letters" or a new empty store.
+func TestDLQMissingDataDir(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "typo")
+	for _, args := range [][]string{{"dlq", "list", "--data-dir", missing}, {"dlq", "redrive", "--data-dir", missing}} {
+		r := graftCmd(t, nil, args...)
+		if r.code != exitError || !strings.Contains(r.stderr, "no such directory") {
+			t.Errorf("%v: exit %d, %q", args, r.code, r.stderr)
+		}
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the missing data directory was created: %v", err)
 	}
 }
