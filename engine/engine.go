@@ -13,6 +13,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,8 @@ type Engine struct {
 
 	lockDown atomic.Bool  // the locker fails: writing is paused
 	lockErr  atomic.Value // its last error
+
+	sourceErr atomic.Pointer[error] // the source fails and is retried; nil when it reads
 }
 
 // New returns an engine writing to sink and dead-lettering to dlq.
@@ -73,6 +76,9 @@ func New(sink graft.Sink, dlq graft.DeadLetters, cfg Config) (*Engine, error) {
 // Ready reports why the engine cannot write now (the locker is
 // unreachable), or nil.
 func (e *Engine) Ready() error {
+	if err := e.sourceErr.Load(); err != nil {
+		return fmt.Errorf("source unreachable, retrying: %w", *err)
+	}
 	if e.lockDown.Load() {
 		if err, ok := e.lockErr.Load().(error); ok {
 			return err

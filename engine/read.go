@@ -17,6 +17,7 @@ import (
 // hands them to the scheduler in order.
 func (s *scheduler) readLoop(ctx context.Context) {
 	var seq uint64
+	failures := 0 // consecutive healable source errors
 	send := func(in input) bool {
 		select {
 		case s.in <- in:
@@ -66,6 +67,28 @@ func (s *scheduler) readLoop(ctx context.Context) {
 		if len(nodes) > 0 && !send(input{nodes: nodes}) {
 			return
 		}
+		if err != nil && healable(err) && ctx.Err() == nil {
+			// A source error that can heal (a missed heartbeat, a
+			// reconnection, a leader change) is retried with backoff, and
+			// shown by Ready and the metrics meanwhile: it must not stop
+			// the service.
+			failures++
+			s.e.stats.SourceErrors.Add(1)
+			if failures == 1 {
+				s.e.log.Warn("source failed; retrying", "err", err)
+			}
+			s.e.sourceErr.Store(&err)
+			x := &execution{e: s.e, ctx: ctx}
+			if !x.backoff(min(failures, 8)) {
+				return
+			}
+			continue
+		}
+		if failures > 0 && err == nil {
+			s.e.log.Warn("source reads again", "failures", failures)
+			s.e.sourceErr.Store(nil)
+			failures = 0
+		}
 		if err != nil {
 			if ctx.Err() != nil && graft.IsStop(err) {
 				return
@@ -74,6 +97,21 @@ func (s *scheduler) readLoop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// healable reports whether a source error can heal: the source classed it
+// transient, throttled or reconnect (graft.NewError). Anything else stops
+// the engine with the error.
+func healable(err error) bool {
+	var ge *graft.Error
+	if !errors.As(err, &ge) {
+		return false
+	}
+	switch ge.Class {
+	case graft.Transient, graft.Throttled, graft.Reconnect:
+		return true
+	}
+	return false
 }
 
 // byteWeight is what a record of size bytes costs against MaxInflightBytes:

@@ -35,6 +35,7 @@ type Stats struct {
 	Parked        atomic.Int64 // writes parked for a missing endpoint
 	InHotBatches  atomic.Int64 // writes batched behind a conflicting write of the same batch
 	Abandoned     atomic.Int64 // records dropped unapplied: their partition was lost (graft.Abandoner)
+	SourceErrors  atomic.Int64 // source errors that can heal, each retried after a backoff
 }
 
 // Snapshot is a copy of Stats at one instant.
@@ -45,6 +46,7 @@ type Snapshot struct {
 	Parked, InHotBatches, Abandoned                                         int64
 	CacheHits, CacheMisses, CacheErrors                                     int64
 	LocksAcquired, LockWaits, LockWaitNanos, LeasesLost                     int64
+	SourceErrors                                                            int64
 }
 
 // InFlight is the records taken from the source and not yet committed or
@@ -91,6 +93,7 @@ var Counters = []Counter{
 	{"sink_transactions_total", "Sink transactions attempted.", "", 0, func(s *Stats) *atomic.Int64 { return &s.Applies }, func(s *Snapshot) *int64 { return &s.Applies }},
 	{"bisections_total", "Batches split to isolate a failing write.", "", 0, func(s *Stats) *atomic.Int64 { return &s.Bisections }, func(s *Snapshot) *int64 { return &s.Bisections }},
 	{"records_abandoned_total", "Records dropped unapplied because their partition was lost to another instance.", "", 0, func(s *Stats) *atomic.Int64 { return &s.Abandoned }, func(s *Snapshot) *int64 { return &s.Abandoned }},
+	{"source_errors_total", "Source errors that can heal (a missed heartbeat, a reconnection), each retried after a backoff.", "", 0, func(s *Stats) *atomic.Int64 { return &s.SourceErrors }, func(s *Snapshot) *int64 { return &s.SourceErrors }},
 	{"writes_batched_behind_conflict_total", "Writes put in the batch of a write they conflict with (conflicts avoided by scheduling).", "", 0, func(s *Stats) *atomic.Int64 { return &s.InHotBatches }, func(s *Snapshot) *int64 { return &s.InHotBatches }},
 }
 

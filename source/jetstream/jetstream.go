@@ -47,6 +47,7 @@ func DefaultConfig() Config {
 type Source struct {
 	cfg  Config
 	js   jetstream.JetStream
+	st   jetstream.Stream
 	cons jetstream.Consumer
 	iter jetstream.MessagesContext
 	log  *slog.Logger
@@ -89,29 +90,67 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Sou
 	if err != nil {
 		return nil, err
 	}
-	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	s := &Source{cfg: cfg, js: js, st: st, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	if err := s.open(ctx); err != nil {
+		return nil, err
+	}
+	go s.keepAlive()
+	return s, nil
+}
+
+// open creates (or finds) the durable consumer, rewinds it to its ack
+// floor, and starts pulling. Messages delivered before and not
+// acknowledged would otherwise come back only after the ack wait, behind
+// newer ones, which reorders keys; after the rewind they come first, and
+// those already in the pipeline are dropped by sequence (Fetch).
+func (s *Source) open(ctx context.Context) error {
+	cfg := s.cfg
+	cons, err := s.st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: cfg.Durable, FilterSubject: cfg.Subject, AckPolicy: jetstream.AckAllPolicy,
 		AckWait: cfg.AckWait, MaxAckPending: cfg.MaxAckPending, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
+		return fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
 	}
-	// Messages delivered to an earlier run and not acknowledged would come
-	// back only after the ack wait, behind newer ones: that reorders keys.
-	// Rewind the consumer to its ack floor so they come first.
 	if info, err := cons.Info(ctx); err == nil && info.NumAckPending > 0 {
-		if _, err := st.ResetConsumer(ctx, cfg.Durable); err != nil {
-			return nil, fmt.Errorf("consumer %s: rewind to the acknowledged position (needs nats-server 2.14 or later): %w", cfg.Durable, err)
+		if _, err := s.st.ResetConsumer(ctx, cfg.Durable); err != nil {
+			return fmt.Errorf("consumer %s: rewind to the acknowledged position (needs nats-server 2.14 or later): %w", cfg.Durable, err)
 		}
-		log.Info("consumer rewound to its acknowledged position", "stream", cfg.Stream, "redeliver", info.NumAckPending)
+		s.log.Info("consumer rewound to its acknowledged position", "stream", cfg.Stream, "redeliver", info.NumAckPending)
 	}
 	iter, err := cons.Messages(jetstream.PullMaxMessages(cfg.FetchBatch))
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+		return fmt.Errorf("consumer %s: %w", cfg.Durable, err)
 	}
-	s := &Source{cfg: cfg, js: js, cons: cons, iter: iter, log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	go s.keepAlive()
-	return s, nil
+	s.mu.Lock()
+	s.cons, s.iter = cons, iter
+	s.mu.Unlock()
+	return nil
+}
+
+// failed turns an error of the message iterator into what the engine
+// should do: stop (the source was closed, or ctx ended), or retry later (a
+// missed heartbeat, a reconnection, a consumer the server lost, which is
+// opened again here).
+func (s *Source) failed(ctx context.Context, err error) error {
+	select {
+	case <-s.stop:
+		return graft.ErrClosed
+	default:
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+		// The iterator stopped for good (the consumer was deleted, the
+		// server restarted without it): open it again, from its ack floor.
+		s.iter.Stop()
+		if oerr := s.open(ctx); oerr != nil {
+			return graft.NewError(graft.Transient, fmt.Errorf("jetstream %s: %w; reopening the consumer: %w", s.cfg.Stream, err, oerr))
+		}
+		s.log.Warn("jetstream: consumer opened again after it stopped", "stream", s.cfg.Stream, "err", err)
+	}
+	return graft.NewError(graft.Transient, fmt.Errorf("jetstream %s: %w", s.cfg.Stream, err))
 }
 
 // Fetch implements graft.Source: blocks for the first message, then takes
@@ -130,10 +169,7 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 			if len(recs) > 0 {
 				return recs, nil
 			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("jetstream %s: %w", s.cfg.Stream, err)
+			return nil, s.failed(ctx, err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {

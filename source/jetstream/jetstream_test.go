@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/conformance"
@@ -206,4 +208,77 @@ func fetchN(t *testing.T, src *jetstream.Source, n int) []graft.Record {
 		out = append(out, recs...)
 	}
 	return out
+}
+
+// The consumer lost by the server (deleted, as after a server restart
+// without its state) is opened again from its ack floor: the engine keeps
+// running and every write lands once, in order. Before, the first error of
+// the message iterator stopped the engine and graft run exited.
+func TestConsumerLostIsReopened(t *testing.T) {
+	emb := startEmbedded(t, t.TempDir())
+	defer emb.Close()
+	ctx := context.Background()
+	cfg := jetstream.DefaultConfig()
+	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := jetstream.New(ctx, emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	sink := &slowSink{Sink: &memgraph.Sink{Graph: memgraph.New(), Lim: graft.SinkLimits{MaxWrites: 10, MaxUnits: 100, MaxBytes: 1 << 20, Concurrency: 2}},
+		t: t, last: map[string]int{}}
+	ecfg := engine.Default()
+	ecfg.BackoffBase, ecfg.BackoffMax = 5*time.Millisecond, 50*time.Millisecond
+	e, err := engine.New(sink, nopDLQ{}, ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx, src) }()
+	publish := func(from, n int) {
+		var vals [][]byte
+		var keys []string
+		for i := from; i < from+n; i++ {
+			key := fmt.Sprintf("k%d", i%5)
+			vals = append(vals, fmt.Appendf(nil, `{"key":%q,"id":"w%s-%d","ops":[{"op":"upsertVertex","id":"v%d","label":"x"}]}`, key, key, i, i))
+			keys = append(keys, key)
+		}
+		if _, err := pub.Publish(ctx, vals, keys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCommitted := func(n int64) {
+		deadline := time.Now().Add(30 * time.Second)
+		for e.Stats().Committed.Load() < n {
+			select {
+			case err := <-done:
+				t.Fatalf("the engine stopped: %v", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d committed", e.Stats().Committed.Load(), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	publish(0, 100)
+	waitCommitted(100)
+	js, _ := natsjs.New(emb.Conn())
+	if err := js.DeleteConsumer(ctx, cfg.Stream, cfg.Durable); err != nil {
+		t.Fatal(err)
+	}
+	publish(100, 100)
+	waitCommitted(200)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := sink.Graph.Snapshot()
+	if len(vs) != 200 {
+		t.Fatalf("%d vertices, want 200", len(vs))
+	}
 }
