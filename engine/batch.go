@@ -37,16 +37,37 @@ func (s *scheduler) handle(r result) {
 			r.returned = append(r.returned, n) // dropped below, once ready
 			continue
 		}
+		if n.parkExpired {
+			if !s.endpointOnItsWay(n) {
+				// Nothing this engine holds creates the endpoint, and the
+				// reader reads on: give up (invariant 12 holds as far as
+				// the engine can see).
+				n.deadClass, n.deadErr = graft.MissingEndpoint.String(), n.parkErr
+				if s.cfg.Policy == Quarantine {
+					s.e.Quarantine(n.key())
+				}
+				s.deadLetter(n)
+				continue
+			}
+			n.parkExpired = false
+			n.due = time.Now().Add(s.cfg.ParkFor)
+		}
 		n.state = parked
 		heap.Push(&s.parkQ, n)
 		s.detach(n)
+		s.hold(n)
+		s.parkOn(n)
 	}
 	for _, n := range r.committed {
+		s.wakeParked(n)
 		s.complete(n)
 	}
 	for _, n := range r.returned {
-		if n.state == waiting && n.deps == 0 {
+		switch {
+		case n.state == waiting && n.deps == 0:
 			s.makeReady(n)
+		case n.state == waiting:
+			s.hold(n) // back behind an earlier write: it only waits
 		}
 	}
 }
@@ -55,7 +76,102 @@ func (s *scheduler) unpark() {
 	now := time.Now()
 	for len(s.parkQ) > 0 && !s.parkQ[0].due.After(now) {
 		n := heap.Pop(&s.parkQ).(*node)
+		s.unparkOn(n)
 		s.makeReady(n)
+	}
+}
+
+// endpointOnItsWay reports whether a parked write's missing endpoint may
+// still come: a write the engine holds upserts one of its edges' endpoints,
+// or the reader is held back by the bounds and may not have read it yet.
+// Such a write is never dead-lettered; it is retried when the endpoint's
+// write commits (wakeParked).
+func (s *scheduler) endpointOnItsWay(n *node) bool {
+	if s.budget.starved() {
+		return true
+	}
+	found := false
+	for i := range n.w.Ops {
+		op := &n.w.Ops[i]
+		if !op.Kind.IsEdge() {
+			continue
+		}
+		for _, id := range append([]string{op.From, op.To}, op.Targets...) {
+			found = found || s.creators[id] > 0
+		}
+	}
+	return found
+}
+
+// parkOn indexes a parked node by the endpoints of its edges, one of which
+// it waits for.
+func (s *scheduler) parkOn(n *node) {
+	for i := range n.w.Ops {
+		op := &n.w.Ops[i]
+		if !op.Kind.IsEdge() {
+			continue
+		}
+		s.parkedOn[op.From] = append(s.parkedOn[op.From], n)
+		if op.Kind == graft.ReplaceEdges {
+			for _, t := range op.Targets {
+				s.parkedOn[t] = append(s.parkedOn[t], n)
+			}
+		} else {
+			s.parkedOn[op.To] = append(s.parkedOn[op.To], n)
+		}
+	}
+}
+
+// unparkOn removes a node from the index.
+func (s *scheduler) unparkOn(n *node) {
+	for i := range n.w.Ops {
+		op := &n.w.Ops[i]
+		if !op.Kind.IsEdge() {
+			continue
+		}
+		ids := append([]string{op.From, op.To}, op.Targets...)
+		for _, id := range ids {
+			l := s.parkedOn[id]
+			for j := 0; j < len(l); j++ {
+				if l[j] == n {
+					l[j] = l[len(l)-1]
+					l = l[:len(l)-1]
+					j--
+				}
+			}
+			if len(l) == 0 {
+				delete(s.parkedOn, id)
+			} else {
+				s.parkedOn[id] = l
+			}
+		}
+	}
+}
+
+// wakeParked retries at once the parked writes that wait for a vertex a
+// committed write has just upserted, instead of at their next due time:
+// the writes that waited for a late hub go out together, in one batch.
+func (s *scheduler) wakeParked(n *node) {
+	if len(s.parkedOn) == 0 || n.w == nil {
+		return
+	}
+	for i := range n.w.Ops {
+		op := &n.w.Ops[i]
+		if op.Kind != graft.UpsertVertex {
+			continue
+		}
+		waiting := s.parkedOn[op.ID]
+		if len(waiting) == 0 {
+			continue
+		}
+		for _, p := range append([]*node(nil), waiting...) {
+			if p.state != parked {
+				continue
+			}
+			heap.Remove(&s.parkQ, p.hidx)
+			s.unparkOn(p)
+			s.makeReady(p)
+		}
 	}
 }
 
@@ -99,8 +215,8 @@ func (s *scheduler) shouldFlush() bool {
 		return true
 	case time.Since(s.readySince) >= s.cfg.Linger:
 		return true
-	case s.pending >= s.cfg.MaxInflightRecords*9/10 || s.pendingBytes >= s.cfg.MaxInflightBytes*9/10:
-		return true // the source is (nearly) paused: no more is coming
+	case s.budget.full():
+		return true // the source is paused: no more is coming
 	}
 	return false
 }

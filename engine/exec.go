@@ -14,14 +14,15 @@ import (
 // committed, dead-lettered, parked, or returned to the scheduler. It is the
 // one place where retries, backoff, shrinking and bisection happen.
 type execution struct {
-	e    *Engine
-	ctx  context.Context
-	r    result
-	gone map[*node]bool // parked, returned or dead under quarantine: not in this run any more
+	e      *Engine
+	budget *budget // of the run: whether the reader is starved
+	ctx    context.Context
+	r      result
+	gone   map[*node]bool // parked, returned or dead under quarantine: not in this run any more
 }
 
-func (e *Engine) execute(ctx context.Context, nodes []*node) result {
-	x := &execution{e: e, ctx: ctx, gone: map[*node]bool{}, r: result{batch: nodes}}
+func (e *Engine) execute(ctx context.Context, b *budget, nodes []*node) result {
+	x := &execution{e: e, budget: b, ctx: ctx, gone: map[*node]bool{}, r: result{batch: nodes}}
 	queue := [][]*node{nodes}
 	for len(queue) > 0 {
 		cur := x.filter(queue[0])
@@ -264,10 +265,11 @@ func (x *execution) park(n *node, err error) {
 	} else {
 		n.parkDelay = min(2*n.parkDelay, x.e.cfg.ParkFor)
 	}
-	if now.Add(n.parkDelay).Sub(n.parkedSince) > x.e.cfg.ParkFor {
-		x.dead(n, graft.MissingEndpoint, err)
-		return
-	}
+	// Past ParkFor the scheduler decides (handle): it gives up unless the
+	// endpoint is on its way (a pending write creates it, or the reader is
+	// held back and may not have read it yet).
+	n.parkExpired = now.Add(n.parkDelay).Sub(n.parkedSince) > x.e.cfg.ParkFor
+	n.parkErr = err.Error()
 	x.e.stats.Parked.Add(1)
 	n.due = now.Add(n.parkDelay)
 	x.gone[n] = true

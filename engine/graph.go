@@ -31,6 +31,7 @@ func (s *scheduler) link(n *node) {
 		}
 		s.last[r] = n
 	}
+	n.linked = true
 	n.resources = make([]resource, 0, 1+2*len(n.w.Ops))
 	add(resource{key: true, id: n.w.Key})
 	for i := range n.w.Ops {
@@ -49,12 +50,65 @@ func (s *scheduler) makeReady(n *node) {
 		s.deadLetter(n)
 		return
 	}
+	if n.held {
+		s.budget.unhold(s.byteWeight(n.size))
+		n.held = false
+	}
 	if len(s.readyQ) == 0 {
 		s.readySince = time.Now()
 	}
 	n.state = ready
 	heap.Push(&s.readyQ, n)
 	s.readyUnits += n.units
+}
+
+// countCreators counts the vertices a write upserts, while it is held.
+func (s *scheduler) countCreators(n *node, delta int) {
+	if n.w == nil || !n.linked {
+		return
+	}
+	for i := range n.w.Ops {
+		if op := &n.w.Ops[i]; op.Kind == graft.UpsertVertex {
+			if c := s.creators[op.ID] + delta; c > 0 {
+				s.creators[op.ID] = c
+			} else {
+				delete(s.creators, op.ID)
+			}
+		}
+	}
+}
+
+// hold moves a node that can only wait (parked, or behind earlier writes)
+// out of the in-flight bound, if the held bound has room (budget).
+func (s *scheduler) hold(n *node) {
+	if n.held {
+		return
+	}
+	if s.budget.hold(s.byteWeight(n.size)) {
+		n.held = true
+		return
+	}
+	s.unheld = append(s.unheld, n) // held later, when there is room
+}
+
+// holdWaiting holds the waiting writes that found no room when they began
+// to wait, now that there may be some.
+func (s *scheduler) holdWaiting() {
+	for len(s.unheld) > 0 {
+		n := s.unheld[0]
+		if n.held || (n.state != waiting && n.state != parked) {
+			s.unheld = s.unheld[1:]
+			continue
+		}
+		if !s.budget.hold(s.byteWeight(n.size)) {
+			return
+		}
+		n.held = true
+		s.unheld = s.unheld[1:]
+	}
+	if cap(s.unheld) > 1024 && len(s.unheld) < cap(s.unheld)/4 {
+		s.unheld = append([]*node(nil), s.unheld...)
+	}
 }
 
 func (s *scheduler) isQuarantined(key string) bool {
@@ -76,8 +130,9 @@ func (s *scheduler) complete(n *node) {
 	n.state = done
 	s.pending--
 	s.pendingBytes -= n.size
-	s.budget.Release(1)
-	s.budgetBytes.Release(s.byteWeight(n.size))
+	s.budget.release(n.held, s.byteWeight(n.size))
+	n.held = false
+	s.countCreators(n, -1)
 	for _, r := range n.resources {
 		if s.last[r] == n {
 			delete(s.last, r)

@@ -48,13 +48,17 @@ type node struct {
 	parkedSince time.Time
 	parkDelay   time.Duration
 	due         time.Time
+	parkExpired bool   // parked past ParkFor: the scheduler gives up or waits on
+	parkErr     string // why it is parked (the sink's missing-endpoint error)
 
 	// dead-letter details, set when the node is given up on
 	deadClass string
 	deadErr   string
 
-	mark uint32 // scratch for batch building (the batch's id)
-	hidx int    // index in a heap
+	held   bool   // counted in the budget's held bound, not the in-flight one
+	linked bool   // in the conflict graph (it decoded and is applied)
+	mark   uint32 // scratch for batch building (the batch's id)
+	hidx   int    // index in a heap
 }
 
 func (n *node) key() string {
@@ -84,8 +88,8 @@ type dueHeap []*node
 
 func (h dueHeap) Len() int           { return len(h) }
 func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)        { *h = append(*h, x.(*node)) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i]; h[i].hidx = i; h[j].hidx = j }
+func (h *dueHeap) Push(x any)        { n := x.(*node); n.hidx = len(*h); *h = append(*h, n) }
 func (h *dueHeap) Pop() any {
 	old := *h
 	n := old[len(old)-1]

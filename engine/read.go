@@ -32,11 +32,7 @@ func (s *scheduler) readLoop(ctx context.Context) {
 		for i := range recs {
 			rec := recs[i]
 			size := len(rec.Value)
-			if err := s.budget.Acquire(ctx, 1); err != nil {
-				return
-			}
-			if err := s.budgetBytes.Acquire(ctx, s.byteWeight(size)); err != nil {
-				s.budget.Release(1)
+			if err := s.budget.acquire(ctx, s.byteWeight(size)); err != nil {
 				return
 			}
 			seq++
@@ -181,8 +177,11 @@ func (s *scheduler) admit(in input) {
 		s.e.stats.Writes.Add(1)
 		s.e.stats.Ops.Add(int64(len(n.w.Ops)))
 		s.link(n)
+		s.countCreators(n, +1)
 		if n.deps == 0 {
 			s.makeReady(n)
+		} else {
+			s.hold(n) // it waits: its place goes to the records behind it
 		}
 	}
 }

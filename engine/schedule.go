@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/graftdb/graft"
-	"golang.org/x/sync/semaphore"
 )
 
 type scheduler struct {
@@ -37,11 +36,13 @@ type scheduler struct {
 	batchID      uint32
 	unitsCap     int // adaptive batch unit limit (shrinks on conflict)
 
-	budget      *semaphore.Weighted
-	budgetBytes *semaphore.Weighted
-	inputDone   bool
-	stopping    bool
-	fatal       error
+	budget    *budget
+	parkedOn  map[string][]*node // vertex → parked writes that name it (woken when it is written)
+	creators  map[string]int     // vertex → writes held and not done that upsert it
+	unheld    []*node            // waiting writes the held bound had no room for
+	inputDone bool
+	stopping  bool
+	fatal     error
 
 	acks      *acker
 	dlPending []*node // dead letters not yet handed to the dead-letter goroutine
@@ -55,20 +56,21 @@ func newScheduler(e *Engine, src graft.Source) *scheduler {
 	cfg := e.cfg
 	return &scheduler{
 		e: e, src: src, cfg: cfg,
-		in:          make(chan input, 16),
-		results:     make(chan result, cfg.Concurrency),
-		dlDone:      make(chan []*node, 16),
-		work:        make(chan []*node),
-		dlWork:      make(chan []*node),
-		last:        map[resource]*node{},
-		locked:      map[string]int{},
-		tracks:      map[string]*partitionTrack{},
-		lost:        map[string]int64{},
-		idle:        cfg.Concurrency,
-		unitsCap:    cfg.MaxBatchUnits,
-		budget:      semaphore.NewWeighted(int64(cfg.MaxInflightRecords)),
-		budgetBytes: semaphore.NewWeighted(int64(cfg.MaxInflightBytes)),
-		exited:      make(chan struct{}),
+		in:       make(chan input, 16),
+		results:  make(chan result, cfg.Concurrency),
+		dlDone:   make(chan []*node, 16),
+		work:     make(chan []*node),
+		dlWork:   make(chan []*node),
+		last:     map[resource]*node{},
+		locked:   map[string]int{},
+		tracks:   map[string]*partitionTrack{},
+		lost:     map[string]int64{},
+		idle:     cfg.Concurrency,
+		unitsCap: cfg.MaxBatchUnits,
+		budget:   newBudget(cfg.MaxInflightRecords, cfg.MaxInflightBytes),
+		parkedOn: map[string][]*node{},
+		creators: map[string]int{},
+		exited:   make(chan struct{}),
 	}
 }
 
@@ -95,7 +97,7 @@ func (s *scheduler) run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for nodes := range s.work {
-				s.results <- s.e.execute(workCtx, nodes)
+				s.results <- s.e.execute(workCtx, s.budget, nodes)
 			}
 		}()
 	}
@@ -113,6 +115,7 @@ func (s *scheduler) run(ctx context.Context) error {
 	ctxDone := ctx.Done()
 	var err error
 	for {
+		s.holdWaiting()
 		s.dispatch()
 		if s.finished() {
 			break

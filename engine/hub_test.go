@@ -1,0 +1,88 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/conformance"
+	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/model"
+)
+
+// Hubs that arrive late: write i upserts s_i and an edge to the hub
+// s_(i - i mod H), which write i - i mod H (another key) creates; every hub
+// write reaches the engine far behind its dependents — further than the
+// in-flight bound. The dependents park, and the writes of their keys wait
+// behind them. Parked and waiting writes must not hold the budget the
+// reader needs to reach the hubs (invariant 12): before, the reader stopped
+// at the bound, the hubs were never read, and valid writes were
+// dead-lettered as missing_endpoint after park_for.
+func TestLateHubsDoNotStarveTheReader(t *testing.T) {
+	const (
+		n        = 3000
+		hub      = 50
+		bound    = 200
+		displace = 3 * bound // how much later each hub write arrives
+	)
+	write := func(i int) string {
+		h := i - i%hub
+		return fmt.Sprintf(`{"key":"k%d","id":"w%d","ops":[{"op":"upsertVertex","id":"s%d","label":"s","props":{"i":%d}},{"op":"upsertEdge","label":"to","from":"s%d","to":"s%d"}]}`,
+			i%hub, i, i, i, i, h)
+	}
+	want := model.New()
+	var order []int
+	for i := range n {
+		w, err := graft.Decode([]byte(write(i)), "", graft.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := want.ApplyWrite(w); err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, i)
+	}
+	// Move every hub write displace positions later.
+	arrival := make([]int, 0, n)
+	late := map[int][]int{} // position → hub writes arriving there
+	for _, i := range order {
+		if i%hub == 0 {
+			p := min(i+displace+1, n-1) // after a dependent of a later hub
+			late[p] = append(late[p], i)
+		} else {
+			arrival = append(arrival, i)
+		}
+		arrival = append(arrival, late[i]...)
+	}
+	var lines []string
+	for _, i := range arrival {
+		lines = append(lines, write(i))
+	}
+	if len(lines) != n {
+		t.Fatalf("%d lines", len(lines))
+	}
+	g := memgraph.New()
+	dlq := &memDLQ{}
+	cfg := engine.Default()
+	cfg.MaxInflightRecords = bound
+	cfg.ParkDelay, cfg.ParkFor = 5*time.Millisecond, 2*time.Second
+	cfg.BackoffBase, cfg.BackoffMax = time.Millisecond, 10*time.Millisecond
+	e, err := engine.New(&memgraph.Sink{Graph: g, Lim: testLimits}, dlq, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := e.Run(ctx, newSliceSource(t, lines, 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if len(dlq.letters) > 0 {
+		t.Fatalf("%d valid writes dead-lettered, the first: %s", len(dlq.letters), dlq.letters[0].Error)
+	}
+	conformance.CheckModel(t, g, want)
+	st := e.Stats().Snapshot()
+	t.Logf("%d writes in %d batches; %d parkings", st.Committed, st.Batches, st.Parked)
+}
