@@ -139,7 +139,7 @@ func (s *source) jetStream(ctx context.Context, nc *nats.Conn, cfg jetstream.Con
 		return err
 	}
 	s.closers = append(s.closers, func() { js.Close() })
-	s.Source, s.publisher, s.lag = js, pub, js.Lag
+	s.Source, s.publisher, s.lag, s.metrics = js, pub, js.Lag, js.Collectors()
 	return nil
 }
 

@@ -13,11 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/graftdb/graft"
 )
@@ -56,6 +58,10 @@ type Source struct {
 	unacked      []jetstream.Msg // delivered, in stream order
 	maxDelivered uint64
 	redelivered  int64
+	acked        uint64 // highest stream sequence acknowledged
+	lastConsumer uint64 // the consumer's delivery sequence of the last message seen; 0: unknown
+	gap          bool   // deliveries were missed: rewind once what is in flight is done
+	gaps         int64
 
 	stop chan struct{}
 	done chan struct{}
@@ -118,12 +124,18 @@ func (s *Source) open(ctx context.Context) error {
 		}
 		s.log.Info("consumer rewound to its acknowledged position", "stream", cfg.Stream, "redeliver", info.NumAckPending)
 	}
+	// The next delivery follows the consumer's delivered sequence; one
+	// further on means deliveries this source did not see (Fetch).
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+	}
 	iter, err := cons.Messages(jetstream.PullMaxMessages(cfg.FetchBatch))
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", cfg.Durable, err)
 	}
 	s.mu.Lock()
-	s.cons, s.iter = cons, iter
+	s.cons, s.iter, s.lastConsumer = cons, iter, info.Delivered.Consumer
 	s.mu.Unlock()
 	return nil
 }
@@ -156,6 +168,9 @@ func (s *Source) failed(ctx context.Context, err error) error {
 // Fetch implements graft.Source: blocks for the first message, then takes
 // what else has arrived, up to FetchBatch.
 func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
+	if s.gapped() {
+		return nil, s.rewindAfterGap(ctx)
+	}
 	var recs []graft.Record
 	for len(recs) < s.cfg.FetchBatch {
 		var msg jetstream.Msg
@@ -177,7 +192,30 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 		}
 		seq := meta.Sequence.Stream
 		s.mu.Lock()
+		if meta.Sequence.Consumer > s.lastConsumer+1 {
+			// Deliveries this source never saw (dropped by a slow client,
+			// or taken by another client of the consumer). They come back
+			// behind newer messages, below the highest sequence seen: taking
+			// them then reorders keys, dropping them loses them. Take
+			// nothing more; once what is in flight is done, rewind.
+			s.gap, s.gaps = true, s.gaps+1
+			missed := meta.Sequence.Consumer - s.lastConsumer - 1
+			s.mu.Unlock()
+			s.log.Error("jetstream: deliveries missed; finishing the records in flight, then rewinding to the acknowledged position",
+				"stream", s.cfg.Stream, "missed", missed, "consumer_seq", meta.Sequence.Consumer)
+			return recs, nil
+		}
+		s.lastConsumer = meta.Sequence.Consumer
 		if seq <= s.maxDelivered {
+			if seq > s.acked && !s.holds(seq) {
+				// Never seen, yet behind what was: a delivery missed
+				// earlier, now redelivered. Taking it reorders its key.
+				s.gap, s.gaps = true, s.gaps+1
+				s.mu.Unlock()
+				s.log.Error("jetstream: a missed delivery came back late; finishing the records in flight, then rewinding to the acknowledged position",
+					"stream", s.cfg.Stream, "seq", seq)
+				return recs, nil
+			}
 			// The server redelivered a message already in the pipeline (or
 			// done and about to be acknowledged): taking it again could
 			// reorder its key.
@@ -213,7 +251,64 @@ func (s *Source) Ack(ctx context.Context, pos graft.Position) error {
 	if last == nil {
 		return nil
 	}
-	return last.DoubleAck(ctx)
+	if err := last.DoubleAck(ctx); err != nil {
+		return err
+	}
+	meta, _ := last.Metadata()
+	s.mu.Lock()
+	s.acked = max(s.acked, meta.Sequence.Stream)
+	s.mu.Unlock()
+	return nil
+}
+
+// holds reports whether a stream sequence is delivered and not yet
+// acknowledged; s.mu held.
+func (s *Source) holds(seq uint64) bool {
+	i := sort.Search(len(s.unacked), func(i int) bool {
+		m, _ := s.unacked[i].Metadata()
+		return m.Sequence.Stream >= seq
+	})
+	if i == len(s.unacked) {
+		return false
+	}
+	m, _ := s.unacked[i].Metadata()
+	return m.Sequence.Stream == seq
+}
+
+func (s *Source) gapped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gap
+}
+
+// rewindAfterGap waits (returning a healable error, so that the engine
+// retries) until every record delivered before the gap is acknowledged,
+// then rewinds the consumer to its ack floor: the missed deliveries come
+// again, in order, before anything newer.
+func (s *Source) rewindAfterGap(ctx context.Context) error {
+	s.mu.Lock()
+	inFlight := len(s.unacked)
+	s.mu.Unlock()
+	if inFlight > 0 {
+		return graft.NewError(graft.Transient, fmt.Errorf("jetstream %s: deliveries were missed; waiting for %d records in flight before rewinding", s.cfg.Stream, inFlight))
+	}
+	s.iter.Stop()
+	if err := s.open(ctx); err != nil {
+		return graft.NewError(graft.Transient, fmt.Errorf("jetstream %s: rewind after missed deliveries: %w", s.cfg.Stream, err))
+	}
+	s.mu.Lock()
+	s.maxDelivered, s.gap = s.acked, false
+	s.mu.Unlock()
+	s.log.Warn("jetstream: rewound to the acknowledged position after missed deliveries", "stream", s.cfg.Stream, "from", s.acked+1)
+	return nil
+}
+
+// Gaps counts the times deliveries were missed (each followed by a
+// rewind).
+func (s *Source) Gaps() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gaps
 }
 
 // keepAlive sends in-progress acks for every delivered, unacknowledged
@@ -335,4 +430,16 @@ func (p *Publisher) Publish(ctx context.Context, values [][]byte, keys []string)
 		}
 	}
 	return seqs, nil
+}
+
+// Collectors returns the source's metrics (docs/operations.md).
+func (s *Source) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "graft", Name: "jetstream_delivery_gaps_total",
+			Help: "Times deliveries were missed (a slow client dropped them) and the consumer was rewound to its acknowledged position."},
+			func() float64 { return float64(s.Gaps()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "graft", Name: "jetstream_redelivered_dropped_total",
+			Help: "Messages the server delivered again while they were in the pipeline, dropped by sequence."},
+			func() float64 { return float64(s.Redelivered()) }),
+	}
 }

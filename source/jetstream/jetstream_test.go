@@ -282,3 +282,99 @@ func TestConsumerLostIsReopened(t *testing.T) {
 		t.Fatalf("%d vertices, want 200", len(vs))
 	}
 }
+
+// Deliveries the source never saw (a client-side drop: "slow consumer,
+// messages dropped"; here another client takes a few from the durable
+// consumer once) come back after the ack wait behind newer ones. Taking them
+// then would reorder their keys, and dropping them as redeliveries (they
+// are below the highest sequence seen) would lose them silently. The source
+// sees the gap in the consumer's delivery sequence, lets what it holds
+// finish, and rewinds to the acknowledged position: every write lands, in
+// order.
+func TestDeliveryGapRewinds(t *testing.T) {
+	emb := startEmbedded(t, t.TempDir())
+	defer emb.Close()
+	ctx := context.Background()
+	cfg := jetstream.DefaultConfig()
+	cfg.AckWait = 500 * time.Millisecond
+	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(from, n int) {
+		var vals [][]byte
+		var keys []string
+		for i := from; i < from+n; i++ {
+			key := fmt.Sprintf("k%d", i%5)
+			vals = append(vals, fmt.Appendf(nil, `{"key":%q,"id":"w%s-%d","ops":[{"op":"upsertVertex","id":"v%d","label":"x"}]}`, key, key, i, i))
+			keys = append(keys, key)
+		}
+		if _, err := pub.Publish(ctx, vals, keys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := jetstream.New(ctx, emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	sink := &slowSink{Sink: &memgraph.Sink{Graph: memgraph.New(), Lim: graft.SinkLimits{MaxWrites: 10, MaxUnits: 100, MaxBytes: 1 << 20, Concurrency: 2}},
+		t: t, last: map[string]int{}}
+	ecfg := engine.Default()
+	ecfg.BackoffBase, ecfg.BackoffMax = 5*time.Millisecond, 50*time.Millisecond
+	e, err := engine.New(sink, nopDLQ{}, ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx, src) }()
+	publish(0, 50)
+	for e.Stats().Committed.Load() < 50 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Another client takes some deliveries and never acknowledges them.
+	js, _ := natsjs.New(emb.Conn())
+	thief, err := js.Consumer(ctx, cfg.Stream, cfg.Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stolen := 0
+	batch, err := thief.Fetch(5, natsjs.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(50, 10)
+	for range batch.Messages() {
+		stolen++
+	}
+	publish(60, 40)
+	t.Logf("%d deliveries taken by another client", stolen)
+	if stolen == 0 {
+		t.Fatal("the other client took nothing: the test proves nothing")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for e.Stats().Committed.Load() < 100 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := sink.Graph.Snapshot()
+	if len(vs) != 100 {
+		have := map[string]bool{}
+		for _, v := range vs {
+			have[v.ID] = true
+		}
+		var missing []string
+		for i := range 100 {
+			if !have[fmt.Sprintf("v%d", i)] {
+				missing = append(missing, fmt.Sprintf("v%d", i))
+			}
+		}
+		ci, _ := thief.Info(ctx)
+		t.Logf("missing %v; consumer: ack floor %d, pending %d, ack pending %d, delivered %d", missing, ci.AckFloor.Stream, ci.NumPending, ci.NumAckPending, ci.Delivered.Stream)
+		t.Fatalf("%d vertices, want 100 (%d deliveries taken by another client)", len(vs), stolen)
+	}
+}
