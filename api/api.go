@@ -304,6 +304,9 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 		seqs, err = s.cfg.Publisher.Publish(r.Context(), valid, keys)
 		if err != nil {
 			s.cfg.Log.Warn("stream refused writes", "err", err)
+			// Nothing of the request counts as accepted; the client retries
+			// (the writes are idempotent), after a pause.
+			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusServiceUnavailable, "stream: "+err.Error()+" (retry: writes are idempotent)")
 			return
 		}

@@ -90,7 +90,11 @@ func openEmbedded(ctx context.Context, c config.Config, log *slog.Logger) (_ *so
 		return nil, err
 	}
 	s.closers = append(s.closers, emb.Close)
-	return s, s.jetStream(ctx, emb.Conn(), jetstream.DefaultConfig(), log)
+	cfg := jetstream.DefaultConfig()
+	// The embedded stream is Graft's own: bounded, and trimmed of what is
+	// acknowledged.
+	cfg.TrimAcked, cfg.MaxBytes = true, c.Stream.MaxBytes
+	return s, s.jetStream(ctx, emb.Conn(), cfg, log)
 }
 
 func openNATS(ctx context.Context, c config.Config, _ *api.Watermark, log *slog.Logger) (_ *source, err error) {

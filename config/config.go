@@ -56,6 +56,10 @@ type Config struct {
 	} `yaml:"http"`
 	Stream struct {
 		SyncAlways bool `yaml:"sync_always"`
+		// MaxBytes bounds the embedded stream's backlog; past it POST
+		// /v1/writes answers 503 with Retry-After. Acknowledged messages
+		// are removed, so the stream holds the backlog only.
+		MaxBytes int64 `yaml:"max_bytes"`
 	} `yaml:"stream"`
 	Limits struct {
 		MaxRecordBytes int           `yaml:"max_record_bytes"`
@@ -109,6 +113,7 @@ func Default() Config {
 	c.Listen = DefaultListen
 	c.HTTP.MaxBodyBytes = 32 << 20
 	c.HTTP.MaxInvalid = 100
+	c.Stream.MaxBytes = 1 << 30
 	c.HTTP.ReadTimeout = time.Minute
 	c.HTTP.MaxConnections = 1024
 	c.Limits.MaxRecordBytes, c.Limits.MaxOps = e.Limits.MaxRecordBytes, e.Limits.MaxOps
@@ -186,6 +191,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		add("http.max_body_bytes", "must be positive")
+	}
+	if c.Stream.MaxBytes <= 0 {
+		add("stream.max_bytes", "must be positive (default 1 GiB)")
 	}
 	if c.HTTP.MaxInvalid < 0 {
 		add("http.max_invalid", "must not be negative (0: a request with any invalid record is refused whole)")

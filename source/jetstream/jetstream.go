@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +39,18 @@ type Config struct {
 	// NoProgressAcks turns off the in-progress acks; redelivered messages
 	// are then only dropped by sequence. For tests and diagnosis.
 	NoProgressAcks bool
+	// TrimAcked removes acknowledged messages from the stream (at most a
+	// second or 1,000 acknowledgements after them): for the embedded
+	// stream, which has no other reader. Never for a shared stream.
+	TrimAcked bool
+	// MaxBytes bounds the stream (0: no bound); a publish beyond it is
+	// refused (ErrStreamFull), which HTTP ingest answers with 503 and
+	// Retry-After. Set on the stream when Graft creates or opens it.
+	MaxBytes int64
 }
+
+// ErrStreamFull: the stream holds its MaxBytes; publish again later.
+var ErrStreamFull = errors.New("the stream is full (stream.max_bytes): the backlog must shrink first")
 
 // DefaultConfig is the embedded default.
 func DefaultConfig() Config {
@@ -62,6 +74,7 @@ type Source struct {
 	lastConsumer uint64 // the consumer's delivery sequence of the last message seen; 0: unknown
 	gap          bool   // deliveries were missed: rewind once what is in flight is done
 	gaps         int64
+	trimmed      uint64 // stream sequence up to which acknowledged messages were removed
 
 	stop chan struct{}
 	done chan struct{}
@@ -73,9 +86,16 @@ var _ graft.Source = (*Source)(nil)
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
 	s, err := js.Stream(ctx, cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		s, err = js.CreateStream(ctx, jetstream.StreamConfig{
-			Name: cfg.Stream, Subjects: []string{cfg.Subject}, Storage: jetstream.FileStorage,
-		})
+		sc := jetstream.StreamConfig{Name: cfg.Stream, Subjects: []string{cfg.Subject}, Storage: jetstream.FileStorage}
+		if cfg.MaxBytes > 0 {
+			sc.MaxBytes, sc.Discard = cfg.MaxBytes, jetstream.DiscardNew
+		}
+		s, err = js.CreateStream(ctx, sc)
+	} else if err == nil && cfg.MaxBytes > 0 {
+		if sc := s.CachedInfo().Config; sc.MaxBytes != cfg.MaxBytes || sc.Discard != jetstream.DiscardNew {
+			sc.MaxBytes, sc.Discard = cfg.MaxBytes, jetstream.DiscardNew
+			s, err = js.UpdateStream(ctx, sc)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", cfg.Stream, err)
@@ -257,8 +277,31 @@ func (s *Source) Ack(ctx context.Context, pos graft.Position) error {
 	meta, _ := last.Metadata()
 	s.mu.Lock()
 	s.acked = max(s.acked, meta.Sequence.Stream)
+	trim := s.cfg.TrimAcked && s.acked-s.trimmed >= 1000
 	s.mu.Unlock()
+	if trim {
+		s.trim(ctx)
+	}
 	return nil
+}
+
+// trim removes the acknowledged messages: everything at or before the ack
+// floor is done, so the stream's disk holds the backlog only. It runs every
+// 1,000 acknowledgements and on the keep-alive tick.
+func (s *Source) trim(ctx context.Context) {
+	s.mu.Lock()
+	upTo, from := s.acked, s.trimmed
+	s.mu.Unlock()
+	if upTo <= from {
+		return
+	}
+	if err := s.st.Purge(ctx, jetstream.WithPurgeSequence(upTo+1)); err != nil {
+		s.log.Warn("jetstream: removing acknowledged messages failed; retried later", "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.trimmed = max(s.trimmed, upTo)
+	s.mu.Unlock()
 }
 
 // holds reports whether a stream sequence is delivered and not yet
@@ -323,6 +366,11 @@ func (s *Source) keepAlive() {
 		case <-s.stop:
 			return
 		case <-t.C:
+		}
+		if s.cfg.TrimAcked {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			s.trim(ctx)
+			cancel()
 		}
 		if s.cfg.NoProgressAcks {
 			continue
@@ -403,6 +451,14 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg Config) (*Publisher, e
 	return &Publisher{js: js, subject: cfg.Subject, max: nc.MaxPayload()}, nil
 }
 
+// full tells a refusal for the stream's bound from other publish errors.
+func full(err error) error {
+	if err != nil && strings.Contains(err.Error(), "maximum bytes exceeded") {
+		return fmt.Errorf("%w (%v)", ErrStreamFull, err)
+	}
+	return err
+}
+
 // Publish stores the records and returns their stream sequences once every
 // one is acknowledged by the server.
 func (p *Publisher) Publish(ctx context.Context, values [][]byte, keys []string) ([]graft.Position, error) {
@@ -414,7 +470,7 @@ func (p *Publisher) Publish(ctx context.Context, values [][]byte, keys []string)
 		}
 		f, err := p.js.PublishMsgAsync(msg)
 		if err != nil {
-			return nil, fmt.Errorf("publish: %w", err)
+			return nil, fmt.Errorf("publish: %w", full(err))
 		}
 		futures[i] = f
 	}
@@ -424,7 +480,7 @@ func (p *Publisher) Publish(ctx context.Context, values [][]byte, keys []string)
 		case ack := <-f.Ok():
 			seqs[i] = graft.Position{Partition: ack.Stream, Offset: int64(ack.Sequence)}
 		case err := <-f.Err():
-			return nil, fmt.Errorf("publish: %w", err)
+			return nil, fmt.Errorf("publish: %w", full(err))
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

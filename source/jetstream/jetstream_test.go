@@ -2,7 +2,9 @@ package jetstream_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -376,5 +378,73 @@ func TestDeliveryGapRewinds(t *testing.T) {
 		ci, _ := thief.Info(ctx)
 		t.Logf("missing %v; consumer: ack floor %d, pending %d, ack pending %d, delivered %d", missing, ci.AckFloor.Stream, ci.NumPending, ci.NumAckPending, ci.Delivered.Stream)
 		t.Fatalf("%d vertices, want 100 (%d deliveries taken by another client)", len(vs), stolen)
+	}
+}
+
+// The embedded stream keeps the backlog only: acknowledged messages are
+// removed (before, 3.9M writes left 1.75 GB in the data directory for
+// good). And it is bounded: past stream.max_bytes a publish is refused as
+// ErrStreamFull, which HTTP ingest answers with 503 and Retry-After.
+func TestStreamTrimmedAndBounded(t *testing.T) {
+	emb := startEmbedded(t, t.TempDir())
+	defer emb.Close()
+	ctx := context.Background()
+	cfg := jetstream.DefaultConfig()
+	cfg.TrimAcked, cfg.MaxBytes = true, 256<<10
+	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := jetstream.New(ctx, emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	js, _ := natsjs.New(emb.Conn())
+	info := func() *natsjs.StreamInfo {
+		st, err := js.Stream(ctx, cfg.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i
+	}
+	pad := strings.Repeat("x", 200)
+	var vals [][]byte
+	for i := range 3000 {
+		vals = append(vals, fmt.Appendf(nil, `{"key":"k%d","ops":[{"op":"upsertVertex","id":"v%d","label":"x","props":{"p":%q}}]}`, i%7, i, pad))
+	}
+	// Bounded: 3,000 records of ~280 bytes do not fit in 256 KiB.
+	_, err = pub.Publish(ctx, vals, nil)
+	if !errors.Is(err, jetstream.ErrStreamFull) {
+		t.Fatalf("publishing past max_bytes: %v, want ErrStreamFull", err)
+	}
+	held := info().State.Msgs
+	if held == 0 || held >= 3000 {
+		t.Fatalf("the stream holds %d messages", held)
+	}
+	// Trimmed: once consumed and acknowledged, the stream is emptied.
+	e, err := engine.New(&memgraph.Sink{Graph: memgraph.New()}, nopDLQ{}, engine.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx, src) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for (e.Stats().Committed.Load() < int64(held) || info().State.Msgs > 0) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if st := info().State; st.Msgs != 0 || st.Bytes != 0 {
+		t.Fatalf("after everything was acknowledged the stream still holds %d messages, %d bytes", st.Msgs, st.Bytes)
+	}
+	// Room again: the rest can be published.
+	if _, err := pub.Publish(ctx, vals[:100], nil); err != nil {
+		t.Fatalf("after trimming: %v", err)
 	}
 }
