@@ -2,6 +2,7 @@ package mapping_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -152,5 +153,56 @@ func TestMappingFailures(t *testing.T) {
 	skip := mustParse(t, "unmapped: skip\n"+rules[strings.Index(rules, "rules:"):])
 	if w, _, err := mapOne(t, skip, "events", `{"type":"Nothing"}`); w != nil || err != nil {
 		t.Fatalf("skip: %v %v", w, err)
+	}
+}
+
+// One event cannot make its mapping run away: nested for: blocks over a
+// large array stop at StepsPerOp × max_ops items visited, and a rule that
+// emits too many ops stops at max_ops, each with an error naming the block
+// (before, {"a":[0…99999]} in two nested loops grew to 23.8 GB and ignored
+// SIGTERM). Both are errors of the event (dead-lettered), fast.
+func TestMappingBounded(t *testing.T) {
+	m := mustParse(t, `
+rules:
+  - name: Nested
+    when: event.type == "N"
+    key: '"k"'
+    ops:
+      - for: a
+        as: x
+        ops:
+          - for: a
+            as: y
+            if: x == -1
+            ops:
+              - upsertVertex: {id: '"v"', label: '"l"'}
+  - name: Many
+    when: event.type == "M"
+    key: '"k"'
+    ops:
+      - for: a
+        as: x
+        ops:
+          - upsertVertex: {id: '"v" + string(x)', label: '"l"'}
+`)
+	var b strings.Builder
+	b.WriteString(`{"type":"N","a":[`)
+	for i := range 100000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, i)
+	}
+	b.WriteString(`]}`)
+	nested := b.String()
+	lim := graft.Limits{MaxRecordBytes: 4 << 20, MaxOps: 1000}
+	_, _, err := m.MapRecord(graft.Record{Value: []byte(nested)}, lim)
+	if err == nil || !strings.Contains(err.Error(), "more than 10000 loop items") {
+		t.Fatalf("nested loops: %v", err)
+	}
+	many := strings.Replace(nested, `"type":"N"`, `"type":"M"`, 1)
+	_, _, err = m.MapRecord(graft.Record{Value: []byte(many)}, lim)
+	if err == nil || !strings.Contains(err.Error(), "more than 1000 ops") {
+		t.Fatalf("many ops: %v", err)
 	}
 }

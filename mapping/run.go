@@ -67,6 +67,32 @@ func convertNumbers(v any) any {
 // Map maps an event to a write, and names the rule. A nil write and nil
 // error: no rule matched and unmapped events are skipped.
 func (m *Mapper) Map(ev Event) (*graft.Write, string, error) {
+	return m.mapLimited(ev, graft.DefaultLimits.MaxOps)
+}
+
+// bound counts what a write's mapping does, so that no event can make it
+// use unbounded time or memory: at most maxOps ops, and at most
+// StepsPerOp × maxOps loop items visited (nested for: blocks whose if:
+// filters nearly everything would otherwise run for hours).
+type bound struct {
+	ops, steps, maxOps int
+}
+
+// StepsPerOp is how many for: items a mapping may visit per op it may emit.
+const StepsPerOp = 10
+
+func (b *bound) step(path string) error {
+	b.steps++
+	if b.steps > StepsPerOp*b.maxOps {
+		return fmt.Errorf("%s: more than %d loop items visited for one event (%d × limits.max_ops): the event or the rules are too large", path, StepsPerOp*b.maxOps, StepsPerOp)
+	}
+	return nil
+}
+
+func (m *Mapper) mapLimited(ev Event, maxOps int) (*graft.Write, string, error) {
+	if maxOps <= 0 {
+		maxOps = graft.DefaultLimits.MaxOps
+	}
 	env := make(map[string]any, len(ev.Fields)+3)
 	for k, v := range ev.Fields {
 		env[k] = v
@@ -85,7 +111,7 @@ func (m *Mapper) Map(ev Event) (*graft.Write, string, error) {
 				continue
 			}
 		}
-		w, err := r.write(env)
+		w, err := r.write(env, &bound{maxOps: maxOps})
 		if err != nil {
 			return nil, r.name, fmt.Errorf("rule %s: %w", r.name, err)
 		}
@@ -107,7 +133,7 @@ func run(p *vm.Program, env map[string]any) (any, error) {
 	return v, nil
 }
 
-func (r *rule) write(env map[string]any) (*graft.Write, error) {
+func (r *rule) write(env map[string]any, b *bound) (*graft.Write, error) {
 	w := &graft.Write{}
 	var err error
 	if w.Key, err = str(r.key, env, "key"); err != nil {
@@ -119,7 +145,7 @@ func (r *rule) write(env map[string]any) (*graft.Write, error) {
 		}
 	}
 	for _, op := range r.ops {
-		if w.Ops, err = op.emit(env, w.Ops); err != nil {
+		if w.Ops, err = op.emit(env, w.Ops, b); err != nil {
 			return nil, err
 		}
 	}
@@ -130,7 +156,7 @@ func (r *rule) write(env map[string]any) (*graft.Write, error) {
 }
 
 // emit appends the op's ops for env.
-func (op *opSpec) emit(env map[string]any, out []graft.Op) ([]graft.Op, error) {
+func (op *opSpec) emit(env map[string]any, out []graft.Op, b *bound) ([]graft.Op, error) {
 	// On a for block, if: filters the items (it sees the item); on an op,
 	// it decides whether the op is emitted.
 	holds := func() (bool, error) {
@@ -170,6 +196,9 @@ func (op *opSpec) emit(env map[string]any, out []graft.Op) ([]graft.Op, error) {
 			}
 		}()
 		for _, item := range list {
+			if err := b.step(op.path); err != nil {
+				return nil, err
+			}
 			env[op.as] = item
 			if ok, err := holds(); err != nil {
 				return nil, err
@@ -177,7 +206,7 @@ func (op *opSpec) emit(env map[string]any, out []graft.Op) ([]graft.Op, error) {
 				continue
 			}
 			for _, sub := range op.ops {
-				if out, err = sub.emit(env, out); err != nil {
+				if out, err = sub.emit(env, out, b); err != nil {
 					return nil, err
 				}
 			}
@@ -220,6 +249,9 @@ func (op *opSpec) emit(env map[string]any, out []graft.Op) ([]graft.Op, error) {
 			o.Props = graft.Props{}
 		}
 		o.Props[p.name] = val
+	}
+	if b.ops++; b.ops > b.maxOps {
+		return nil, fmt.Errorf("%s: more than %d ops for one event (limits.max_ops)", op.path, b.maxOps)
 	}
 	return append(out, o), nil
 }
@@ -308,7 +340,7 @@ func (m *Mapper) MapRecord(rec graft.Record, lim graft.Limits) (*graft.Write, st
 	if err != nil {
 		return nil, "", err
 	}
-	w, rule, err := m.Map(Event{Fields: fields, Topic: TopicOf(rec.Pos.Partition), SourceKey: rec.Key})
+	w, rule, err := m.mapLimited(Event{Fields: fields, Topic: TopicOf(rec.Pos.Partition), SourceKey: rec.Key}, lim.MaxOps)
 	if err != nil || w == nil {
 		return nil, rule, err
 	}
