@@ -130,3 +130,18 @@ func TestDecodeDuplicatesAndSurrogates(t *testing.T) {
 		}
 	}
 }
+
+// An integer outside int64 is an error naming the property, never a float:
+// a float would change the value silently (2^63 is not 2^63 - 1 + 1).
+func TestDecodeIntegerOverflow(t *testing.T) {
+	for _, n := range []string{"9223372036854775808", "-9223372036854775809", "123456789012345678901234567890"} {
+		_, err := graft.Decode([]byte(`{"ops":[{"op":"upsertVertex","id":"v","label":"l","props":{"n":`+n+`}}]}`), "", graft.DefaultLimits)
+		if err == nil || !strings.Contains(err.Error(), "ops[0].props.n") {
+			t.Errorf("%s: %v, want an error naming ops[0].props.n", n, err)
+		}
+	}
+	w, err := graft.Decode([]byte(`{"ops":[{"op":"upsertVertex","id":"v","label":"l","props":{"n":9223372036854775807,"f":9223372036854775808.0}}]}`), "", graft.DefaultLimits)
+	if err != nil || w.Ops[0].Props["n"] != graft.Int(math.MaxInt64) || w.Ops[0].Props["f"].Kind() != graft.Float(0).Kind() {
+		t.Fatalf("%+v %v", w, err)
+	}
+}

@@ -388,3 +388,49 @@ func TestRecordOverStreamMaximum(t *testing.T) {
 		t.Fatalf("%d dead letters, want 1", n)
 	}
 }
+
+// The watermark behind ?wait=committed: a position is reached when its
+// partition's acknowledgement is at or past it, never one early, and the
+// watermark never moves back.
+func TestWatermarkPositions(t *testing.T) {
+	m := api.NewWatermark()
+	p := func(part string, off int64) graft.Position { return graft.Position{Partition: part, Offset: off} }
+	if ok, _ := m.Reached([]graft.Position{p("a", 1)}); ok {
+		t.Fatal("reached before any acknowledgement")
+	}
+	m.Advance(p("a", 5))
+	for _, tc := range []struct {
+		pos  []graft.Position
+		want bool
+	}{
+		{[]graft.Position{p("a", 5)}, true},
+		{[]graft.Position{p("a", 4), p("a", 5)}, true},
+		{[]graft.Position{p("a", 6)}, false},
+		{[]graft.Position{p("a", 5), p("b", 1)}, false},
+	} {
+		if ok, _ := m.Reached(tc.pos); ok != tc.want {
+			t.Errorf("Reached(%v) after a:5 = %v, want %v", tc.pos, ok, tc.want)
+		}
+	}
+	_, advanced := m.Reached([]graft.Position{p("a", 6)})
+	m.Advance(p("a", 3)) // back: ignored, wakes nobody
+	select {
+	case <-advanced:
+		t.Fatal("a move back woke a waiter")
+	default:
+	}
+	if ok, _ := m.Reached([]graft.Position{p("a", 5)}); !ok {
+		t.Fatal("the watermark moved back")
+	}
+	m.Advance(p("a", 6))
+	select {
+	case <-advanced:
+	default:
+		t.Fatal("an advance did not wake the waiter")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := m.Wait(ctx, []graft.Position{p("a", 7)}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait for an unreached position: %v", err)
+	}
+}

@@ -86,7 +86,10 @@ func TestAbandonLostPartition(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- e.Run(context.Background(), src) }()
-	for sink.count("p0") < 20 {
+	for deadline := time.Now().Add(30 * time.Second); sink.count("p0") < 20; {
+		if time.Now().After(deadline) {
+			t.Fatalf("p0 never reached 20 applied writes (%d)", sink.count("p0"))
+		}
 		time.Sleep(time.Millisecond)
 	}
 	src.mu.Lock()

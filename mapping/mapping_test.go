@@ -3,6 +3,7 @@ package mapping_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -204,5 +205,18 @@ rules:
 	_, _, err = m.MapRecord(graft.Record{Value: []byte(many)}, lim)
 	if err == nil || !strings.Contains(err.Error(), "more than 1000 ops") {
 		t.Fatalf("many ops: %v", err)
+	}
+}
+
+// Numbers are exact wherever they are in the event: inside arrays and
+// nested objects too, an integer is an int64, never a float that rounds it.
+func TestEventNumbersExact(t *testing.T) {
+	ev, err := mapping.DecodeEvent([]byte(`{"n":9007199254740993,"a":[9007199254740993,{"b":[-9223372036854775808]}],"f":[1.5]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ev["a"].([]any)
+	if ev["n"] != int64(9007199254740993) || a[0] != int64(9007199254740993) || a[1].(map[string]any)["b"].([]any)[0] != int64(math.MinInt64) || ev["f"].([]any)[0] != 1.5 {
+		t.Fatalf("%#v", ev)
 	}
 }

@@ -93,6 +93,35 @@ var sinkCases = []sinkCase{
 		want: ``,
 	},
 	{
+		// The index names the write, not the op: write 1 fails at its
+		// second op, the batch's fifth.
+		name: "a failing write of a multi-op batch is named by its write index",
+		steps: []step{
+			ok(`{"ops":[{"op":"upsertVertex","id":"d","label":"device"}]}`),
+			fails(graft.Permanent, 1,
+				`{"ops":[{"op":"upsertVertex","id":"a","label":"v"},{"op":"upsertVertex","id":"b","label":"v"},{"op":"upsertEdge","label":"e","from":"a","to":"b"}]}`,
+				`{"ops":[{"op":"upsertVertex","id":"c","label":"v"},{"op":"upsertVertex","id":"d","label":"software"}]}`,
+				`{"ops":[{"op":"upsertVertex","id":"z","label":"v"}]}`),
+			fails(graft.MissingEndpoint, 2,
+				`{"ops":[{"op":"upsertVertex","id":"a","label":"v"}]}`,
+				`{"ops":[{"op":"upsertVertex","id":"b","label":"v"},{"op":"upsertVertex","id":"c","label":"v"},{"op":"upsertEdge","label":"e","from":"b","to":"c"}]}`,
+				`{"ops":[{"op":"upsertVertex","id":"x","label":"v"},{"op":"upsertEdge","label":"e","from":"x","to":"nowhere"}]}`),
+		},
+		want: `{"type":"vertex","id":"d","label":"device","props":{}}`,
+	},
+	{
+		name: "an edge into a vertex deleted and recreated in the same write is re-inserted",
+		steps: []step{
+			ok(`{"ops":[{"op":"upsertVertex","id":"a","label":"v"},{"op":"upsertVertex","id":"b","label":"v","props":{"old":true}},
+				{"op":"upsertEdge","label":"e","from":"a","to":"b","props":{"n":1}},{"op":"upsertEdge","label":"f","from":"b","to":"a"}]}`),
+			ok(`{"ops":[{"op":"deleteVertex","id":"b"},{"op":"upsertVertex","id":"b","label":"v"},
+				{"op":"upsertEdge","label":"e","from":"a","to":"b","props":{"n":2}}]}`),
+		},
+		want: `{"type":"vertex","id":"a","label":"v","props":{}}
+{"type":"vertex","id":"b","label":"v","props":{}}
+{"type":"edge","label":"e","from":"a","to":"b","props":{"n":2}}`,
+	},
+	{
 		name: "upsertEdge creates and merges props; a later write in the batch sees an earlier one",
 		steps: []step{
 			ok(`{"ops":[{"op":"upsertVertex","id":"d1","label":"device"},{"op":"upsertVertex","id":"s1","label":"software"}]}`,
