@@ -93,3 +93,18 @@ func TestEmbeddedStreamHoldsLargeRecords(t *testing.T) {
 		t.Fatalf("vertex: %v", err)
 	}
 }
+
+// A data directory keeps its name in the Kinesis lease table across
+// restarts, so a restarted instance takes its own leases back at once.
+func TestWorkerNameIsStable(t *testing.T) {
+	dir := t.TempDir()
+	a, err := app.WorkerName(dir)
+	if err != nil || a == "" {
+		t.Fatal(a, err)
+	}
+	b, _ := app.WorkerName(dir)
+	c, _ := app.WorkerName(t.TempDir())
+	if a != b || a == c {
+		t.Fatalf("names %q, %q (same dir), %q (another dir)", a, b, c)
+	}
+}

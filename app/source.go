@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -214,6 +215,16 @@ func openKinesis(ctx context.Context, c config.Config, _ *api.Watermark, log *sl
 	if err != nil {
 		return nil, configErr("--source: %v", err)
 	}
+	if kc.Worker == "" {
+		// The data directory's own name in the lease table: restarted, the
+		// instance recognises its leases and takes them back at once
+		// instead of waiting for their TTL like a stranger. Safe: one
+		// process per data directory (its lock), and the dead one writes
+		// nothing more.
+		if kc.Worker, err = WorkerName(c.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	s := &source{name: c.Source}
 	defer closeOnError(s, &err)
 	ks, err := kinesis.New(ctx, kc, log)
@@ -241,6 +252,27 @@ func openFile(_ context.Context, c config.Config, _ *api.Watermark, _ *slog.Logg
 	s := &source{name: c.Source, closers: []func(){func() { fh.Close() }}}
 	s.Source = file.New(path, fh, c.Limits.MaxRecordBytes)
 	return s, nil
+}
+
+// WorkerName is the data directory's stable name in a Kinesis lease table
+// (<data-dir>/kinesis-worker, made on first use: the host name and a random
+// suffix).
+func WorkerName(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "kinesis-worker")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	host, _ := os.Hostname()
+	var r [4]byte
+	rand.Read(r[:])
+	name := fmt.Sprintf("%s-%x", host, r)
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(name+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("kinesis worker name: %w", err)
+	}
+	return name, nil
 }
 
 // closeOnError closes s when *err is set: for the openers' early returns.

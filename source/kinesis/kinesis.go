@@ -516,15 +516,54 @@ func (s *Source) Ack(_ context.Context, pos graft.Position) error {
 // read yet. 0 with the engine's in-flight count at 0 means everything this
 // instance owns is committed (/v1/status source_lag).
 func (s *Source) Lag(context.Context) (int64, error) {
+	behind, _ := s.shardsBehind()
+	return behind, nil
+}
+
+// shardsBehind counts the readable shards that are not caught up, whoever
+// holds them: this instance's by their last read; another live instance's
+// by what it wrote at its last renewal (unknown, or not renewed for two
+// renewal periods: behind); and the shards nobody holds (no owner, or an
+// owner that stopped renewing: behind, since nobody reads them). It also
+// returns how many shards nobody holds.
+func (s *Source) shardsBehind() (behind, unowned int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var n int64
-	for _, sh := range s.shards {
-		if sh.owned && !sh.done && !sh.ended && sh.behind != 0 {
-			n++
+	now := time.Now()
+	for id, sh := range s.shards {
+		if sh.done || sh.finishing || !s.parentsDone(sh) {
+			continue
+		}
+		o, seen := s.seen[id]
+		switch {
+		case sh.owned:
+			if !sh.ended && sh.behind != 0 {
+				behind++
+			}
+		case !seen || o.owner == "" || o.expired(now, s.cfg.LeaseTTL):
+			behind++
+			unowned++
+		case o.behind != 0 || now.Sub(o.changed) > 2*s.cfg.LeaseTTL/3 || o.updated.IsZero() || now.Sub(o.updated) > 2*s.cfg.LeaseTTL/3:
+			// Its owner says it is behind, or has not said so for two
+			// renewals (it may have died since its last word).
+			behind++
 		}
 	}
-	return n, nil
+	return behind, unowned
+}
+
+// behindOf is a shard's MillisBehindLatest at its last read (-1 before the
+// first), for its lease item.
+func (s *Source) behindOf(id string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.shards[id]; n != nil {
+		if n.ended {
+			return 0
+		}
+		return n.behind
+	}
+	return -1
 }
 
 // Owned lists the shards whose lease this instance holds, sorted.

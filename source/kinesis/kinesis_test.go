@@ -499,3 +499,50 @@ func TestDeadLettersNameTheRecord(t *testing.T) {
 		t.Fatalf("letters name %v; want %s and %s/1", refs, seqs[1], seqs[2])
 	}
 }
+
+// "Caught up" means caught up: shards held by another instance count as
+// behind unless that instance said at its last renewal, recently, that it
+// had read them to the tip; shards whose owner stopped renewing count too.
+// Before, an instance counted only its own shards, and two live instances
+// said 0 while a dead one's shards were read by nobody.
+func TestLagCountsShardsHeldElsewhere(t *testing.T) {
+	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
+	kc := awstest.Kinesis(t, kEndpoint)
+	awstest.CreateStream(t, kc, "elsewhere", 2)
+	wl := workload(t, 4, 2, 8, 3)
+	put(t, kc, "elsewhere", wl.Writes)
+	// y holds both shards and has never read them (it died at once).
+	cfg := sourceConfig(t, "elsewhere", kEndpoint, dEndpoint, "&lease_ttl=3s&worker=y")
+	g := memgraph.New()
+	y := startInstance(t, cfg, g)
+	waitFor(t, "y to hold both shards", func() bool { return len(y.src.Owned()) == 2 })
+	shards := y.src.Owned()
+	y.stop()
+	db := awstest.DynamoDB(t, dEndpoint)
+	for _, id := range shards {
+		if _, err := db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String("graft-elsewhere"),
+			Key:                       map[string]ddbtypes.AttributeValue{"shard": &ddbtypes.AttributeValueMemberS{Value: id}},
+			UpdateExpression:          aws.String("SET #o = :y, #c = #c + :one, #u = :now REMOVE #b"),
+			ExpressionAttributeNames:  map[string]string{"#o": "owner", "#c": "counter", "#u": "updated", "#b": "behind"},
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":y": &ddbtypes.AttributeValueMemberS{Value: "y"}, ":one": &ddbtypes.AttributeValueMemberN{Value: "1"}, ":now": &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.Worker = "b"
+	b := startInstance(t, cfg, g)
+	waitFor(t, "b to scan the lease table", func() bool { return metric(t, b.src, "shards_behind") > 0 })
+	if lag, _ := b.src.Lag(context.Background()); lag != 2 || len(b.src.Owned()) != 0 {
+		t.Fatalf("b holds %v, lag %d: want 0 held and both of y's shards behind", b.src.Owned(), lag)
+	}
+	// Once y's leases expire b takes them, reads everything, and only then
+	// says it has caught up.
+	waitFor(t, "b to catch up", func() bool {
+		lag, _ := b.src.Lag(context.Background())
+		return lag == 0 && b.eng.Stats().Snapshot().InFlight() == 0 // what /v1/status calls pending
+	})
+	wv, we := wl.Model.Snapshot()
+	gv, ge := g.Snapshot()
+	if d := model.Diff(wv, we, gv, ge); d != "" {
+		t.Fatalf("lag 0 while the graph lacks records:\n%.1000s", d)
+	}
+}

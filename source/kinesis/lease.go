@@ -48,6 +48,8 @@ type observed struct {
 	owner, handoff, checkpoint string
 	counter                    int64
 	changed                    time.Time
+	behind                     int64     // the owner's MillisBehindLatest at its last renewal; -1: unknown
+	updated                    time.Time // when the owner last wrote the item, by its clock
 }
 
 func (o observed) expired(now time.Time, ttl time.Duration) bool {
@@ -62,7 +64,7 @@ func defaultWorker() string {
 }
 
 // Names of the item's attributes in expressions.
-var leaseNames = map[string]string{"#o": "owner", "#c": "counter", "#h": "handoff", "#cp": "checkpoint", "#u": "updated"}
+var leaseNames = map[string]string{"#o": "owner", "#c": "counter", "#h": "handoff", "#cp": "checkpoint", "#u": "updated", "#b": "behind"}
 
 func names(keys ...string) map[string]string {
 	out := make(map[string]string, len(keys))
@@ -226,10 +228,10 @@ func (s *Source) renew(ctx context.Context) {
 	s.mu.Unlock()
 	for _, id := range ids {
 		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.cfg.Table), Key: s.key(id),
-			UpdateExpression:          aws.String("SET #c = if_not_exists(#c, :zero) + :one"),
+			UpdateExpression:          aws.String("SET #c = if_not_exists(#c, :zero) + :one, #b = :behind, #u = :now"),
 			ConditionExpression:       aws.String("#o = :me"),
-			ExpressionAttributeNames:  names("#c", "#o"),
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":zero": num(0), ":one": num(1), ":me": str(s.cfg.Worker)},
+			ExpressionAttributeNames:  names("#c", "#o", "#b", "#u"),
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":zero": num(0), ":one": num(1), ":me": str(s.cfg.Worker), ":behind": num(s.behindOf(id)), ":now": now()},
 			ReturnValues:              ddbtypes.ReturnValueAllNew})
 		if conditionFailed(err) {
 			s.lost(id, "another worker owns it")
@@ -360,7 +362,13 @@ func (s *Source) balance(ctx context.Context) error {
 	s.mu.Lock()
 	for _, it := range items {
 		id := attrS(it, "shard")
-		o := observed{owner: attrS(it, "owner"), handoff: attrS(it, "handoff"), checkpoint: attrS(it, "checkpoint"), counter: attrN(it, "counter"), changed: at}
+		o := observed{owner: attrS(it, "owner"), handoff: attrS(it, "handoff"), checkpoint: attrS(it, "checkpoint"), counter: attrN(it, "counter"), changed: at, behind: -1}
+		if _, ok := it["behind"]; ok {
+			o.behind = attrN(it, "behind")
+		}
+		if u, err := time.Parse(time.RFC3339Nano, attrS(it, "updated")); err == nil {
+			o.updated = u
+		}
 		if prev, ok := s.seen[id]; ok && prev.owner == o.owner && prev.counter == o.counter {
 			o.changed = prev.changed
 		}

@@ -1,8 +1,6 @@
 package kinesis
 
 import (
-	"context"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -31,16 +29,22 @@ func newMetrics() *metrics {
 
 func (m *metrics) add(event string) { m.events.WithLabelValues(event).Inc() }
 
-// Collectors returns the source's metrics: lease events, and the leases and
-// shards this instance holds and has not caught up.
+// Collectors returns the source's metrics: lease events, the leases this
+// instance holds, the stream's shards not caught up (whoever holds them) and
+// those nobody holds.
 func (s *Source) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		s.metrics.events,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "graft", Subsystem: "kinesis", Name: "leases_held",
 			Help: "Shards whose lease this instance holds."}, func() float64 { return float64(len(s.Owned())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "graft", Subsystem: "kinesis", Name: "shards_behind",
-			Help: "Shards this instance holds that were not read to the tip at their last read."}, func() float64 {
-			n, _ := s.Lag(context.Background())
+			Help: "Readable shards of the stream not caught up: held here and not read to the tip, held by another instance that says so or stopped renewing, or held by nobody."}, func() float64 {
+			n, _ := s.shardsBehind()
+			return float64(n)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "graft", Subsystem: "kinesis", Name: "shards_unowned",
+			Help: "Readable shards nobody holds a live lease on (their owner stopped, or none took them yet)."}, func() float64 {
+			_, n := s.shardsBehind()
 			return float64(n)
 		}),
 	}
