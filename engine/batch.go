@@ -90,17 +90,24 @@ func (s *scheduler) endpointOnItsWay(n *node) bool {
 	if s.budget.starved() {
 		return true
 	}
-	found := false
+	own := map[string]bool{} // what the write upserts itself is not on its way
+	for i := range n.w.Ops {
+		if op := &n.w.Ops[i]; op.Kind == graft.UpsertVertex {
+			own[op.ID] = true
+		}
+	}
 	for i := range n.w.Ops {
 		op := &n.w.Ops[i]
 		if !op.Kind.IsEdge() {
 			continue
 		}
 		for _, id := range append([]string{op.From, op.To}, op.Targets...) {
-			found = found || s.creators[id] > 0
+			if !own[id] && s.creators[id] > 0 {
+				return true
+			}
 		}
 	}
-	return found
+	return false
 }
 
 // parkOn indexes a parked node by the endpoints of its edges, one of which

@@ -86,3 +86,25 @@ func TestLateHubsDoNotStarveTheReader(t *testing.T) {
 	st := e.Stats().Snapshot()
 	t.Logf("%d writes in %d batches; %d parkings", st.Committed, st.Batches, st.Parked)
 }
+
+// A write whose endpoint nobody creates is dead-lettered after park_for,
+// even when the write upserts its other endpoint itself (that vertex is not
+// "on its way": it is the write's own).
+func TestOrphanEdgeDeadLettered(t *testing.T) {
+	lines := []string{`{"id":"orphan","key":"k","ops":[{"op":"upsertVertex","id":"d1","label":"device"},{"op":"upsertEdge","label":"installed","from":"d1","to":"sw:later"}]}`}
+	dlq := &memDLQ{}
+	cfg := engine.Default()
+	cfg.ParkDelay, cfg.ParkFor = 2*time.Millisecond, 20*time.Millisecond
+	e, err := engine.New(&memgraph.Sink{Graph: memgraph.New(), Lim: testLimits}, dlq, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.Run(ctx, newSliceSource(t, lines, 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if l := dlq.byID()["orphan"]; l == nil || l.Class != graft.MissingEndpoint.String() {
+		t.Fatalf("the orphan was not dead-lettered as missing_endpoint: %+v", dlq.letters)
+	}
+}
