@@ -217,72 +217,103 @@ func fetchN(t *testing.T, src *jetstream.Source, n int) []graft.Record {
 // running and every write lands once, in order. Before, the first error of
 // the message iterator stopped the engine and graft run exited.
 func TestConsumerLostIsReopened(t *testing.T) {
-	emb := startEmbedded(t, t.TempDir())
-	defer emb.Close()
+	r := startFaultRun(t, jetstream.DefaultConfig())
+	r.publish(0, 100)
+	r.waitCommitted(100)
+	js, _ := natsjs.New(r.emb.Conn())
+	if err := js.DeleteConsumer(context.Background(), r.cfg.Stream, r.cfg.Durable); err != nil {
+		t.Fatal(err)
+	}
+	r.publish(100, 100)
+	r.waitCommitted(200)
+	if n := r.stop(); n != 200 {
+		t.Fatalf("%d vertices, want 200", n)
+	}
+}
+
+// faultRun is an engine reading the embedded stream into an ordered sink,
+// for the fault tests: publish writes, wait for commits, stop.
+type faultRun struct {
+	t      *testing.T
+	emb    *jetstream.Embedded
+	cfg    jetstream.Config
+	pub    *jetstream.Publisher
+	sink   *slowSink
+	e      *engine.Engine
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startFaultRun(t *testing.T, cfg jetstream.Config) *faultRun {
+	t.Helper()
 	ctx := context.Background()
-	cfg := jetstream.DefaultConfig()
-	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
+	r := &faultRun{t: t, emb: startEmbedded(t, t.TempDir()), cfg: cfg, done: make(chan error, 1)}
+	t.Cleanup(r.emb.Close)
+	var err error
+	if r.pub, err = jetstream.NewPublisher(ctx, r.emb.Conn(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	src, err := jetstream.New(ctx, r.emb.Conn(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := jetstream.New(ctx, emb.Conn(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	sink := &slowSink{Sink: &memgraph.Sink{Graph: memgraph.New(), Lim: graft.SinkLimits{MaxWrites: 10, MaxUnits: 100, MaxBytes: 1 << 20, Concurrency: 2}},
+	t.Cleanup(func() { src.Close() })
+	r.sink = &slowSink{Sink: &memgraph.Sink{Graph: memgraph.New(), Lim: graft.SinkLimits{MaxWrites: 10, MaxUnits: 100, MaxBytes: 1 << 20, Concurrency: 2}},
 		t: t, last: map[string]int{}}
 	ecfg := engine.Default()
 	ecfg.BackoffBase, ecfg.BackoffMax = 5*time.Millisecond, 50*time.Millisecond
-	e, err := engine.New(sink, nopDLQ{}, ecfg)
-	if err != nil {
+	if r.e, err = engine.New(r.sink, nopDLQ{}, ecfg); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- e.Run(runCtx, src) }()
-	publish := func(from, n int) {
-		var vals [][]byte
-		var keys []string
-		for i := from; i < from+n; i++ {
-			key := fmt.Sprintf("k%d", i%5)
-			vals = append(vals, fmt.Appendf(nil, `{"key":%q,"id":"w%s-%d","ops":[{"op":"upsertVertex","id":"v%d","label":"x"}]}`, key, key, i, i))
-			keys = append(keys, key)
+	r.cancel = cancel
+	go func() { r.done <- r.e.Run(runCtx, src) }()
+	return r
+}
+
+// publish puts writes from..from+n-1 (five keys, ids the slow sink checks
+// the order of).
+func (r *faultRun) publish(from, n int) {
+	r.t.Helper()
+	var vals [][]byte
+	var keys []string
+	for i := from; i < from+n; i++ {
+		key := fmt.Sprintf("k%d", i%5)
+		vals = append(vals, fmt.Appendf(nil, `{"key":%q,"id":"w%s-%d","ops":[{"op":"upsertVertex","id":"v%d","label":"x"}]}`, key, key, i, i))
+		keys = append(keys, key)
+	}
+	if _, err := r.pub.Publish(context.Background(), vals, keys); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// waitCommitted waits for n commits, failing if the engine stops or 30 s
+// pass.
+func (r *faultRun) waitCommitted(n int64) {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.e.Stats().Committed.Load() < n {
+		select {
+		case err := <-r.done:
+			r.t.Fatalf("the engine stopped: %v", err)
+		default:
 		}
-		if _, err := pub.Publish(ctx, vals, keys); err != nil {
-			t.Fatal(err)
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%d of %d committed", r.e.Stats().Committed.Load(), n)
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	waitCommitted := func(n int64) {
-		deadline := time.Now().Add(30 * time.Second)
-		for e.Stats().Committed.Load() < n {
-			select {
-			case err := <-done:
-				t.Fatalf("the engine stopped: %v", err)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d committed", e.Stats().Committed.Load(), n)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+}
+
+// stop ends the run and returns the vertices the sink holds.
+func (r *faultRun) stop() int {
+	r.t.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
+		r.t.Fatal(err)
 	}
-	publish(0, 100)
-	waitCommitted(100)
-	js, _ := natsjs.New(emb.Conn())
-	if err := js.DeleteConsumer(ctx, cfg.Stream, cfg.Durable); err != nil {
-		t.Fatal(err)
-	}
-	publish(100, 100)
-	waitCommitted(200)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	vs, _ := sink.Graph.Snapshot()
-	if len(vs) != 200 {
-		t.Fatalf("%d vertices, want 200", len(vs))
-	}
+	vs, _ := r.sink.Graph.Snapshot()
+	return len(vs)
 }
 
 // Deliveries the source never saw (a client-side drop: "slow consumer,
@@ -294,90 +325,34 @@ func TestConsumerLostIsReopened(t *testing.T) {
 // finish, and rewinds to the acknowledged position: every write lands, in
 // order.
 func TestDeliveryGapRewinds(t *testing.T) {
-	emb := startEmbedded(t, t.TempDir())
-	defer emb.Close()
-	ctx := context.Background()
 	cfg := jetstream.DefaultConfig()
 	cfg.AckWait = 500 * time.Millisecond
-	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	publish := func(from, n int) {
-		var vals [][]byte
-		var keys []string
-		for i := from; i < from+n; i++ {
-			key := fmt.Sprintf("k%d", i%5)
-			vals = append(vals, fmt.Appendf(nil, `{"key":%q,"id":"w%s-%d","ops":[{"op":"upsertVertex","id":"v%d","label":"x"}]}`, key, key, i, i))
-			keys = append(keys, key)
-		}
-		if _, err := pub.Publish(ctx, vals, keys); err != nil {
-			t.Fatal(err)
-		}
-	}
-	src, err := jetstream.New(ctx, emb.Conn(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	sink := &slowSink{Sink: &memgraph.Sink{Graph: memgraph.New(), Lim: graft.SinkLimits{MaxWrites: 10, MaxUnits: 100, MaxBytes: 1 << 20, Concurrency: 2}},
-		t: t, last: map[string]int{}}
-	ecfg := engine.Default()
-	ecfg.BackoffBase, ecfg.BackoffMax = 5*time.Millisecond, 50*time.Millisecond
-	e, err := engine.New(sink, nopDLQ{}, ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- e.Run(runCtx, src) }()
-	publish(0, 50)
-	for e.Stats().Committed.Load() < 50 {
-		time.Sleep(5 * time.Millisecond)
-	}
-	// Another client takes some deliveries and never acknowledges them.
-	js, _ := natsjs.New(emb.Conn())
+	r := startFaultRun(t, cfg)
+	r.publish(0, 50)
+	r.waitCommitted(50)
+	// Another client takes a few deliveries and never acknowledges them.
+	ctx := context.Background()
+	js, _ := natsjs.New(r.emb.Conn())
 	thief, err := js.Consumer(ctx, cfg.Stream, cfg.Durable)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stolen := 0
 	batch, err := thief.Fetch(5, natsjs.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	publish(50, 10)
+	r.publish(50, 10)
+	stolen := 0
 	for range batch.Messages() {
 		stolen++
 	}
-	publish(60, 40)
-	t.Logf("%d deliveries taken by another client", stolen)
 	if stolen == 0 {
 		t.Fatal("the other client took nothing: the test proves nothing")
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for e.Stats().Committed.Load() < 100 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	vs, _ := sink.Graph.Snapshot()
-	if len(vs) != 100 {
-		have := map[string]bool{}
-		for _, v := range vs {
-			have[v.ID] = true
-		}
-		var missing []string
-		for i := range 100 {
-			if !have[fmt.Sprintf("v%d", i)] {
-				missing = append(missing, fmt.Sprintf("v%d", i))
-			}
-		}
-		ci, _ := thief.Info(ctx)
-		t.Logf("missing %v; consumer: ack floor %d, pending %d, ack pending %d, delivered %d", missing, ci.AckFloor.Stream, ci.NumPending, ci.NumAckPending, ci.Delivered.Stream)
-		t.Fatalf("%d vertices, want 100 (%d deliveries taken by another client)", len(vs), stolen)
+	r.publish(60, 40)
+	r.waitCommitted(100)
+	if n := r.stop(); n != 100 {
+		t.Fatalf("%d vertices, want 100 (%d deliveries taken by another client)", n, stolen)
 	}
 }
 
