@@ -6,17 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/app"
-	"github.com/graftdb/graft/deadletter"
-	"github.com/graftdb/graft/mapping"
-	"github.com/graftdb/graft/source/kafka"
 )
 
 const routeAbout = `
@@ -67,162 +60,18 @@ func runRoute(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	case !strings.HasPrefix(to, "kafka://"):
 		return usagef("--to kafka://BROKERS is required")
 	}
-	if err := f.c.Validate(); err != nil {
-		return usagef("invalid configuration:\n%v", err)
-	}
-	m, err := mapping.Load(f.c.Mapping)
-	if err != nil {
-		return usagef("--mapping: %v", err)
-	}
-	if prefix == "" {
-		prefix = m.TopicPrefix()
-	}
-	kc, err := kafka.ParseURL(f.c.Source)
-	if err != nil {
-		return usagef("--source: %v", err)
-	}
-	kc.Security = f.c.Kafka
-	brokers := strings.Split(strings.TrimSuffix(strings.TrimPrefix(to, "kafka://"), "/"), ",")
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-
-	var letters graft.DeadLetters
-	if kc.DeadLetters != "" {
-		t, _ := kc.DeadLetterTarget()
-		dt, err := kafka.NewDeadLetterTopic(t, kc.Security)
-		if err != nil {
-			return fmt.Errorf("dead-letter topic %s: %w", t, err)
-		}
-		defer dt.Close()
-		letters = dt
-	} else {
-		unlock, err := app.LockDataDir(f.c.DataDir)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		df, err := deadletter.Open(filepath.Join(f.c.DataDir, deadletter.FileName))
-		if err != nil {
-			return err
-		}
-		defer df.Close()
-		letters = df
-	}
-	// The producer writes to many topics: the target topic is per record.
-	prod, err := kafka.NewProducer(kafka.Target{Brokers: brokers}, kc.Security)
+	r, err := app.OpenRouter(ctx, f.c, to, prefix, log)
 	if err != nil {
 		return err
 	}
-	defer prod.Close()
-	src, err := kafka.New(kc, log)
-	if err != nil {
-		return fmt.Errorf("cannot reach source %s: %w", f.c.Source, err)
-	}
-	defer src.Close()
-	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err = src.Ping(pctx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("cannot reach source %s: %w", f.c.Source, err)
-	}
-	fmt.Fprintf(stderr, "graft route: %s → %s<Rule> on %s\n", f.c.Source, prefix, to)
-	r := &router{m: m, prefix: prefix, prod: prod, src: src, letters: letters, lim: f.c.Engine().Limits, log: log}
-	err = r.run(ctx)
-	fmt.Fprintf(stderr, "graft route: %d events: %d routed, %d skipped, %d dead letters\n", r.events.Load(), r.routed.Load(), r.skipped.Load(), r.dead.Load())
+	defer r.Close()
+	fmt.Fprintf(stderr, "graft route: %s → %s<Rule> on %s\n", f.c.Source, r.Prefix(), to)
+	err = r.Run(ctx)
+	events, routed, skipped, dead := r.Counts()
+	fmt.Fprintf(stderr, "graft route: %d events: %d routed, %d skipped, %d dead letters\n", events, routed, skipped, dead)
 	if errors.Is(err, context.Canceled) || errors.Is(err, graft.ErrClosed) {
 		return nil
 	}
 	return err
-}
-
-// router maps each poll's events and produces the writes before it lets the
-// source commit past them.
-type router struct {
-	m       *mapping.Mapper
-	prefix  string
-	prod    *kafka.Producer
-	src     *kafka.Source
-	letters graft.DeadLetters
-	lim     graft.Limits
-	log     *slog.Logger
-
-	events, routed, skipped, dead atomic.Int64
-}
-
-func (r *router) run(ctx context.Context) error {
-	for {
-		recs, err := r.src.Fetch(ctx)
-		if err != nil {
-			return err
-		}
-		if err := r.route(ctx, recs); err != nil {
-			return err
-		}
-	}
-}
-
-// route handles one poll: produce, dead-letter, then acknowledge.
-func (r *router) route(ctx context.Context, recs []graft.Record) error {
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		failed  error
-		letters []*graft.Letter
-	)
-	now := time.Now().UTC()
-	reject := func(rec graft.Record, err error) {
-		letters = append(letters, graft.Rejected(rec.Pos, err, rec.Value, rec.Key, now))
-	}
-	for _, rec := range recs {
-		r.events.Add(1)
-		if len(rec.Value) > r.lim.MaxRecordBytes {
-			reject(rec, fmt.Errorf("event is %d bytes, over the limit of %d bytes", len(rec.Value), r.lim.MaxRecordBytes))
-			continue
-		}
-		w, rule, err := r.m.MapRecord(rec, r.lim)
-		switch {
-		case err != nil: // unmapped, or a rule that failed
-			reject(rec, err)
-			continue
-		case w == nil:
-			r.skipped.Add(1)
-			continue
-		}
-		wg.Add(1)
-		r.prod.ProduceTo(ctx, r.prefix+rule, []byte(w.Key), w.AppendJSON(nil), func(_ graft.Position, err error) {
-			defer wg.Done()
-			if err != nil {
-				mu.Lock()
-				if failed == nil {
-					failed = fmt.Errorf("produce to %s%s: %w", r.prefix, rule, err)
-				}
-				mu.Unlock()
-				return
-			}
-			r.routed.Add(1)
-		})
-	}
-	wg.Wait()
-	if failed != nil {
-		// Nothing of this poll is acknowledged: it is replayed after a
-		// restart (the writes already produced are idempotent).
-		return failed
-	}
-	if len(letters) > 0 {
-		if err := r.letters.Append(ctx, letters); err != nil {
-			return fmt.Errorf("dead letters: %w", err)
-		}
-		r.dead.Add(int64(len(letters)))
-	}
-	last := map[string]graft.Position{}
-	for _, rec := range recs {
-		if p, ok := last[rec.Pos.Partition]; !ok || rec.Pos.Offset > p.Offset {
-			last[rec.Pos.Partition] = rec.Pos
-		}
-	}
-	for _, p := range last {
-		if err := r.src.Ack(ctx, p); err != nil {
-			return err
-		}
-	}
-	return nil
 }
