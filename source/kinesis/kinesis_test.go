@@ -427,6 +427,11 @@ func TestLostLeaseDropsRecords(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The graph can match before b's engine has counted the batch that
+	// made it so: wait for the count too.
+	waitFor(t, "b to count its commits", func() bool {
+		return a.eng.Stats().Snapshot().Committed+b.eng.Stats().Snapshot().Committed >= int64(len(wl.Writes))
+	})
 	sa, sb := a.eng.Stats().Snapshot(), b.eng.Stats().Snapshot()
 	if sa.Abandoned == 0 || sa.Committed >= int64(len(wl.Writes)) {
 		t.Fatalf("a committed %d and dropped %d of %d: want the rest dropped once the lease was lost", sa.Committed, sa.Abandoned, len(wl.Writes))
