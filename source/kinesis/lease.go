@@ -310,6 +310,12 @@ func (s *Source) handOver(id, thief string) {
 		UpdateExpression: aws.String(set + " REMOVE #h"), ConditionExpression: aws.String("#o = :me AND #h = :thief"),
 		ExpressionAttributeNames: nm, ExpressionAttributeValues: values})
 	switch {
+	case conditionFailed(err) && s.stillOwned(ctx, id):
+		// The worker that asked withdrew (it stopped): keep reading.
+		s.log.Info("kinesis: handoff withdrawn by the worker that asked; the shard is read on here", "shard", id, "to", thief)
+		s.mu.Lock()
+		s.shards[id].releasing = false
+		s.mu.Unlock()
 	case conditionFailed(err):
 		s.lost(id, "the handoff was refused")
 	case err != nil:
@@ -328,6 +334,13 @@ func (s *Source) handOver(id, thief string) {
 		s.metrics.add(evHandedOver)
 		s.log.Info("kinesis: shard handed over", "shard", id, "to", thief, "checkpoint", cp)
 	}
+}
+
+// stillOwned reports whether the lease table says this instance owns the
+// shard.
+func (s *Source) stillOwned(ctx context.Context, id string) bool {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.cfg.Table), Key: s.key(id), ConsistentRead: aws.Bool(true)})
+	return err == nil && out.Item != nil && attrS(out.Item, "owner") == s.cfg.Worker
 }
 
 // scan reads the lease table.
@@ -536,12 +549,27 @@ func (s *Source) giveUp(ctx context.Context) error {
 		ids[id] = true
 	}
 	items, err := s.scan(ctx)
+	var asked []string
 	for _, it := range items {
 		if attrS(it, "owner") == s.cfg.Worker {
 			ids[attrS(it, "shard")] = true
 		}
+		if attrS(it, "handoff") == s.cfg.Worker {
+			asked = append(asked, attrS(it, "shard"))
+		}
 	}
 	errs := []error{err}
+	// Withdraw the handoffs this instance asked for: a shard handed to it
+	// now would have an owner that is gone, read by nobody until its TTL.
+	for _, id := range asked {
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.cfg.Table), Key: s.key(id),
+			UpdateExpression: aws.String("REMOVE #h"), ConditionExpression: aws.String("#h = :me"),
+			ExpressionAttributeNames:  names("#h"),
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":me": str(s.cfg.Worker)}})
+		if err != nil && !conditionFailed(err) {
+			errs = append(errs, fmt.Errorf("withdraw the handoff of %s: %w", id, err))
+		}
+	}
 	for id := range ids {
 		errs = append(errs, s.giveUpOne(ctx, id))
 	}
