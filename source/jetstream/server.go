@@ -22,6 +22,9 @@ type EmbeddedOptions struct {
 	// Listen, when not empty ("127.0.0.1:4222"), also serves NATS clients
 	// on that address; otherwise only this process can connect.
 	Listen string
+	// StartTimeout bounds the server's start (restoring its streams from
+	// disk); default 30s.
+	StartTimeout time.Duration
 	// MaxRecordBytes is the largest record the stream must take; the
 	// server's maximum message size is raised to hold it with its headers
 	// (never below NATS's default of 1 MiB).
@@ -54,9 +57,15 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded JetStream: %w", err)
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
+	timeout := o.StartTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	if !srv.ReadyForConnections(timeout) {
 		srv.Shutdown()
-		return nil, fmt.Errorf("embedded JetStream in %s did not start within 30s", o.Dir)
+		return nil, fmt.Errorf("embedded JetStream in %s did not start within %v: its files may be damaged "+
+			"(nats-server can hang restoring a damaged stream). Nothing was read or acknowledged. Restore %s from a backup, "+
+			"or move it aside to start with an empty stream: the records it holds that were not yet committed would then be lost", o.Dir, timeout, o.Dir)
 	}
 	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("graft"))
 	if err != nil {
