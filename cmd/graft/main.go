@@ -44,7 +44,7 @@ func init() {
 		{"produce", "produce NDJSON writes from a file or stdin to a Kafka topic, checked and keyed", runProduce},
 		{"export", "print the graph as NDJSON, one vertex or edge a line", runExport},
 		{"dlq", "list or redrive dead letters", runDLQ},
-		{"bench", "measure graft against the strategies of the hand-rolled consumers it replaces on the fleet workload", runBench},
+		{"bench", "measure graft against hand-rolled consumers' strategies on the fleet workload", runBench},
 		{"config", "validate or print the configuration (graft.yaml, flags)", runConfig},
 		{"version", "print the version", runVersion},
 		{"help", "show help for a command", runHelp},
@@ -59,11 +59,12 @@ func main() {
 
 // Main runs graft with args and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
+	if len(args) == 0 {
+		usage(stderr) // a mistake: the usage goes with the errors
+		return exitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" {
+		usage(stdout) // asked for: graft --help | less
 		return exitOK
 	}
 	if args[0] == "--version" || args[0] == "-version" {

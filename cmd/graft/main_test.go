@@ -517,3 +517,16 @@ func TestDLQMissingDataDir(t *testing.T) {
 		t.Errorf("the missing data directory was created: %v", err)
 	}
 }
+
+// graft --help prints on stdout (graft --help | less works); graft with
+// no arguments is a mistake and prints the usage on stderr.
+func TestHelpOnStdout(t *testing.T) {
+	r := graftCmd(t, nil, "--help")
+	if r.code != exitOK || !strings.Contains(r.stdout, "Commands:") || r.stderr != "" {
+		t.Fatalf("--help: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = graftCmd(t, nil)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "Commands:") {
+		t.Fatalf("no arguments: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
