@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -70,9 +71,20 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	wdb.SetMaxOpenConns(1)
 	wdb.SetConnMaxIdleTime(0)
 	s := &Store{path: path, wdb: wdb}
-	if err := s.migrate(ctx); err != nil {
-		wdb.Close()
-		return nil, fmt.Errorf("open sqlite:%s: %w", path, err)
+	// Another process opening the same file at this instant (switching it
+	// to WAL, migrating) can refuse at once with SQLITE_BUSY, without the
+	// busy timeout: retry for as long as that timeout.
+	deadline := time.Now().Add(10 * time.Second)
+	for attempt := 1; ; attempt++ {
+		err := s.migrate(ctx)
+		if err == nil {
+			break
+		}
+		if classify(err) != graft.Conflict || time.Now().After(deadline) || ctx.Err() != nil {
+			wdb.Close()
+			return nil, fmt.Errorf("open sqlite:%s: %w", path, err)
+		}
+		time.Sleep(time.Duration(min(attempt, 20)) * 10 * time.Millisecond)
 	}
 	s.db, err = sql.Open("sqlite", dsn("ro"))
 	if err != nil {
