@@ -181,12 +181,14 @@ func TestHTTPIngestIntoKinesis(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	// Records landed on both shards, so both instances applied some.
+	// Records landed on both shards, so both instances applied some. A
+	// lease that moved under load (lease_ttl is 2s here) makes its new
+	// owner replay from the last checkpoint: more than 60, never fewer.
 	var st [2]api.Status
 	for i, addr := range addrs {
 		st[i] = waitUp(t, addr, nil)
 	}
-	if st[0].Committed == 0 || st[1].Committed == 0 || st[0].Committed+st[1].Committed != 60 {
+	if st[0].Committed == 0 || st[1].Committed == 0 || st[0].Committed+st[1].Committed < 60 {
 		t.Fatalf("committed %d and %d, want the 60 writes shared by both instances", st[0].Committed, st[1].Committed)
 	}
 	cancel()
