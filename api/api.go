@@ -247,6 +247,7 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 	var keys []string
 	var letters []*graft.Letter
 	now := time.Now().UTC()
+	fitter, _ := s.cfg.Publisher.(Fitter)
 	n, err := eachRecord(buf.Bytes(), func(i int, rec []byte) error {
 		var wr *graft.Write
 		var err error
@@ -270,8 +271,8 @@ func (s *Server) postWrites(w http.ResponseWriter, r *http.Request) {
 		if wr != nil { // nil: an event the mapping skips
 			key = wr.Key
 		}
-		if f, ok := s.cfg.Publisher.(Fitter); ok {
-			if err := f.Fits(rec, key); err != nil {
+		if fitter != nil {
+			if err := fitter.Fits(rec, key); err != nil {
 				return invalid(err)
 			}
 		}

@@ -64,8 +64,11 @@ func (b *budget) acquire(ctx context.Context, w int64) error {
 	}
 }
 
-// signal wakes the reader; b.mu held.
+// signal wakes the reader if it waits; b.mu held.
 func (b *budget) signal() {
+	if !b.waiting {
+		return
+	}
 	close(b.freed)
 	b.freed = make(chan struct{})
 }

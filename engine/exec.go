@@ -14,15 +14,14 @@ import (
 // committed, dead-lettered, parked, or returned to the scheduler. It is the
 // one place where retries, backoff, shrinking and bisection happen.
 type execution struct {
-	e      *Engine
-	budget *budget // of the run: whether the reader is starved
-	ctx    context.Context
-	r      result
-	gone   map[*node]bool // parked, returned or dead under quarantine: not in this run any more
+	e    *Engine
+	ctx  context.Context
+	r    result
+	gone map[*node]bool // parked, returned or dead under quarantine: not in this run any more
 }
 
-func (e *Engine) execute(ctx context.Context, b *budget, nodes []*node) result {
-	x := &execution{e: e, budget: b, ctx: ctx, gone: map[*node]bool{}, r: result{batch: nodes}}
+func (e *Engine) execute(ctx context.Context, nodes []*node) result {
+	x := &execution{e: e, ctx: ctx, gone: map[*node]bool{}, r: result{batch: nodes}}
 	queue := [][]*node{nodes}
 	for len(queue) > 0 {
 		cur := x.filter(queue[0])

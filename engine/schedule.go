@@ -97,7 +97,7 @@ func (s *scheduler) run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for nodes := range s.work {
-				s.results <- s.e.execute(workCtx, s.budget, nodes)
+				s.results <- s.e.execute(workCtx, nodes)
 			}
 		}()
 	}
