@@ -71,7 +71,7 @@ type Source struct {
 	maxDelivered uint64
 	redelivered  int64
 	acked        uint64 // highest stream sequence acknowledged
-	lastConsumer uint64 // the consumer's delivery sequence of the last message seen; 0: unknown
+	lastConsumer uint64 // the highest delivery sequence of the consumer seen
 	gap          bool   // deliveries were missed: rewind once what is in flight is done
 	gaps         int64
 	trimmed      uint64 // stream sequence up to which acknowledged messages were removed
@@ -225,7 +225,9 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 				"stream", s.cfg.Stream, "missed", missed, "consumer_seq", meta.Sequence.Consumer)
 			return recs, nil
 		}
-		s.lastConsumer = meta.Sequence.Consumer
+		// A redelivery keeps the delivery sequence it first had: never
+		// step back, or the next new delivery would look like a gap.
+		s.lastConsumer = max(s.lastConsumer, meta.Sequence.Consumer)
 		if seq <= s.maxDelivered {
 			if seq > s.acked && !s.holds(seq) {
 				// Never seen, yet behind what was: a delivery missed
