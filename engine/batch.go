@@ -52,11 +52,8 @@ func (s *scheduler) handle(r result) {
 			n.parkExpired = false
 			n.due = time.Now().Add(s.cfg.ParkFor)
 		}
-		n.state = parked
-		heap.Push(&s.parkQ, n)
-		s.detach(n)
-		s.hold(n)
-		s.parkOn(n)
+		s.setAside(n)
+		s.witness(n)
 	}
 	for _, n := range r.committed {
 		s.wakeParked(n)
@@ -72,116 +69,6 @@ func (s *scheduler) handle(r result) {
 	}
 }
 
-func (s *scheduler) unpark() {
-	now := time.Now()
-	for len(s.parkQ) > 0 && !s.parkQ[0].due.After(now) {
-		n := heap.Pop(&s.parkQ).(*node)
-		s.unparkOn(n)
-		s.makeReady(n)
-	}
-}
-
-// endpointOnItsWay reports whether a parked write's missing endpoint may
-// still come: a write the engine holds upserts one of its edges' endpoints,
-// or the reader is held back by the bounds and may not have read it yet.
-// Such a write is never dead-lettered; it is retried when the endpoint's
-// write commits (wakeParked).
-func (s *scheduler) endpointOnItsWay(n *node) bool {
-	if s.budget.starved() {
-		return true
-	}
-	own := map[string]bool{} // what the write upserts itself is not on its way
-	for i := range n.w.Ops {
-		if op := &n.w.Ops[i]; op.Kind == graft.UpsertVertex {
-			own[op.ID] = true
-		}
-	}
-	for i := range n.w.Ops {
-		op := &n.w.Ops[i]
-		if !op.Kind.IsEdge() {
-			continue
-		}
-		for _, id := range append([]string{op.From, op.To}, op.Targets...) {
-			if !own[id] && s.creators[id] > 0 {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// parkOn indexes a parked node by the endpoints of its edges, one of which
-// it waits for.
-func (s *scheduler) parkOn(n *node) {
-	for i := range n.w.Ops {
-		op := &n.w.Ops[i]
-		if !op.Kind.IsEdge() {
-			continue
-		}
-		s.parkedOn[op.From] = append(s.parkedOn[op.From], n)
-		if op.Kind == graft.ReplaceEdges {
-			for _, t := range op.Targets {
-				s.parkedOn[t] = append(s.parkedOn[t], n)
-			}
-		} else {
-			s.parkedOn[op.To] = append(s.parkedOn[op.To], n)
-		}
-	}
-}
-
-// unparkOn removes a node from the index.
-func (s *scheduler) unparkOn(n *node) {
-	for i := range n.w.Ops {
-		op := &n.w.Ops[i]
-		if !op.Kind.IsEdge() {
-			continue
-		}
-		ids := append([]string{op.From, op.To}, op.Targets...)
-		for _, id := range ids {
-			l := s.parkedOn[id]
-			for j := 0; j < len(l); j++ {
-				if l[j] == n {
-					l[j] = l[len(l)-1]
-					l = l[:len(l)-1]
-					j--
-				}
-			}
-			if len(l) == 0 {
-				delete(s.parkedOn, id)
-			} else {
-				s.parkedOn[id] = l
-			}
-		}
-	}
-}
-
-// wakeParked retries at once the parked writes that wait for a vertex a
-// committed write has just upserted, instead of at their next due time:
-// the writes that waited for a late hub go out together, in one batch.
-func (s *scheduler) wakeParked(n *node) {
-	if len(s.parkedOn) == 0 || n.w == nil {
-		return
-	}
-	for i := range n.w.Ops {
-		op := &n.w.Ops[i]
-		if op.Kind != graft.UpsertVertex {
-			continue
-		}
-		waiting := s.parkedOn[op.ID]
-		if len(waiting) == 0 {
-			continue
-		}
-		for _, p := range append([]*node(nil), waiting...) {
-			if p.state != parked {
-				continue
-			}
-			heap.Remove(&s.parkQ, p.hidx)
-			s.unparkOn(p)
-			s.makeReady(p)
-		}
-	}
-}
-
 // dispatch builds and sends batches while workers are idle and writes ready.
 func (s *scheduler) dispatch() {
 	for s.idle > 0 && len(s.readyQ) > 0 && s.fatal == nil {
@@ -189,6 +76,7 @@ func (s *scheduler) dispatch() {
 			return
 		}
 		b := s.build()
+		s.releasing = false
 		if len(b) == 0 {
 			s.readySince = time.Now() // all ready writes wait for a batch in flight
 			return
@@ -220,6 +108,8 @@ func (s *scheduler) shouldFlush() bool {
 		return true
 	case s.readyUnits >= s.unitsCap || len(s.readyQ) >= s.cfg.MaxBatchWrites:
 		return true
+	case s.releasing:
+		return true // a ready write releases parked ones: do not linger
 	case time.Since(s.readySince) >= s.cfg.Linger:
 		return true
 	case s.budget.full():
@@ -267,6 +157,13 @@ func (s *scheduler) build() []*node {
 		} else {
 			heap.Pop(&s.readyQ)
 			s.readyUnits -= n.units
+		}
+		if hot && s.knownMissing(n) != "" {
+			continue // it would fail: it waits for its predecessors, then parks ahead
+		}
+		if v, ok := s.mayParkAhead(n); ok && !hot {
+			s.parkAhead(n, v)
+			continue
 		}
 		if s.conflicts(n) {
 			// Only after a parked write was detached: it is in flight on a

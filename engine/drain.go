@@ -96,6 +96,9 @@ func (s *scheduler) sweepAbandoned() {
 		s.readyUnits += n.units
 	}
 	for _, n := range gone {
+		if n.state == parked {
+			s.unparkOn(n)
+		}
 		s.drop(n)
 	}
 }

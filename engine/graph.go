@@ -58,6 +58,12 @@ func (s *scheduler) makeReady(n *node) {
 		s.readySince = time.Now()
 	}
 	n.state = ready
+	if !s.releasing && len(s.parkedOn) > 0 {
+		s.releasing = s.releases(n)
+	}
+	if len(s.missing) > 0 {
+		s.ahead = append(s.ahead, n) // parkAllAhead looks at it
+	}
 	heap.Push(&s.readyQ, n)
 	s.readyUnits += n.units
 }

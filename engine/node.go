@@ -50,6 +50,7 @@ type node struct {
 	due         time.Time
 	parkExpired bool   // parked past ParkFor: the scheduler gives up or waits on
 	parkErr     string // why it is parked (the sink's missing-endpoint error)
+	witnessOf   string // the vertex it found missing, while it is parked (park.go)
 
 	// dead-letter details, set when the node is given up on
 	deadClass string

@@ -39,6 +39,9 @@ type scheduler struct {
 	budget    *budget
 	parkedOn  map[string][]*node // vertex → parked writes that name it (woken when it is written)
 	creators  map[string]int     // vertex → writes held and not done that upsert it
+	missing   map[string]int     // vertex → parked writes that found it missing (witnesses)
+	releasing bool               // a ready write upserts a vertex parked writes wait for
+	ahead     []*node            // writes made ready while a vertex was known missing (park.go)
 	unheld    []*node            // waiting writes the held bound had no room for
 	inputDone bool
 	stopping  bool
@@ -70,6 +73,7 @@ func newScheduler(e *Engine, src graft.Source) *scheduler {
 		budget:   newBudget(cfg.MaxInflightRecords, cfg.MaxInflightBytes),
 		parkedOn: map[string][]*node{},
 		creators: map[string]int{},
+		missing:  map[string]int{},
 		exited:   make(chan struct{}),
 	}
 }
@@ -115,6 +119,7 @@ func (s *scheduler) run(ctx context.Context) error {
 	ctxDone := ctx.Done()
 	var err error
 	for {
+		s.parkAllAhead()
 		s.holdWaiting()
 		s.dispatch()
 		if s.finished() {

@@ -33,6 +33,7 @@ type Stats struct {
 	Conflicts     atomic.Int64 // sink conflicts (each one retried)
 	Bisections    atomic.Int64 // batches split to isolate a failing write
 	Parked        atomic.Int64 // writes parked for a missing endpoint
+	ParkedAhead   atomic.Int64 // writes parked without a transaction: a vertex they need is known missing
 	InHotBatches  atomic.Int64 // writes batched behind a conflicting write of the same batch
 	Abandoned     atomic.Int64 // records dropped unapplied: their partition was lost (graft.Abandoner)
 	SourceErrors  atomic.Int64 // source errors that can heal, each retried after a backoff
@@ -43,7 +44,7 @@ type Snapshot struct {
 	Records, Writes, Invalid, Expired, Skipped, Ops, Committed, DeadLetters int64
 	Eliminated, Coalesced                                                   int64
 	Batches, Applies, Retries, Conflicts, Bisections                        int64
-	Parked, InHotBatches, Abandoned                                         int64
+	Parked, ParkedAhead, InHotBatches, Abandoned                            int64
 	CacheHits, CacheMisses, CacheErrors                                     int64
 	LocksAcquired, LockWaits, LockWaitNanos, LeasesLost                     int64
 	SourceErrors                                                            int64
@@ -83,6 +84,7 @@ var Counters = []Counter{
 	{"sink_conflicts_total", "Conflicts reported by the sink.", "conflicts", 0, func(s *Stats) *atomic.Int64 { return &s.Conflicts }, func(s *Snapshot) *int64 { return &s.Conflicts }},
 	{"sink_retries_total", "Failed sink transactions retried.", "retries", 0, func(s *Stats) *atomic.Int64 { return &s.Retries }, func(s *Snapshot) *int64 { return &s.Retries }},
 	{"writes_parked_total", "Writes parked for a missing edge endpoint.", "parked", 0, func(s *Stats) *atomic.Int64 { return &s.Parked }, func(s *Snapshot) *int64 { return &s.Parked }},
+	{"writes_parked_ahead_total", "Writes parked without a transaction: a vertex they need was just found missing by another parked write.", "", 0, func(s *Stats) *atomic.Int64 { return &s.ParkedAhead }, func(s *Snapshot) *int64 { return &s.ParkedAhead }},
 	{"records_decoded_total", "Records that decoded into writes.", "", 0, func(s *Stats) *atomic.Int64 { return &s.Writes }, func(s *Snapshot) *int64 { return &s.Writes }},
 	{"records_expired_total", "Records older than the max record age (dead-lettered).", "", 0, func(s *Stats) *atomic.Int64 { return &s.Expired }, func(s *Snapshot) *int64 { return &s.Expired }},
 	{"cache_shared_errors_total", "Shared write cache (Redis) failures; the cache is bypassed until it answers.", "", 0, func(s *Stats) *atomic.Int64 { return &s.CacheErrors }, func(s *Snapshot) *int64 { return &s.CacheErrors }},

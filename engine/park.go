@@ -1,0 +1,296 @@
+package engine
+
+// Parking: writes that wait for a missing edge endpoint. A parked write is
+// retried at its due time (the delay doubles, up to ParkFor in all) or at
+// once when a write that proves the endpoint exists commits.
+//
+// When a write fails for a missing endpoint and needs exactly one vertex it
+// does not upsert itself, that vertex is known to be missing: the write is
+// its witness. While a witness is parked, a ready write that needs the same
+// vertex is parked ahead, without a transaction that can only fail. A late
+// hub with a thousand dependents then costs one failed transaction, not a
+// thousand one after the other (issue 17, item 1).
+
+import (
+	"container/heap"
+	"fmt"
+	"time"
+
+	"github.com/graftdb/graft"
+)
+
+// needs calls fn for every vertex w needs to exist and does not upsert
+// itself before: the endpoints of its upserted edges, the source and
+// targets of its replaceEdges. It reports false, calling nothing, when w
+// deletes a vertex: what it needs then depends on its own ops.
+func needs(w *graft.Write, fn func(id string)) bool {
+	if w == nil {
+		return false
+	}
+	for i := range w.Ops {
+		if w.Ops[i].Kind == graft.DeleteVertex {
+			return false
+		}
+	}
+	var own map[string]bool
+	need := func(id string) {
+		if !own[id] {
+			fn(id)
+		}
+	}
+	for i := range w.Ops {
+		op := &w.Ops[i]
+		switch op.Kind {
+		case graft.UpsertVertex:
+			if own == nil {
+				own = map[string]bool{}
+			}
+			own[op.ID] = true
+		case graft.UpsertEdge:
+			need(op.From)
+			need(op.To)
+		case graft.ReplaceEdges:
+			need(op.From)
+			for _, t := range op.Targets {
+				need(t)
+			}
+		}
+	}
+	return true
+}
+
+// witness records what a write that has just failed for a missing endpoint
+// tells: if it needs one vertex only, that vertex is missing.
+func (s *scheduler) witness(n *node) {
+	sole, many := "", false
+	ok := needs(n.w, func(id string) {
+		if sole == "" {
+			sole = id
+		} else if id != sole {
+			many = true
+		}
+	})
+	if ok && sole != "" && !many {
+		n.witnessOf = sole
+		s.missing[sole]++
+	}
+}
+
+// parkAllAhead parks ahead the writes made ready while a vertex was known
+// missing, and those their parking releases, at once: a chain of writes
+// that share a late vertex is set aside in one pass of the scheduler, not
+// one batch (or one linger) each.
+func (s *scheduler) parkAllAhead() {
+	for len(s.ahead) > 0 {
+		n := s.ahead[len(s.ahead)-1]
+		s.ahead = s.ahead[:len(s.ahead)-1]
+		if n.state != ready {
+			continue
+		}
+		if v, ok := s.mayParkAhead(n); ok {
+			heap.Remove(&s.readyQ, n.hidx)
+			s.readyUnits -= n.units
+			s.parkAhead(n, v)
+		}
+	}
+	if cap(s.ahead) > 1024 {
+		s.ahead = nil
+	}
+}
+
+// mayParkAhead reports whether n needs a vertex a parked witness found
+// missing, and may wait for it without a transaction. It may not when its
+// time to wait is up: then the sink has the last word (a real attempt, and
+// dead-lettering after ParkFor only on the sink's own error).
+func (s *scheduler) mayParkAhead(n *node) (vertex string, ok bool) {
+	v := s.knownMissing(n)
+	if v == "" {
+		return "", false
+	}
+	since, delay := n.parkedSince, s.cfg.ParkDelay
+	if !since.IsZero() {
+		delay = min(2*n.parkDelay, s.cfg.ParkFor)
+	} else {
+		since = time.Now()
+	}
+	return v, time.Now().Add(delay).Sub(since) <= s.cfg.ParkFor
+}
+
+// parkAhead parks n, which is in no queue, until v may exist.
+func (s *scheduler) parkAhead(n *node, v string) {
+	now := time.Now()
+	if n.parkedSince.IsZero() {
+		n.parkedSince, n.parkDelay = now, s.cfg.ParkDelay
+	} else {
+		n.parkDelay = min(2*n.parkDelay, s.cfg.ParkFor)
+	}
+	n.due = now.Add(n.parkDelay)
+	n.parkErr = fmt.Sprintf("edge endpoint %q does not exist (yet)", v)
+	s.e.stats.ParkedAhead.Add(1)
+	s.setAside(n)
+}
+
+// knownMissing returns a vertex n needs that a parked witness found
+// missing, or "".
+func (s *scheduler) knownMissing(n *node) string {
+	if len(s.missing) == 0 {
+		return ""
+	}
+	v := ""
+	needs(n.w, func(id string) {
+		if v == "" && s.missing[id] > 0 {
+			v = id
+		}
+	})
+	return v
+}
+
+// setAside puts a parked write in the park queue: it holds no place in the
+// in-flight bound, the writes that wait for it only because they share a
+// vertex go ahead, and it is woken by what it names.
+func (s *scheduler) setAside(n *node) {
+	n.state = parked
+	heap.Push(&s.parkQ, n)
+	s.detach(n)
+	s.hold(n)
+	s.parkOn(n)
+}
+
+// unpark makes the parked writes whose time has come ready again.
+func (s *scheduler) unpark() {
+	now := time.Now()
+	for len(s.parkQ) > 0 && !s.parkQ[0].due.After(now) {
+		n := heap.Pop(&s.parkQ).(*node)
+		s.unparkOn(n)
+		s.makeReady(n)
+	}
+}
+
+// endpointOnItsWay reports whether a parked write's missing endpoint may
+// still come: a write the engine holds upserts one of its edges' endpoints,
+// or the reader is held back by the bounds and may not have read it yet.
+// Such a write is never dead-lettered; it is retried when the endpoint's
+// write commits (wakeParked).
+func (s *scheduler) endpointOnItsWay(n *node) bool {
+	if s.budget.starved() {
+		return true
+	}
+	own := map[string]bool{} // what the write upserts itself is not on its way
+	for i := range n.w.Ops {
+		if op := &n.w.Ops[i]; op.Kind == graft.UpsertVertex {
+			own[op.ID] = true
+		}
+	}
+	for i := range n.w.Ops {
+		op := &n.w.Ops[i]
+		if !op.Kind.IsEdge() {
+			continue
+		}
+		for _, id := range append([]string{op.From, op.To}, op.Targets...) {
+			if !own[id] && s.creators[id] > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parkOn indexes a parked node by the endpoints of its edges, one of which
+// it waits for.
+func (s *scheduler) parkOn(n *node) {
+	for i := range n.w.Ops {
+		op := &n.w.Ops[i]
+		if !op.Kind.IsEdge() {
+			continue
+		}
+		s.parkedOn[op.From] = append(s.parkedOn[op.From], n)
+		if op.Kind == graft.ReplaceEdges {
+			for _, t := range op.Targets {
+				s.parkedOn[t] = append(s.parkedOn[t], n)
+			}
+		} else {
+			s.parkedOn[op.To] = append(s.parkedOn[op.To], n)
+		}
+	}
+}
+
+// unparkOn removes a node from the index (and from the witnesses).
+func (s *scheduler) unparkOn(n *node) {
+	if v := n.witnessOf; v != "" {
+		n.witnessOf = ""
+		if s.missing[v]--; s.missing[v] <= 0 {
+			delete(s.missing, v)
+		}
+	}
+	for i := range n.w.Ops {
+		op := &n.w.Ops[i]
+		if !op.Kind.IsEdge() {
+			continue
+		}
+		ids := append([]string{op.From, op.To}, op.Targets...)
+		for _, id := range ids {
+			l := s.parkedOn[id]
+			for j := 0; j < len(l); j++ {
+				if l[j] == n {
+					l[j] = l[len(l)-1]
+					l = l[:len(l)-1]
+					j--
+				}
+			}
+			if len(l) == 0 {
+				delete(s.parkedOn, id)
+			} else {
+				s.parkedOn[id] = l
+			}
+		}
+	}
+}
+
+// wakeParked retries at once the parked writes that wait for a vertex a
+// committed write has just upserted, or has just shown to exist while it
+// was known missing (an edge to it committed: another process created it),
+// instead of at their next due time: the writes that waited for a late hub
+// go out together, in one batch.
+func (s *scheduler) wakeParked(n *node) {
+	if len(s.parkedOn) == 0 || n.w == nil {
+		return
+	}
+	for i := range n.w.Ops {
+		if op := &n.w.Ops[i]; op.Kind == graft.UpsertVertex {
+			s.wakeOn(op.ID)
+		}
+	}
+	if len(s.missing) > 0 {
+		needs(n.w, func(id string) {
+			if s.missing[id] > 0 {
+				s.wakeOn(id)
+			}
+		})
+	}
+}
+
+// releases reports whether n upserts a vertex parked writes wait for: it
+// goes out without lingering for a fuller batch.
+func (s *scheduler) releases(n *node) bool {
+	for i := range n.w.Ops {
+		if op := &n.w.Ops[i]; op.Kind == graft.UpsertVertex && len(s.parkedOn[op.ID]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *scheduler) wakeOn(id string) {
+	waiting := s.parkedOn[id]
+	if len(waiting) == 0 {
+		return
+	}
+	for _, p := range append([]*node(nil), waiting...) {
+		if p.state != parked {
+			continue
+		}
+		heap.Remove(&s.parkQ, p.hidx)
+		s.unparkOn(p)
+		s.makeReady(p)
+	}
+}
