@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/graftdb/graft"
@@ -38,11 +40,116 @@ var codes = []struct {
 	{"AccessDeniedException", graft.Fatal, "IAM denied the request: fix the credentials or the policy"},
 	{"MissingAuthenticationTokenException", graft.Fatal, "the server requires IAM authentication"},
 	// TinkerGraph / Gremlin Server / JanusGraph
-	{"Vertex with id already exists", graft.Permanent, "a vertex with this id has another label"},
+	{markerWrite, graft.Permanent, "the write contradicts the graph"},
+	{markerNoEndpoint, graft.MissingEndpoint, "an edge endpoint does not exist"},
+	{markerVertexTaken, graft.Permanent, "a vertex with this id has another label"},
+	{markerEdgeTaken, graft.Permanent, "an edge with this id has another label or other endpoints"},
 	{"does not exist", graft.MissingEndpoint, "an edge endpoint does not exist"},
 	{"SchemaViolationException", graft.Permanent, "the schema refuses the element"},
 	{"PermanentLockingException", graft.Conflict, "JanusGraph lock contention: retry"},
 	{"TemporaryLockingException", graft.Conflict, "JanusGraph lock contention: retry"},
+}
+
+// What Gremlin Server (TinkerGraph) says, naming the element after the
+// marker; attribute reads the id back.
+const (
+	markerWrite       = "graft write " // a fail() step of Graft's own, naming the write by its index
+	markerNoEndpoint  = "Vertex id could not be resolved from mergeE: "
+	markerVertexTaken = "Vertex with id already exists: "
+	markerEdgeTaken   = "Edge with id already exists: "
+)
+
+// attribute finds the write of a batch that a server error names, from the
+// element id in its message: the first write that needs a missing
+// endpoint, or that upserts a vertex or edge whose id is taken. It returns
+// -1 when the message names no id or the id does not point at exactly one
+// write (the engine then bisects).
+func attribute(ws []*graft.Write, msg string) int {
+	if i := strings.Index(msg, markerWrite); i >= 0 {
+		rest := msg[i+len(markerWrite):]
+		if j := strings.IndexByte(rest, ':'); j > 0 {
+			if n, err := strconv.Atoi(rest[:j]); err == nil && n >= 0 && n < len(ws) {
+				return n
+			}
+		}
+		return -1
+	}
+	id, kind := "", ""
+	for _, m := range []string{markerNoEndpoint, markerVertexTaken, markerEdgeTaken} {
+		if i := strings.Index(msg, m); i >= 0 {
+			rest := msg[i+len(m):]
+			// gremlin-go renders the payload as {code:… message:… attributes:map[…]}
+			if j := strings.Index(rest, " attributes:map["); j >= 0 {
+				id, kind = rest[:j], m
+			}
+			break
+		}
+	}
+	if kind == "" {
+		return -1
+	}
+	switch kind {
+	case markerNoEndpoint:
+		created := false
+		for i, w := range ws {
+			for k := range w.Ops {
+				op := &w.Ops[k]
+				switch {
+				case op.Kind == graft.DeleteVertex && op.ID == id:
+					return -1 // the batch deletes it: which need failed depends on the store
+				case op.Kind == graft.UpsertVertex && op.ID == id:
+					created = true
+				case !created && op.Kind == graft.UpsertEdge && (op.From == id || op.To == id),
+					!created && op.Kind == graft.ReplaceEdges && (op.From == id || slices.Contains(op.Targets, id)):
+					return i
+				}
+			}
+		}
+	case markerVertexTaken, markerEdgeTaken:
+		// Gremlin Server 3.7 says "Vertex with id already exists" for an
+		// edge id too: look for vertices first, then edges.
+		for _, edge := range []bool{false, true} {
+			if i := taken(ws, id, edge); i != -2 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// taken returns the write that upserts the vertex (or edge) id, -1 when
+// several writes do so differently (which one the store refused depends on
+// the store), -2 when none does.
+func taken(ws []*graft.Write, id string, edge bool) int {
+	found, sig, writes := -2, "", 0
+	for i, w := range ws {
+		mine := false
+		for k := range w.Ops {
+			op := &w.Ops[k]
+			var this string
+			switch {
+			case !edge && op.Kind == graft.UpsertVertex && op.ID == id:
+				this = op.Label
+			case edge && op.Kind == graft.UpsertEdge && op.ID == id:
+				this = op.Label + "\x00" + op.From + "\x00" + op.To
+			default:
+				continue
+			}
+			if found == -2 {
+				found, sig = i, this
+			} else if this != sig && !mine {
+				sig = "\x00several"
+			}
+			if !mine {
+				mine = true
+				writes++
+			}
+		}
+	}
+	if writes > 1 && sig == "\x00several" {
+		return -1
+	}
+	return found
 }
 
 // errUnknown marks a server error no marker classifies: transient, but

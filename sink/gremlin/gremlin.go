@@ -48,6 +48,9 @@ type Config struct {
 	// ReaderURL is the endpoint reads go to (Neptune's reader endpoint);
 	// empty: the writer's.
 	ReaderURL string
+	// Source is the traversal source the server binds ("g"); a server
+	// with several graphs binds one per graph.
+	Source string
 	// UnknownRetries: after this many unclassified server errors in a row
 	// (no success between them), the next one is permanent — the engine
 	// then isolates and dead-letters the write instead of retrying forever.
@@ -56,7 +59,7 @@ type Config struct {
 
 // ParseURL reads gremlin+wss://HOST:PORT/gremlin[?dialect=neptune|janusgraph|tinkergraph
 // &records=200&steps=1500&writes=200&concurrency=4&timeout=30s&id_property=graft_id
-// &iam=true&region=us-east-1]
+// &iam=true&region=us-east-1&source=g]
 // (gremlin+ws:// for a plain local server).
 func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
@@ -64,7 +67,7 @@ func ParseURL(raw string) (Config, error) {
 		return Config{}, fmt.Errorf("sink %q: want gremlin+wss://HOST:PORT/gremlin (gremlin+ws:// without TLS)", raw)
 	}
 	c := Config{Dialect: Neptune, IDProperty: DefaultIDProperty, MaxRecords: 200, MaxSteps: 1500, MaxWrites: 200, Concurrency: 4, Timeout: 30 * time.Second,
-		UnknownRetries: 10}
+		UnknownRetries: 10, Source: "g"}
 	q := u.Query()
 	num := func(name string, dst *int) error {
 		if v := q.Get(name); v != "" {
@@ -116,6 +119,10 @@ func ParseURL(raw string) (Config, error) {
 			}
 		case "region":
 			c.Region = q.Get(name)
+		case "source":
+			if c.Source = q.Get(name); c.Source == "" {
+				err = fmt.Errorf("sink %q: source is empty (the traversal source, e.g. g)", raw)
+			}
 		case "reader":
 			// An unescaped '+' in a query reads as a space.
 			r, perr := url.Parse(strings.Replace(q.Get(name), "gremlin ws", "gremlin+ws", 1))
@@ -126,7 +133,7 @@ func ParseURL(raw string) (Config, error) {
 			r.Scheme = strings.TrimPrefix(r.Scheme, "gremlin+")
 			c.ReaderURL = r.String()
 		default:
-			err = fmt.Errorf("sink %q: unknown parameter %q (dialect, records, steps, writes, concurrency, timeout, id_property, iam, region, reader, unknown_retries)", raw, name)
+			err = fmt.Errorf("sink %q: unknown parameter %q (dialect, records, steps, writes, concurrency, timeout, id_property, iam, region, reader, source, unknown_retries)", raw, name)
 		}
 		if err != nil {
 			return Config{}, err
@@ -197,7 +204,7 @@ func connect(cfg Config, url string, auth gremlingo.AuthInfoProvider) (*gremling
 		if auth != nil {
 			s.AuthInfo = auth
 		}
-		s.TraversalSource = "g"
+		s.TraversalSource = cfg.Source
 		s.LogVerbosity = gremlingo.Off
 		s.ConnectionTimeout = 10 * time.Second
 		s.MaximumConcurrentConnections = cfg.Concurrency
@@ -226,7 +233,13 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 	if n := t.steps(); n > s.cfg.MaxSteps {
 		return graft.NewError(graft.TooLarge, fmt.Errorf("%d steps, over the limit of %d (steps=)", n, s.cfg.MaxSteps))
 	}
-	return s.bound(s.submit(ctx, t))
+	err := s.bound(s.submit(ctx, t))
+	if c := graft.ClassOf(err); (c == graft.MissingEndpoint || c == graft.Permanent) && graft.IndexOf(err) < 0 {
+		if i := attribute(b.Writes, err.Error()); i >= 0 {
+			return graft.Errorf(c, i, "write %d: %w", i, err)
+		}
+	}
+	return err
 }
 
 // bound counts unclassified errors in a row and makes the one past

@@ -190,15 +190,15 @@ type builder struct {
 // batch returns the traversal for the writes, their ops in order.
 func (b *builder) batch(ws []*graft.Write) traversal {
 	t := traversal{s("inject", int64(0))}
-	for _, w := range ws {
+	for wi, w := range ws {
 		for i := range w.Ops {
-			t = b.op(t, &w.Ops[i])
+			t = b.op(t, &w.Ops[i], wi)
 		}
 	}
 	return append(t, stepCount)
 }
 
-func (b *builder) op(t traversal, op *graft.Op) traversal {
+func (b *builder) op(t traversal, op *graft.Op, write int) traversal {
 	switch op.Kind {
 	case graft.UpsertVertex:
 		t = b.upsertVertex(t, op.ID, op.Label)
@@ -211,8 +211,10 @@ func (b *builder) op(t traversal, op *graft.Op) traversal {
 		t = b.upsertEdge(t, op)
 		return b.props(t, op.Props, false)
 	case graft.DeleteEdge:
+		t = b.sameEdge(t, op, write)
 		return append(t, s("sideEffect", append(b.edge(op), s("drop"))))
 	case graft.DropEdgeProps:
+		t = b.sameEdge(t, op, write)
 		return append(t, s("sideEffect", append(b.edge(op), s("properties", anys(op.Keys)...), s("drop"))))
 	case graft.ReplaceEdges:
 		// Drop the label's edges to vertices not listed (explicit-id ones
@@ -229,6 +231,21 @@ func (b *builder) op(t traversal, op *graft.Op) traversal {
 		return t
 	}
 	panic(fmt.Sprintf("gremlin: op kind %v", op.Kind))
+}
+
+// sameEdge fails the traversal when an op's explicit edge id names an edge
+// with another label or other endpoints (upserts fail on the id by
+// themselves). The message names the write: attribute reads it back.
+func (b *builder) sameEdge(t traversal, op *graft.Op, write int) traversal {
+	if op.ID == "" || b.dialect == JanusGraph {
+		return t
+	}
+	other := traversal{s("or",
+		traversal{s("not", traversal{s("hasLabel", op.Label)})},
+		traversal{s("outV"), s("not", traversal{s("hasId", op.From)})},
+		traversal{s("inV"), s("not", traversal{s("hasId", op.To)})})}
+	msg := fmt.Sprintf("%s%d: edge id %q names an edge with another label or other endpoints", markerWrite, write, op.ID)
+	return append(t, s("sideEffect", append(append(traversal{s("E", op.ID)}, other...), s("fail", msg))))
 }
 
 // vertex is an anonymous traversal to the vertex with Graft id id.
@@ -256,7 +273,12 @@ func (b *builder) edge(op *graft.Op) traversal {
 		}
 		return traversal{s("E", op.ID)}
 	}
-	return append(b.vertex(op.From), s("outE", op.Label), s("where", append(traversal{s("inV")}, b.hasIDs([]string{op.To})...)))
+	// Not an edge Graft named: those have an id of their own.
+	named := ExplicitIDProperty
+	if b.dialect == JanusGraph {
+		named = b.idProp
+	}
+	return append(b.vertex(op.From), s("outE", op.Label), s("hasNot", named), s("where", append(traversal{s("inV")}, b.hasIDs([]string{op.To})...)))
 }
 
 func (b *builder) upsertVertex(t traversal, id, label string) traversal {
