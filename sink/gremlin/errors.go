@@ -41,6 +41,7 @@ var codes = []struct {
 	{"MissingAuthenticationTokenException", graft.Fatal, "the server requires IAM authentication"},
 	// TinkerGraph / Gremlin Server / JanusGraph
 	{markerWrite, graft.Permanent, "the write contradicts the graph"},
+	{"element modified in another transaction", graft.Conflict, "another transaction changed an element (TinkerTransactionGraph): retry"},
 	{markerNoEndpoint, graft.MissingEndpoint, "an edge endpoint does not exist"},
 	{markerVertexTaken, graft.Permanent, "a vertex with this id has another label"},
 	{markerEdgeTaken, graft.Permanent, "an edge with this id has another label or other endpoints"},
