@@ -41,6 +41,7 @@ var codes = []struct {
 	{"MissingAuthenticationTokenException", graft.Fatal, "the server requires IAM authentication"},
 	// TinkerGraph / Gremlin Server / JanusGraph
 	{markerWrite, graft.Permanent, "the write contradicts the graph"},
+	{markerNoConnection, graft.Reconnect, "cannot reach the server"},
 	{"element modified in another transaction", graft.Conflict, "another transaction changed an element (TinkerTransactionGraph): retry"},
 	{markerNoEndpoint, graft.MissingEndpoint, "an edge endpoint does not exist"},
 	{markerVertexTaken, graft.Permanent, "a vertex with this id has another label"},
@@ -54,10 +55,11 @@ var codes = []struct {
 // What Gremlin Server (TinkerGraph) says, naming the element after the
 // marker; attribute reads the id back.
 const (
-	markerWrite       = "graft write " // a fail() step of Graft's own, naming the write by its index
-	markerNoEndpoint  = "Vertex id could not be resolved from mergeE: "
-	markerVertexTaken = "Vertex with id already exists: "
-	markerEdgeTaken   = "Edge with id already exists: "
+	markerWrite        = "graft write " // a fail() step of Graft's own, naming the write by its index
+	markerNoConnection = "no successful connections could be made"
+	markerNoEndpoint   = "Vertex id could not be resolved from mergeE: "
+	markerVertexTaken  = "Vertex with id already exists: "
+	markerEdgeTaken    = "Edge with id already exists: "
 )
 
 // attribute finds the write of a batch that a server error names, from the

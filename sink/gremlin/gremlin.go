@@ -214,6 +214,15 @@ func connect(cfg Config, url string, auth gremlingo.AuthInfoProvider) (*gremling
 		}
 	})
 	if err != nil {
+		if strings.Contains(err.Error(), markerNoConnection) {
+			// gremlin-go says "E0104: no successful connections could be
+			// made: dial tcp HOST:PORT: connect: connection refused".
+			why := err.Error()
+			if i := strings.LastIndex(why, ": "); i >= 0 {
+				why = why[i+2:]
+			}
+			return nil, graft.NewError(graft.Reconnect, fmt.Errorf("cannot reach sink gremlin+%s: %s", url, why))
+		}
 		return nil, fmt.Errorf("sink %s: %w", url, classify(err))
 	}
 	return conn, nil

@@ -11,6 +11,7 @@ import (
 
 	gremlingo "github.com/apache/tinkerpop/gremlin-go/v3/driver"
 
+	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/internal/conformance"
 	"github.com/graftdb/graft/internal/gremlinserver"
 )
@@ -111,5 +112,21 @@ func TestAttribute(t *testing.T) {
 		if got := attribute(b.Writes, c.msg); got != c.want {
 			t.Errorf("attribute(%q) = %d, want %d", c.msg, got, c.want)
 		}
+	}
+}
+
+// An endpoint nobody listens on is reported as such, naming the sink.
+func TestUnreachableEndpoint(t *testing.T) {
+	cfg, err := ParseURL("gremlin+ws://127.0.0.1:1/gremlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(cfg)
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a sink on a closed port")
+	}
+	if want := "cannot reach sink gremlin+ws://127.0.0.1:1/gremlin: connection refused"; err.Error() != want || graft.ClassOf(err) != graft.Reconnect {
+		t.Fatalf("got %q (%s), want %q (reconnect)", err, graft.ClassOf(err), want)
 	}
 }
