@@ -158,12 +158,14 @@ func (s *scheduler) build() []*node {
 			heap.Pop(&s.readyQ)
 			s.readyUnits -= n.units
 		}
-		if hot && s.knownMissing(n) != "" {
-			continue // it would fail: it waits for its predecessors, then parks ahead
-		}
-		if v, ok := s.mayParkAhead(n); ok && !hot {
-			s.parkAhead(n, v)
-			continue
+		if v := s.knownMissing(n); v != "" {
+			if hot {
+				continue // it would fail: it waits for its predecessors, then parks ahead
+			}
+			if s.mayWait(n) {
+				s.parkAhead(n, v)
+				continue
+			}
 		}
 		if s.conflicts(n) {
 			// Only after a parked write was detached: it is in flight on a

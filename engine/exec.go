@@ -259,11 +259,7 @@ func (x *execution) returnAll(cur []*node) {
 // on it once it has waited ParkFor.
 func (x *execution) park(n *node, err error) {
 	now := time.Now()
-	if n.parkedSince.IsZero() {
-		n.parkedSince, n.parkDelay = now, x.e.cfg.ParkDelay
-	} else {
-		n.parkDelay = min(2*n.parkDelay, x.e.cfg.ParkFor)
-	}
+	n.parkedSince, n.parkDelay = nextPark(n, now, x.e.cfg)
 	// Past ParkFor the scheduler decides (handle): it gives up unless the
 	// endpoint is on its way (a pending write creates it, or the reader is
 	// held back and may not have read it yet).

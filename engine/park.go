@@ -107,23 +107,29 @@ func (s *scheduler) mayParkAhead(n *node) (vertex string, ok bool) {
 	if v == "" {
 		return "", false
 	}
-	since, delay := n.parkedSince, s.cfg.ParkDelay
-	if !since.IsZero() {
-		delay = min(2*n.parkDelay, s.cfg.ParkFor)
-	} else {
-		since = time.Now()
+	return v, s.mayWait(n)
+}
+
+// mayWait reports whether n's next park stays within ParkFor.
+func (s *scheduler) mayWait(n *node) bool {
+	now := time.Now()
+	since, delay := nextPark(n, now, s.cfg)
+	return now.Add(delay).Sub(since) <= s.cfg.ParkFor
+}
+
+// nextPark is when n's parking began and how long its next park lasts: the
+// first one ParkDelay, each next one twice the last, at most ParkFor.
+func nextPark(n *node, now time.Time, cfg Config) (since time.Time, delay time.Duration) {
+	if n.parkedSince.IsZero() {
+		return now, cfg.ParkDelay
 	}
-	return v, time.Now().Add(delay).Sub(since) <= s.cfg.ParkFor
+	return n.parkedSince, min(2*n.parkDelay, cfg.ParkFor)
 }
 
 // parkAhead parks n, which is in no queue, until v may exist.
 func (s *scheduler) parkAhead(n *node, v string) {
 	now := time.Now()
-	if n.parkedSince.IsZero() {
-		n.parkedSince, n.parkDelay = now, s.cfg.ParkDelay
-	} else {
-		n.parkDelay = min(2*n.parkDelay, s.cfg.ParkFor)
-	}
+	n.parkedSince, n.parkDelay = nextPark(n, now, s.cfg)
 	n.due = now.Add(n.parkDelay)
 	n.parkErr = fmt.Sprintf("edge endpoint %q does not exist (yet)", v)
 	s.e.stats.ParkedAhead.Add(1)

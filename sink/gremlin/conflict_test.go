@@ -11,6 +11,7 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/conformance"
+	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/model"
 )
 
@@ -54,7 +55,7 @@ func TestConcurrentEnginesConflictOnHubs(t *testing.T) {
 			cfg := engine.Default()
 			cfg.BackoffBase, cfg.BackoffMax = time.Millisecond, 50*time.Millisecond
 			cfg.Linger = time.Millisecond
-			dl := &letterBox{}
+			dl := &memgraph.Letters{}
 			en, err := engine.New(sink, dl, cfg)
 			if err != nil {
 				t.Error(err)
@@ -65,7 +66,7 @@ func TestConcurrentEnginesConflictOnHubs(t *testing.T) {
 			}
 			mu.Lock()
 			conflicts += en.Stats().Conflicts.Load()
-			letters = append(letters, dl.all()...)
+			letters = append(letters, dl.All()...)
 			mu.Unlock()
 		}()
 	}
@@ -78,24 +79,6 @@ func TestConcurrentEnginesConflictOnHubs(t *testing.T) {
 		t.Error("no conflict occurred: the test does not test what it says")
 	}
 	conformance.CheckModel(t, s, want)
-}
-
-type letterBox struct {
-	mu sync.Mutex
-	ls []*graft.Letter
-}
-
-func (b *letterBox) Append(_ context.Context, ls []*graft.Letter) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.ls = append(b.ls, ls...)
-	return nil
-}
-
-func (b *letterBox) all() []*graft.Letter {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]*graft.Letter(nil), b.ls...)
 }
 
 // lineSource delivers lines, one partition, then io.EOF-style end.
