@@ -36,6 +36,12 @@ type Record struct {
 	// is Graft's): dead letters carry it, so the record can be found in
 	// the stream.
 	Ref string
+	// Lost, when set, says the source knows records existed here that it
+	// cannot deliver (a damaged stream file): Value is empty, and the
+	// engine dead-letters the record with class "lost" and this text, so
+	// that the loss is counted, logged and kept, never skipped silently.
+	// Pos is the last lost position.
+	Lost string
 }
 
 // Source delivers records and takes acknowledgements.

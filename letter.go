@@ -49,6 +49,10 @@ var ErrUnmapped = errors.New("unmapped: no rule matches the event")
 // record age when Graft took it from the source.
 const ClassExpired = "expired"
 
+// ClassLost is the class of a letter that stands for records the source
+// lost (graft.Record.Lost): it has no content, only where and how many.
+const ClassLost = "lost"
+
 // RejectedClass is the class of a record refused before any attempt to
 // apply it: unmapped when no mapping rule matched it, else permanent.
 func RejectedClass(err error) string {

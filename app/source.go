@@ -95,6 +95,9 @@ func openEmbedded(ctx context.Context, c config.Config, log *slog.Logger) (_ *so
 	// The embedded stream is Graft's own: bounded, and trimmed of what is
 	// acknowledged.
 	cfg.TrimAcked, cfg.MaxBytes = true, c.Stream.MaxBytes
+	// Only Graft writes and removes its messages: a skipped sequence or a
+	// stream shorter than what was accepted is a loss, reported.
+	cfg.Contiguous, cfg.AcceptedFile = true, filepath.Join(c.DataDir, "jetstream", "graft-accepted")
 	return s, s.jetStream(ctx, emb.Conn(), cfg, log)
 }
 
@@ -135,15 +138,16 @@ func natsTarget(raw string) (natsURL, error) {
 
 // jetStream opens the JetStream source and its publisher on nc.
 func (s *source) jetStream(ctx context.Context, nc *nats.Conn, cfg jetstream.Config, log *slog.Logger) error {
-	pub, err := jetstream.NewPublisher(ctx, nc, cfg)
-	if err != nil {
-		return err
-	}
-	js, err := jetstream.New(ctx, nc, cfg, log)
+	js, err := jetstream.New(ctx, nc, cfg, log) // first: it checks the record of accepted sequences
 	if err != nil {
 		return err
 	}
 	s.closers = append(s.closers, func() { js.Close() })
+	pub, err := jetstream.NewPublisher(ctx, nc, cfg)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func() { pub.Close() })
 	s.Source, s.publisher, s.lag, s.metrics = js, pub, js.Lag, js.Collectors()
 	return nil
 }

@@ -392,3 +392,30 @@ func TestStopWithParkedWrite(t *testing.T) {
 		t.Fatalf("committed %d, want w1 and w3", e.Stats().Committed.Load())
 	}
 }
+
+// A record the source lost (graft.Record.Lost) is dead-lettered with class
+// lost and its text, counted, and acknowledged in its place; the records
+// around it are applied as usual.
+func TestLostRecordsAreDeadLettered(t *testing.T) {
+	sink := newFaultySink(t, 1, testLimits)
+	dlq := &memDLQ{}
+	src := newSliceSource(t, lines(
+		`{"id":"w1","key":"a","ops":[{"op":"upsertVertex","id":"v1","label":"x"}]}`,
+		`lost`,
+		`{"id":"w3","key":"a","ops":[{"op":"upsertVertex","id":"v3","label":"x"}]}`,
+	), 1, nil)
+	src.recs[1] = graft.Record{Pos: src.recs[1].Pos, Ref: "2-2", Lost: "stream sequence 2 cannot be read"}
+	e := run(t, sink, dlq, src, testConfig())
+	conformance.CheckExport(t, sink.Graph, `{"type":"vertex","id":"v1","label":"x","props":{}}
+{"type":"vertex","id":"v3","label":"x","props":{}}`)
+	if len(dlq.letters) != 1 || dlq.letters[0].Class != graft.ClassLost || dlq.letters[0].Error != "stream sequence 2 cannot be read" ||
+		dlq.letters[0].SourceRef != "2-2" || dlq.letters[0].Position.Offset != 2 {
+		t.Fatalf("letters: %+v", dlq.letters)
+	}
+	if n := e.Stats().Lost.Load(); n != 1 {
+		t.Fatalf("Lost %d, want 1", n)
+	}
+	if got := src.acked()["p0"]; got != 3 {
+		t.Fatalf("acknowledged up to %d, want 3", got)
+	}
+}

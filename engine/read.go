@@ -37,7 +37,9 @@ func (s *scheduler) readLoop(ctx context.Context) {
 			}
 			seq++
 			n := &node{seq: seq, rec: rec, size: size}
-			if rec.Truncated > 0 {
+			if rec.Lost != "" {
+				// nothing to decode: admit dead-letters it
+			} else if rec.Truncated > 0 {
 				n.derr = &graft.FieldError{Msg: fmt.Sprintf("record is %d bytes, over the limit of %d bytes", rec.Truncated, s.cfg.Limits.MaxRecordBytes)}
 			} else if s.cfg.Decode != nil {
 				n.w, n.derr = s.cfg.Decode(rec)
@@ -152,6 +154,15 @@ func (s *scheduler) admit(in input) {
 		n.track, n.trackIdx = t, t.add(n.rec.Pos.Offset)
 		if s.abandoned(n) {
 			s.drop(n)
+			continue
+		}
+		if n.rec.Lost != "" {
+			// Records the source knows it lost: say so loudly and keep a
+			// letter for them; there is nothing to apply.
+			n.deadClass, n.deadErr = graft.ClassLost, n.rec.Lost
+			s.e.stats.Lost.Add(1)
+			s.e.log.Error("the source lost records: they are not in the graph", "partition", n.rec.Pos.Partition, "position", n.rec.Pos.Offset, "lost", n.rec.Lost)
+			s.deadLetter(n)
 			continue
 		}
 		if n.w == nil && n.derr == nil {

@@ -13,6 +13,7 @@ type Stats struct {
 	Writes      atomic.Int64 // records that decoded into writes
 	Invalid     atomic.Int64 // records that did not decode
 	Expired     atomic.Int64 // records older than MaxRecordAge (dead-lettered)
+	Lost        atomic.Int64 // letters for records the source lost (graft.Record.Lost)
 	Skipped     atomic.Int64 // records the decoder skipped (unmapped events, when configured)
 	Ops         atomic.Int64 // ops of decoded writes
 	Committed   atomic.Int64 // writes committed
@@ -41,13 +42,13 @@ type Stats struct {
 
 // Snapshot is a copy of Stats at one instant.
 type Snapshot struct {
-	Records, Writes, Invalid, Expired, Skipped, Ops, Committed, DeadLetters int64
-	Eliminated, Coalesced                                                   int64
-	Batches, Applies, Retries, Conflicts, Bisections                        int64
-	Parked, ParkedAhead, InHotBatches, Abandoned                            int64
-	CacheHits, CacheMisses, CacheErrors                                     int64
-	LocksAcquired, LockWaits, LockWaitNanos, LeasesLost                     int64
-	SourceErrors                                                            int64
+	Records, Writes, Invalid, Expired, Lost, Skipped, Ops, Committed, DeadLetters int64
+	Eliminated, Coalesced                                                         int64
+	Batches, Applies, Retries, Conflicts, Bisections                              int64
+	Parked, ParkedAhead, InHotBatches, Abandoned                                  int64
+	CacheHits, CacheMisses, CacheErrors                                           int64
+	LocksAcquired, LockWaits, LockWaitNanos, LeasesLost                           int64
+	SourceErrors                                                                  int64
 }
 
 // InFlight is the records taken from the source and not yet committed or
@@ -86,6 +87,7 @@ var Counters = []Counter{
 	{"writes_parked_total", "Writes parked for a missing edge endpoint.", "parked", 0, func(s *Stats) *atomic.Int64 { return &s.Parked }, func(s *Snapshot) *int64 { return &s.Parked }},
 	{"writes_parked_ahead_total", "Writes parked without a transaction: a vertex they need was just found missing by another parked write.", "", 0, func(s *Stats) *atomic.Int64 { return &s.ParkedAhead }, func(s *Snapshot) *int64 { return &s.ParkedAhead }},
 	{"records_decoded_total", "Records that decoded into writes.", "", 0, func(s *Stats) *atomic.Int64 { return &s.Writes }, func(s *Snapshot) *int64 { return &s.Writes }},
+	{"records_lost_total", "Losses the source reported: records it knew of but could not read (a damaged stream), each loss dead-lettered with class lost.", "", 0, func(s *Stats) *atomic.Int64 { return &s.Lost }, func(s *Snapshot) *int64 { return &s.Lost }},
 	{"records_expired_total", "Records older than the max record age (dead-lettered).", "", 0, func(s *Stats) *atomic.Int64 { return &s.Expired }, func(s *Snapshot) *int64 { return &s.Expired }},
 	{"cache_shared_errors_total", "Shared write cache (Redis) failures; the cache is bypassed until it answers.", "", 0, func(s *Stats) *atomic.Int64 { return &s.CacheErrors }, func(s *Snapshot) *int64 { return &s.CacheErrors }},
 	{"locks_acquired_total", "Key leases taken by batches (locker).", "", 0, func(s *Stats) *atomic.Int64 { return &s.LocksAcquired }, func(s *Snapshot) *int64 { return &s.LocksAcquired }},

@@ -1,6 +1,7 @@
 package jetstream_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/source/jetstream"
 )
 
@@ -49,5 +51,152 @@ func TestDamagedStreamReported(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "may be damaged") || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("%v", err)
+	}
+}
+
+// damage publishes n records (ids v1…vn at sequences 1…n) into a stream
+// with a record of accepted sequences, stops the server, and changes one
+// byte inside the payload of each record named: its checksum no longer
+// matches. crashed removes the stream's index, as a kill -9 leaves it
+// (the server then rebuilds the stream from its blocks at start).
+func damage(t *testing.T, n int, crashed bool, bad ...int) (dir string, cfg jetstream.Config) {
+	t.Helper()
+	dir = t.TempDir()
+	cfg = jetstream.DefaultConfig()
+	cfg.Contiguous, cfg.AcceptedFile = true, filepath.Join(dir, "graft-accepted")
+	ctx := context.Background()
+	emb := startEmbedded(t, dir)
+	src, err := jetstream.New(ctx, emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals [][]byte
+	for i := 1; i <= n; i++ {
+		vals = append(vals, fmt.Appendf(nil, `{"ops":[{"op":"upsertVertex","id":"v%d","label":"x"}]}`, i))
+	}
+	if _, err := pub.Publish(ctx, vals, nil); err != nil {
+		t.Fatal(err)
+	}
+	pub.Close()
+	emb.Close()
+	msgs := filepath.Join(dir, "jetstream", "$G", "streams", cfg.Stream, "msgs")
+	blks, _ := filepath.Glob(filepath.Join(msgs, "*.blk"))
+	if len(blks) != 1 {
+		t.Fatalf("%d block files, want 1", len(blks))
+	}
+	b, err := os.ReadFile(blks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range bad {
+		at := bytes.Index(b, fmt.Appendf(nil, `"id":"v%d"`, i))
+		if at < 0 {
+			t.Fatalf("record v%d not found in %s", i, blks[0])
+		}
+		b[at+7] ^= 0x01 // 'v' becomes 'w'
+	}
+	if err := os.WriteFile(blks[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if crashed {
+		if err := os.Remove(filepath.Join(msgs, "index.db")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, cfg
+}
+
+// readAll reads until nothing comes for a second, acknowledging as it goes:
+// the ids delivered and the sequences reported lost.
+func readAll(t *testing.T, src *jetstream.Source) (ids map[string]bool, lost []graft.Record) {
+	t.Helper()
+	ids = map[string]bool{}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		recs, err := src.Fetch(ctx)
+		cancel()
+		if err != nil {
+			return ids, lost
+		}
+		for _, r := range recs {
+			if r.Lost != "" {
+				lost = append(lost, r)
+				continue
+			}
+			w, err := graft.Decode(r.Value, "", graft.DefaultLimits)
+			if err != nil {
+				t.Fatalf("seq %d: %v", r.Pos.Offset, err)
+			}
+			ids[w.Ops[0].ID] = true
+		}
+		if len(recs) > 0 {
+			if err := src.Ack(context.Background(), recs[len(recs)-1].Pos); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Fatal("the source never ran dry")
+	return nil, nil
+}
+
+// A record the server cannot read back is skipped by the consumer; the
+// source sees the sequence missing and reports it as a lost record (the
+// engine dead-letters it with class lost), never skips it in silence.
+func TestDamagedRecordReportedLost(t *testing.T) {
+	dir, cfg := damage(t, 2000, false, 1000)
+	_, src := startSource(t, dir, cfg)
+	ids, lost := readAll(t, src)
+	if len(ids) != 1999 || ids["v1000"] {
+		t.Fatalf("%d records read (v1000 among them: %v), want the 1,999 undamaged ones", len(ids), ids["v1000"])
+	}
+	if len(lost) != 1 || lost[0].Ref != "1000-1000" || lost[0].Pos != (graft.Position{Partition: cfg.Stream, Offset: 1000}) ||
+		!strings.Contains(lost[0].Lost, "stream sequence 1000 (1 accepted record)") {
+		t.Fatalf("lost: %+v", lost)
+	}
+	if src.LostRecords() != 1 {
+		t.Fatalf("LostRecords %d, want 1", src.LostRecords())
+	}
+}
+
+// After a crash the server rebuilds the stream from its block file and cuts
+// it at the first record it cannot read: everything after is gone, and the
+// stream's next sequences are given to new records. The record of accepted
+// sequences shows the cut: the lost range is reported once, at start, and
+// the new records are read as usual; a second restart reports nothing.
+func TestStreamCutAtRestartReportedLost(t *testing.T) {
+	dir, cfg := damage(t, 2000, true, 1500)
+	ctx := context.Background()
+	emb := startEmbedded(t, dir)
+	src, err := jetstream.New(ctx, emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctx, [][]byte{[]byte(`{"ops":[{"op":"upsertVertex","id":"new","label":"x"}]}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ids, lost := readAll(t, src)
+	if len(ids) != 1500 || !ids["v1499"] || ids["v1500"] || !ids["new"] {
+		t.Fatalf("%d records read (v1499 %v, v1500 %v, new %v), want v1-v1499 and new", len(ids), ids["v1499"], ids["v1500"], ids["new"])
+	}
+	if len(lost) != 1 || lost[0].Ref != "1500-2000" || lost[0].Pos.Partition == cfg.Stream ||
+		!strings.Contains(lost[0].Lost, "stream sequences 1500-2000 (501 accepted records)") {
+		t.Fatalf("lost: %+v", lost)
+	}
+	pub.Close()
+	src.Close()
+	emb.Close()
+
+	_, src = startSource(t, dir, cfg)
+	if ids, lost := readAll(t, src); len(ids) != 0 || len(lost) != 0 {
+		t.Fatalf("second restart: %d records, lost %+v; want nothing", len(ids), lost)
 	}
 }

@@ -47,6 +47,19 @@ type Config struct {
 	// refused (ErrStreamFull), which HTTP ingest answers with 503 and
 	// Retry-After. Set on the stream when Graft creates or opens it.
 	MaxBytes int64
+	// Contiguous says the stream holds only Graft's subject and nothing
+	// but Graft's own trimming removes its messages (the embedded stream):
+	// a stream sequence skipped between two deliveries, or between the
+	// acknowledged position and the first delivery, is then a record the
+	// server lost (a damaged block file it could not read). The source
+	// reports it as a lost record (graft.Record.Lost), never skips it.
+	Contiguous bool
+	// AcceptedFile, when set, keeps the highest stream sequence the server
+	// acknowledged to this process's publisher. At start, a stream that
+	// ends before it lost accepted records (nats-server cuts a damaged
+	// block file at its first bad message when it restarts after a crash),
+	// reported as a lost record.
+	AcceptedFile string
 }
 
 // ErrStreamFull: the stream holds its MaxBytes; publish again later.
@@ -75,6 +88,9 @@ type Source struct {
 	gap          bool   // deliveries were missed: rewind once what is in flight is done
 	gaps         int64
 	trimmed      uint64 // stream sequence up to which acknowledged messages were removed
+	opened       bool   // the consumer was opened once: maxDelivered is known
+	lost         []graft.Record
+	lostTotal    int64 // records reported lost
 
 	stop chan struct{}
 	done chan struct{}
@@ -120,6 +136,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Sou
 	if err := s.open(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.checkAccepted(ctx); err != nil {
+		return nil, err
+	}
 	go s.keepAlive()
 	return s, nil
 }
@@ -156,8 +175,64 @@ func (s *Source) open(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.cons, s.iter, s.lastConsumer = cons, iter, info.Delivered.Consumer
+	if !s.opened {
+		// The first delivery follows the acknowledged position. A consumer
+		// just created has none: the stream's first message is then next
+		// (what is before it was trimmed once acknowledged).
+		s.opened = true
+		s.acked, s.maxDelivered = info.AckFloor.Stream, info.AckFloor.Stream
+		if info.AckFloor.Stream == 0 && info.Delivered.Stream == 0 {
+			if si, err := s.st.Info(ctx); err == nil && si.State.FirstSeq > 0 {
+				s.maxDelivered = si.State.FirstSeq - 1
+			}
+		}
+	}
 	s.mu.Unlock()
 	return nil
+}
+
+// checkAccepted compares the stream's last sequence with the highest one
+// ever acknowledged to a publisher (AcceptedFile): records between them
+// were accepted and are gone.
+func (s *Source) checkAccepted(ctx context.Context) error {
+	if s.cfg.AcceptedFile == "" {
+		return nil
+	}
+	accepted, err := readAccepted(s.cfg.AcceptedFile)
+	if err != nil {
+		s.log.Warn("jetstream: the record of accepted sequences is unreadable; a stream cut short at restart cannot be detected this time", "file", s.cfg.AcceptedFile, "err", err)
+		return nil
+	}
+	info, err := s.st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", s.cfg.Stream, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := max(info.State.LastSeq, s.acked) + 1
+	if accepted < from {
+		return nil
+	}
+	// The lost record gets a partition of its own: the sequences it names
+	// are given again to new records from now on.
+	s.lost = append(s.lost, graft.Record{
+		Pos:  graft.Position{Partition: s.cfg.Stream + lostSuffix, Offset: int64(accepted)},
+		Ref:  fmt.Sprintf("%d-%d", from, accepted),
+		Lost: lostText(from, accepted, "the stream ends before them: its files were damaged and cut at restart"),
+	})
+	s.lostTotal += int64(accepted - from + 1)
+	return writeAccepted(s.cfg.AcceptedFile, info.State.LastSeq)
+}
+
+// lostSuffix marks the partition of records lost off the stream's end.
+const lostSuffix = ":lost"
+
+func lostText(from, to uint64, why string) string {
+	n := to - from + 1
+	if n == 1 {
+		return fmt.Sprintf("stream sequence %d (1 accepted record) cannot be read: %s. It is not in the graph; send it again from its origin", from, why)
+	}
+	return fmt.Sprintf("stream sequences %d-%d (%d accepted records) cannot be read: %s. They are not in the graph; send them again from their origin", from, to, n, why)
 }
 
 // failed turns an error of the message iterator into what the engine
@@ -191,7 +266,13 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 	if s.gapped() {
 		return nil, s.rewindAfterGap(ctx)
 	}
-	var recs []graft.Record
+	s.mu.Lock()
+	recs := s.lost
+	s.lost = nil
+	s.mu.Unlock()
+	if len(recs) > 0 {
+		return recs, nil
+	}
 	for len(recs) < s.cfg.FetchBatch {
 		var msg jetstream.Msg
 		var err error
@@ -245,6 +326,15 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 			s.mu.Unlock()
 			continue
 		}
+		if s.cfg.Contiguous && seq > s.maxDelivered+1 {
+			// Sequences the server skipped: it could not read them.
+			from := s.maxDelivered + 1
+			recs = append(recs, graft.Record{
+				Pos: graft.Position{Partition: s.cfg.Stream, Offset: int64(seq - 1)}, Ref: fmt.Sprintf("%d-%d", from, seq-1),
+				Lost: lostText(from, seq-1, "the server skipped them (a damaged stream file)"),
+			})
+			s.lostTotal += int64(seq - from)
+		}
 		s.maxDelivered = seq
 		s.unacked = append(s.unacked, msg)
 		s.mu.Unlock()
@@ -258,6 +348,9 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 
 // Ack implements graft.Source: one AckAll acknowledgement for the watermark.
 func (s *Source) Ack(ctx context.Context, pos graft.Position) error {
+	if pos.Partition != s.cfg.Stream {
+		return nil // a loss off the stream's end (checkAccepted): nothing to acknowledge
+	}
 	s.mu.Lock()
 	var last jetstream.Msg
 	i := 0
@@ -389,6 +482,14 @@ func (s *Source) keepAlive() {
 	}
 }
 
+// LostRecords counts the accepted records the stream lost (Contiguous,
+// AcceptedFile).
+func (s *Source) LostRecords() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lostTotal
+}
+
 // Redelivered counts messages the server delivered twice and the source
 // dropped.
 func (s *Source) Redelivered() int64 {
@@ -425,6 +526,7 @@ type Publisher struct {
 	js      jetstream.JetStream
 	subject string
 	max     int64 // the server's maximum message size
+	mark    *acceptedMark
 }
 
 // headerRoom is what a message's headers take besides the key: the
@@ -442,6 +544,8 @@ func (p *Publisher) Fits(value []byte, key string) error {
 }
 
 // NewPublisher returns a publisher on cfg's stream, creating it if absent.
+// With an AcceptedFile, open the Source first: it compares the file with
+// the stream, and the publisher's first publish overwrites it.
 func NewPublisher(ctx context.Context, nc *nats.Conn, cfg Config) (*Publisher, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -450,7 +554,21 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg Config) (*Publisher, e
 	if _, err := EnsureStream(ctx, js, cfg); err != nil {
 		return nil, err
 	}
-	return &Publisher{js: js, subject: cfg.Subject, max: nc.MaxPayload()}, nil
+	p := &Publisher{js: js, subject: cfg.Subject, max: nc.MaxPayload()}
+	if cfg.AcceptedFile != "" {
+		if p.mark, err = openAcceptedMark(cfg.AcceptedFile); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Close releases the record of accepted sequences.
+func (p *Publisher) Close() error {
+	if p.mark == nil {
+		return nil
+	}
+	return p.mark.close()
 }
 
 // full tells a refusal for the stream's bound from other publish errors.
@@ -477,14 +595,21 @@ func (p *Publisher) Publish(ctx context.Context, values [][]byte, keys []string)
 		futures[i] = f
 	}
 	seqs := make([]graft.Position, len(values))
+	var high uint64
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
 			seqs[i] = graft.Position{Partition: ack.Stream, Offset: int64(ack.Sequence)}
+			high = max(high, ack.Sequence)
 		case err := <-f.Err():
 			return nil, fmt.Errorf("publish: %w", full(err))
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+	}
+	if p.mark != nil {
+		if err := p.mark.advance(high); err != nil {
+			return nil, err
 		}
 	}
 	return seqs, nil
@@ -499,5 +624,8 @@ func (s *Source) Collectors() []prometheus.Collector {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "graft", Name: "jetstream_redelivered_dropped_total",
 			Help: "Messages the server delivered again while they were in the pipeline, dropped by sequence."},
 			func() float64 { return float64(s.Redelivered()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "graft", Name: "jetstream_records_lost_total",
+			Help: "Accepted records the stream lost (a damaged file: sequences skipped or cut off), each range dead-lettered with class lost."},
+			func() float64 { return float64(s.LostRecords()) }),
 	}
 }

@@ -81,6 +81,13 @@ func slowSinkRun(t *testing.T, noProgress bool) {
 	ctx := context.Background()
 	cfg := jetstream.DefaultConfig()
 	cfg.AckWait = 300 * time.Millisecond
+	if !noProgress {
+		// The run takes about 1.5 s: longer than the ack wait, so only the
+		// in-progress acks (every third of it) keep redeliveries away; a
+		// wider wait lets them be late on a loaded machine (the package
+		// failed once beside the engine's tests with 300 ms).
+		cfg.AckWait = time.Second
+	}
 	cfg.NoProgressAcks = noProgress
 	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
 	if err != nil {
@@ -178,13 +185,7 @@ func TestRestartResumesAfterAcknowledged(t *testing.T) {
 	src.Close()
 	emb.Close()
 
-	emb = startEmbedded(t, dir)
-	defer emb.Close()
-	src, err = jetstream.New(ctx, emb.Conn(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	_, src = startSource(t, dir, cfg)
 	again := fetchN(t, src, 4)
 	for i, r := range again {
 		if r.Pos.Offset != int64(7+i) {
@@ -194,6 +195,20 @@ func TestRestartResumesAfterAcknowledged(t *testing.T) {
 	if len(again) != 4 {
 		t.Fatalf("after restart: %d records, want 4", len(again))
 	}
+}
+
+// startSource starts the embedded server on dir and a source on it, both
+// stopped when the test ends.
+func startSource(t *testing.T, dir string, cfg jetstream.Config) (*jetstream.Embedded, *jetstream.Source) {
+	t.Helper()
+	emb := startEmbedded(t, dir)
+	t.Cleanup(emb.Close)
+	src, err := jetstream.New(context.Background(), emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return emb, src
 }
 
 // fetchN fetches until n records are in: a fetch returns what has arrived.

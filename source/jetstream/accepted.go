@@ -1,0 +1,75 @@
+package jetstream
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// The accepted file holds one decimal number, the highest stream sequence
+// the server acknowledged to a publisher of this process, padded to a fixed
+// width so that each update is one small write in place.
+
+const acceptedWidth = 20
+
+func readAccepted(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a sequence number", path, b)
+	}
+	return n, nil
+}
+
+func writeAccepted(path string, seq uint64) error {
+	return os.WriteFile(path, acceptedLine(seq), 0o644)
+}
+
+func acceptedLine(seq uint64) []byte {
+	return fmt.Appendf(nil, "%*d\n", acceptedWidth, seq)
+}
+
+// acceptedMark keeps the file up to date as publishes are acknowledged.
+type acceptedMark struct {
+	mu   sync.Mutex
+	f    *os.File
+	high uint64
+}
+
+// openAcceptedMark opens the file for this run's publishes: the first one
+// overwrites it, so the source must have compared it with the stream
+// before (New, then NewPublisher).
+func openAcceptedMark(path string) (*acceptedMark, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("record of accepted sequences: %w", err)
+	}
+	return &acceptedMark{f: f}, nil
+}
+
+// advance records seq if it is the highest yet. The write goes to the page
+// cache (it survives the process being killed; with sync_always the
+// records themselves survive power loss, the mark may lag behind them,
+// which only makes the check at start miss a loss, never invent one).
+func (m *acceptedMark) advance(seq uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if seq <= m.high {
+		return nil
+	}
+	if _, err := m.f.WriteAt(acceptedLine(seq), 0); err != nil {
+		return fmt.Errorf("record of accepted sequences %s: %w", m.f.Name(), err)
+	}
+	m.high = seq
+	return nil
+}
+
+func (m *acceptedMark) close() error { return m.f.Close() }
