@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +108,63 @@ func TestWorkerNameIsStable(t *testing.T) {
 	c, _ := app.WorkerName(t.TempDir())
 	if a != b || a == c {
 		t.Fatalf("names %q, %q (same dir), %q (another dir)", a, b, c)
+	}
+}
+
+// post sends NDJSON writes and waits until they are committed.
+func post(t *testing.T, svc *app.Service, body string) {
+	t.Helper()
+	resp, err := http.Post("http://"+svc.Addr()+"/v1/writes?wait=committed", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST: %d %s", resp.StatusCode, b)
+	}
+}
+
+// graft run on a data dir whose consumer state is damaged (nats-server
+// cannot open it: err_code=10012, which stopped the start) resets it, reads
+// the stream again from the first record it holds, and goes on.
+func TestDamagedConsumerStateIsReset(t *testing.T) {
+	dir := t.TempDir()
+	logs := &strings.Builder{}
+	start := func() *app.Service {
+		c := config.Default()
+		c.DataDir, c.Listen = dir, "127.0.0.1:0"
+		svc, err := app.Start(context.Background(), c, slog.New(slog.NewTextHandler(logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	stop := func(svc *app.Service) {
+		svc.Stop()
+		if err := svc.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := start()
+	post(t, svc, `{"ops":[{"op":"upsertVertex","id":"a","label":"l"}]}`)
+	stop(svc)
+	states, _ := filepath.Glob(filepath.Join(dir, "jetstream", "jetstream", "*", "streams", "*", "obs", "*", "o.dat"))
+	if len(states) != 1 {
+		t.Fatalf("consumer state files: %v", states)
+	}
+	if err := os.WriteFile(states[0], []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	svc = start()
+	defer stop(svc)
+	post(t, svc, `{"ops":[{"op":"upsertVertex","id":"b","label":"l"}]}`)
+	for _, id := range []string{"a", "b"} {
+		if _, err := svc.Pipeline.Sink.Vertex(context.Background(), id); err != nil {
+			t.Fatalf("vertex %s: %v", id, err)
+		}
+	}
+	if !strings.Contains(logs.String(), "consumer's state was damaged and is reset") {
+		t.Fatalf("nothing logged about the reset:\n%s", logs)
 	}
 }

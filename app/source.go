@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -98,7 +99,22 @@ func openEmbedded(ctx context.Context, c config.Config, log *slog.Logger) (_ *so
 	// Only Graft writes and removes its messages: a skipped sequence or a
 	// stream shorter than what was accepted is a loss, reported.
 	cfg.Contiguous, cfg.AcceptedFile = true, filepath.Join(c.DataDir, "jetstream", "graft-accepted")
-	return s, s.jetStream(ctx, emb.Conn(), cfg, log)
+	err = s.jetStream(ctx, emb.Conn(), cfg, log)
+	if errors.Is(err, jetstream.ErrConsumerStateDamaged) {
+		// Where the consumer stopped is lost; the stream holds what was not
+		// acknowledged and at most a few seconds (or 1,000 records) of
+		// what was, since it is trimmed as it goes. Reading it again from
+		// its first record applies those again: harmless, writes are
+		// idempotent, and each key stays in order.
+		path, rerr := emb.ResetConsumerState(cfg.Stream, cfg.Durable)
+		if rerr != nil {
+			return nil, fmt.Errorf("embedded JetStream in %s: %w; %w", filepath.Join(c.DataDir, "jetstream"), err, rerr)
+		}
+		log.Error("embedded JetStream: the consumer's state was damaged and is reset; the stream is read again from the first record it holds "+
+			"(records applied in the last few seconds are applied again, which is harmless)", "file", path, "err", err)
+		err = s.jetStream(ctx, emb.Conn(), cfg, log)
+	}
+	return s, err
 }
 
 func openNATS(ctx context.Context, c config.Config, _ *api.Watermark, log *slog.Logger) (_ *source, err error) {
@@ -116,6 +132,10 @@ func openNATS(ctx context.Context, c config.Config, _ *api.Watermark, log *slog.
 	cfg := jetstream.DefaultConfig()
 	cfg.Stream, cfg.Subject = t.stream, t.subject
 	if err := s.jetStream(ctx, nc, cfg, log); err != nil {
+		if errors.Is(err, jetstream.ErrConsumerStateDamaged) {
+			return nil, fmt.Errorf("source %s: %w. To read the stream again from its first record (what was applied is applied again; writes are idempotent), "+
+				"delete the consumer: nats consumer rm %s %s; or restore the server's files", c.Source, err, cfg.Stream, cfg.Durable)
+		}
 		return nil, fmt.Errorf("source %s: %w", c.Source, err)
 	}
 	return s, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/graftdb/graft"
@@ -41,19 +42,25 @@ func runExport(ctx context.Context, args []string, _ io.Reader, stdout, _ io.Wri
 	defer s.Close()
 	w := bufio.NewWriterSize(stdout, 256<<10)
 	var buf []byte
+	var vertices, edges int
 	err = s.Export(ctx,
 		func(v *graft.Vertex) error {
 			buf = graft.AppendVertexLine(buf[:0], v)
+			vertices++
 			_, err := w.Write(buf)
 			return err
 		},
 		func(e *graft.Edge) error {
 			buf = graft.AppendEdgeLine(buf[:0], e)
+			edges++
 			_, err := w.Write(buf)
 			return err
 		})
 	if err != nil {
-		return err
+		// What was read is whole and printed (it may help to recover); the
+		// exit status and this message say the export is not.
+		w.Flush()
+		return fmt.Errorf("the export is incomplete: it stopped after %d vertices and %d edges: %w", vertices, edges, err)
 	}
 	return w.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -528,5 +529,37 @@ func TestHelpOnStdout(t *testing.T) {
 	r = graftCmd(t, nil)
 	if r.code != exitUsage || !strings.Contains(r.stderr, "Commands:") {
 		t.Fatalf("no arguments: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// graft export of a damaged graph.db prints the vertices it could read,
+// exits 1, and says the export is incomplete, how far it got, and what to
+// do (it exited with SQLite's bare message and printed nothing).
+func TestExportOfDamagedStore(t *testing.T) {
+	dir := t.TempDir()
+	var in strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&in, `{"ops":[{"op":"upsertVertex","id":"v%04d","label":"x","props":{"s":"%s"}}]}`+"\n", i, strings.Repeat("a", 50))
+	}
+	if r := graftCmd(t, strings.NewReader(in.String()), "ingest", "--data-dir", dir, "-"); r.code != 0 {
+		t.Fatalf("ingest: %d %s", r.code, r.stderr)
+	}
+	path := filepath.Join(dir, "graph.db")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 64; k += 5 {
+		b[len(b)/2+k] ^= 0xff
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := graftCmd(t, nil, "export", "--data-dir", dir)
+	lines := strings.Count(r.stdout, "\n")
+	if r.code != exitError || lines == 0 || lines >= 3000 ||
+		!strings.Contains(r.stderr, fmt.Sprintf("the export is incomplete: it stopped after %d vertices and 0 edges", lines)) ||
+		!strings.Contains(r.stderr, "the file is damaged") {
+		t.Fatalf("exit %d, %d lines, stderr %s", r.code, lines, r.stderr)
 	}
 }

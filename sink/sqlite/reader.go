@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"modernc.org/sqlite"
+	lib "modernc.org/sqlite/lib"
+
 	"github.com/graftdb/graft"
 )
 
@@ -17,7 +20,7 @@ func (s *Store) Vertex(ctx context.Context, id string) (*graft.Vertex, error) {
 		return nil, graft.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite:%s: read vertex: %w", s.path, err)
+		return nil, s.readErr("read vertex", err)
 	}
 	p, err := parseProps(raw)
 	if err != nil {
@@ -41,7 +44,7 @@ func (s *Store) Edges(ctx context.Context, id string, dir graft.Direction, label
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT * FROM (`+q+`) ORDER BY 3, 2, 4, 1`, id, label)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite:%s: read edges: %w", s.path, err)
+		return nil, s.readErr("read edges", err)
 	}
 	defer rows.Close()
 	var out []graft.Edge
@@ -71,15 +74,34 @@ func scanEdge(rows *sql.Rows) (*graft.Edge, error) {
 
 // Export implements graft.Reader: vertices by id, then edges by (from,
 // label, to), from one consistent snapshot.
+// A store error names the file (and says so when it is damaged); an error
+// of vf or ef is returned as it is.
 func (s *Store) Export(ctx context.Context, vf func(*graft.Vertex) error, ef func(*graft.Edge) error) error {
+	var cbErr error
+	err := s.export(ctx,
+		func(v *graft.Vertex) error {
+			cbErr = vf(v)
+			return cbErr
+		},
+		func(e *graft.Edge) error {
+			cbErr = ef(e)
+			return cbErr
+		})
+	if err == nil || cbErr != nil {
+		return err
+	}
+	return s.readErr("export", err)
+}
+
+func (s *Store) export(ctx context.Context, vf func(*graft.Vertex) error, ef func(*graft.Edge) error) error {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("sqlite:%s: export: %w", s.path, err)
+		return err
 	}
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(ctx, `SELECT id, label, props FROM vertices ORDER BY id`)
 	if err != nil {
-		return fmt.Errorf("sqlite:%s: export: %w", s.path, err)
+		return err
 	}
 	for rows.Next() {
 		var v graft.Vertex
@@ -103,7 +125,7 @@ func (s *Store) Export(ctx context.Context, vf func(*graft.Vertex) error, ef fun
 	}
 	rows, err = tx.QueryContext(ctx, `SELECT eid, label, src, dst, props FROM edges ORDER BY src, label, dst, eid`)
 	if err != nil {
-		return fmt.Errorf("sqlite:%s: export: %w", s.path, err)
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -116,4 +138,15 @@ func (s *Store) Export(ctx context.Context, vf func(*graft.Vertex) error, ef fun
 		}
 	}
 	return rows.Err()
+}
+
+// readErr names the file of a failed read, and says what to do when
+// SQLite finds it damaged.
+func (s *Store) readErr(op string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && (se.Code()&0xff == lib.SQLITE_CORRUPT || se.Code()&0xff == lib.SQLITE_NOTADB) {
+		return fmt.Errorf("sqlite:%s: %s: the file is damaged (%w). Restore it from a backup, or rebuild the graph by replaying "+
+			"the source into a new file; sqlite3 %s 'PRAGMA integrity_check' lists the damage", s.path, op, err, s.path)
+	}
+	return fmt.Errorf("sqlite:%s: %s: %w", s.path, op, err)
 }

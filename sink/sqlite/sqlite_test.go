@@ -3,7 +3,10 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -69,5 +72,49 @@ func TestMigrations(t *testing.T) {
 	v, err := s.Vertex(context.Background(), "a")
 	if err != nil || v.Props["n"] != graft.Int(1) || v.Props["m"] != graft.Int(2) {
 		t.Fatalf("vertex after migration: %+v %v", v, err)
+	}
+}
+
+// A damaged file is named as such by export and reads, with what to do;
+// before, export returned SQLite's bare "database disk image is malformed"
+// and graft export printed none of what it had read.
+func TestDamagedFileNamed(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "graph.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []*graft.Write
+	for i := range 3000 {
+		ws = append(ws, &graft.Write{Key: "k", Ops: []graft.Op{{Kind: graft.UpsertVertex, ID: fmt.Sprintf("v%04d", i), Label: "x",
+			Props: graft.Props{"s": graft.String(strings.Repeat("a", 50))}}}})
+	}
+	if err := s.Apply(ctx, &graft.Batch{Writes: ws}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 64; k += 5 {
+		b[len(b)/2+k] ^= 0xff
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	read := 0
+	err = s.Export(ctx, func(*graft.Vertex) error { read++; return nil }, func(*graft.Edge) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "sqlite:"+path+": export: the file is damaged") || !strings.Contains(err.Error(), "PRAGMA integrity_check") {
+		t.Fatalf("export of a damaged file after %d vertices: %v", read, err)
+	}
+	if read == 0 || read >= 3000 {
+		t.Fatalf("%d vertices read before the damage; want some, not all", read)
 	}
 }

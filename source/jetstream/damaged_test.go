@@ -3,6 +3,7 @@ package jetstream_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -198,5 +199,54 @@ func TestStreamCutAtRestartReportedLost(t *testing.T) {
 	_, src = startSource(t, dir, cfg)
 	if ids, lost := readAll(t, src); len(ids) != 0 || len(lost) != 0 {
 		t.Fatalf("second restart: %d records, lost %+v; want nothing", len(ids), lost)
+	}
+}
+
+// damageConsumerState overwrites the durable consumer's state file with
+// garbage, as a bad disk would.
+func damageConsumerState(t *testing.T, dir string, cfg jetstream.Config) {
+	t.Helper()
+	p := filepath.Join(dir, "jetstream", "$G", "streams", cfg.Stream, "obs", cfg.Durable, "o.dat")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] ^= 0x55
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A damaged consumer state is named as such (it was nats-server's bare
+// "API error … err_code=10012"); once reset, the consumer reads the stream
+// again from the first record it holds.
+func TestDamagedConsumerStateNamed(t *testing.T) {
+	dir, cfg := damage(t, 100, false)
+	emb, src := startSource(t, dir, cfg)
+	if ids, _ := readAll(t, src); len(ids) != 100 {
+		t.Fatalf("%d records read, want 100", len(ids))
+	}
+	src.Close()
+	emb.Close()
+	damageConsumerState(t, dir, cfg)
+
+	emb = startEmbedded(t, dir)
+	defer emb.Close()
+	_, err := jetstream.New(context.Background(), emb.Conn(), cfg, nil)
+	if !errors.Is(err, jetstream.ErrConsumerStateDamaged) || !strings.Contains(err.Error(), "consumer graft on stream GRAFT") || !strings.Contains(err.Error(), "err_code=10012") {
+		t.Fatalf("New: %v", err)
+	}
+	if _, err := emb.ResetConsumerState(cfg.Stream, cfg.Durable); err != nil {
+		t.Fatal(err)
+	}
+	src, err = jetstream.New(context.Background(), emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if ids, lost := readAll(t, src); len(ids) != 100 || len(lost) != 0 {
+		t.Fatalf("after the reset: %d records read, %d lost; want the 100 the stream holds", len(ids), len(lost))
 	}
 }

@@ -65,6 +65,11 @@ type Config struct {
 // ErrStreamFull: the stream holds its MaxBytes; publish again later.
 var ErrStreamFull = errors.New("the stream is full (stream.max_bytes): the backlog must shrink first")
 
+// ErrConsumerStateDamaged: the server cannot open the durable consumer's
+// stored state (where it stopped reading): nats-server's err_code 10012,
+// "error creating store for consumer", after its state file was damaged.
+var ErrConsumerStateDamaged = errors.New("its stored state (where it stopped reading) is damaged: the server cannot open it")
+
 // DefaultConfig is the embedded default.
 func DefaultConfig() Config {
 	return Config{Stream: "GRAFT", Subject: "graft.writes", Durable: "graft", AckWait: 10 * time.Second, MaxAckPending: 20000, FetchBatch: 512}
@@ -92,8 +97,9 @@ type Source struct {
 	lost         []graft.Record
 	lostTotal    int64 // records reported lost
 
-	stop chan struct{}
-	done chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 var _ graft.Source = (*Source)(nil)
@@ -154,6 +160,10 @@ func (s *Source) open(ctx context.Context) error {
 		Durable: cfg.Durable, FilterSubject: cfg.Subject, AckPolicy: jetstream.AckAllPolicy,
 		AckWait: cfg.AckWait, MaxAckPending: cfg.MaxAckPending, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeConsumerCreate && strings.Contains(apiErr.Description, "creating store") {
+		return fmt.Errorf("consumer %s on stream %s: %w (nats-server: %s, err_code=%d)", cfg.Durable, cfg.Stream, ErrConsumerStateDamaged, apiErr.Description, apiErr.ErrorCode)
+	}
 	if err != nil {
 		return fmt.Errorf("consumer %s on stream %s: %w", cfg.Durable, cfg.Stream, err)
 	}
@@ -512,11 +522,13 @@ func (s *Source) Lag(ctx context.Context) (int64, error) {
 	return int64(info.NumPending) + max(int64(info.NumAckPending)-mine, 0), nil
 }
 
-// Close implements graft.Source.
+// Close implements graft.Source; a second call does nothing.
 func (s *Source) Close() error {
-	close(s.stop)
-	<-s.done
-	s.iter.Stop()
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		s.iter.Stop()
+	})
 	return nil
 }
 

@@ -2,6 +2,8 @@ package jetstream
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -13,6 +15,7 @@ import (
 type Embedded struct {
 	srv *server.Server
 	nc  *nats.Conn
+	dir string
 }
 
 // EmbeddedOptions configure the embedded server.
@@ -72,7 +75,19 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embedded JetStream: connect: %w", err)
 	}
-	return &Embedded{srv: srv, nc: nc}, nil
+	return &Embedded{srv: srv, nc: nc, dir: o.Dir}, nil
+}
+
+// ResetConsumerState removes the stored state of a durable consumer the
+// server cannot open (ErrConsumerStateDamaged), so that it can be created
+// again: it then starts at the first message the stream holds. Returns
+// the file removed.
+func (e *Embedded) ResetConsumerState(stream, durable string) (string, error) {
+	path := filepath.Join(e.dir, "jetstream", server.DEFAULT_GLOBAL_ACCOUNT, "streams", stream, "obs", durable, "o.dat")
+	if err := os.Remove(path); err != nil {
+		return path, fmt.Errorf("reset consumer state: %w", err)
+	}
+	return path, nil
 }
 
 // Conn is the in-process connection.
