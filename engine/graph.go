@@ -14,26 +14,36 @@ import (
 )
 
 // link adds n to the conflict graph: it depends on the latest pending node of
-// each of its resources (its key and every vertex it touches).
+// each of its resources (its key and every vertex it touches). Behind a
+// parked write of its key (or a deferred one) it is deferred: it waits for
+// the earlier writes of its vertices, but later writes of other keys do not
+// wait for it on them (see detach).
 func (s *scheduler) link(n *node) {
+	key := resource{key: true, id: n.w.Key}
+	if p := s.last[key]; p != nil && (p.state == parked || p.deferred) {
+		n.deferred = true
+	}
 	add := func(r resource) {
 		for _, have := range n.resources {
 			if have == r {
 				return
 			}
 		}
-		n.resources = append(n.resources, r)
 		if p := s.last[r]; p != nil && p != n {
 			if len(p.succ) == 0 || p.succ[len(p.succ)-1] != n {
 				p.succ = append(p.succ, n)
 				n.deps++
 			}
 		}
+		if n.deferred && !r.key {
+			return
+		}
+		n.resources = append(n.resources, r)
 		s.last[r] = n
 	}
 	n.linked = true
 	n.resources = make([]resource, 0, 1+2*len(n.w.Ops))
-	add(resource{key: true, id: n.w.Key})
+	add(key)
 	for i := range n.w.Ops {
 		n.w.Ops[i].Vertices(func(id string) { add(resource{id: id}) })
 	}
@@ -162,29 +172,43 @@ func (s *scheduler) complete(n *node) {
 
 // detach lets the writes that wait for a parked node only because they share
 // a vertex with it go ahead: the missing endpoint may be created by one of
-// them. Writes of its key keep waiting (per-key order). When it retries, the
-// locked set keeps it out of any batch in flight on its vertices.
+// them. Writes of its key keep waiting (per-key order), and are deferred in
+// the same way: a write held behind a parked one of its key cannot run
+// either, so it must not hold its vertices. Otherwise a late hub can wait
+// forever behind such a write — say k1's w1, which links s1 to hub s0 and
+// waits behind k1's parked w101 (it needs s100); s0's write waits behind w1
+// on s0, s100's behind s0's on their key — while one-by-one application
+// would have set w101 and w1 aside and gone on. When a detached write runs,
+// the locked set keeps it out of any batch in flight on its vertices.
 func (s *scheduler) detach(n *node) {
-	key := n.key()
-	kept := n.succ[:0]
-	for _, c := range n.succ {
-		if c.key() == key {
-			kept = append(kept, c)
-			continue
+	for todo := []*node{n}; len(todo) > 0; {
+		n := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		key := n.key()
+		kept := n.succ[:0]
+		for _, c := range n.succ {
+			if c.key() == key {
+				kept = append(kept, c)
+				if !c.deferred && c.state == waiting {
+					c.deferred = true
+					todo = append(todo, c)
+				}
+				continue
+			}
+			c.deps--
+			if c.deps == 0 && c.state == waiting {
+				s.makeReady(c)
+			}
 		}
-		c.deps--
-		if c.deps == 0 && c.state == waiting {
-			s.makeReady(c)
+		clear(n.succ[len(kept):])
+		n.succ = kept
+		for _, r := range n.resources {
+			if s.last[r] == n && !r.key {
+				delete(s.last, r)
+			}
 		}
+		n.resources = []resource{{key: true, id: key}}
 	}
-	clear(n.succ[len(kept):])
-	n.succ = kept
-	for _, r := range n.resources {
-		if s.last[r] == n && !r.key {
-			delete(s.last, r)
-		}
-	}
-	n.resources = []resource{{key: true, id: key}}
 }
 
 // lock counts the vertices of a batch in flight; conflicts reports whether a

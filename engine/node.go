@@ -51,6 +51,7 @@ type node struct {
 	parkExpired bool   // parked past ParkFor: the scheduler gives up or waits on
 	parkErr     string // why it is parked (the sink's missing-endpoint error)
 	witnessOf   string // the vertex it found missing, while it is parked (park.go)
+	deferred    bool   // behind a parked write of its key: holds no vertex for later writes (detach)
 
 	// dead-letter details, set when the node is given up on
 	deadClass string
