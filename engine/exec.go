@@ -77,6 +77,12 @@ func (x *execution) run(cur []*node) (split [][]*node, stop bool) {
 				return [][]*node{cur[:h], cur[h:]}, false
 			}
 			target := cur[idx]
+			if class != graft.TooLarge && replayGone(target) {
+				// A later write of a batch that may have committed deleted
+				// a vertex it writes or links to: apply again without its
+				// ops on that vertex (replay.go).
+				continue
+			}
 			if class == graft.MissingEndpoint {
 				x.park(target, err)
 			} else {
@@ -99,6 +105,7 @@ func (x *execution) run(cur []*node) (split [][]*node, stop bool) {
 				return [][]*node{cur[:h], cur[h:]}, false
 			}
 		default: // Transient, Reconnect, Throttled
+			markInDoubt(cur) // the batch may have committed
 			x.e.stats.Retries.Add(1)
 			if class == graft.Throttled {
 				x.r.shrink = true
@@ -152,7 +159,7 @@ func (x *execution) apply(cur []*node) error {
 	b := &graft.Batch{Writes: make([]*graft.Write, 0, len(cur)), Fence: fence}
 	index := make([]int, 0, len(cur)) // batch index → cur index
 	for i, n := range cur {
-		if w := p.plan(n.w); w != nil {
+		if w := p.plan(replayed(n)); w != nil && len(w.Ops) > 0 {
 			b.Writes = append(b.Writes, w)
 			index = append(index, i)
 		}

@@ -52,6 +52,12 @@ type node struct {
 	parkErr     string // why it is parked (the sink's missing-endpoint error)
 	witnessOf   string // the vertex it found missing, while it is parked (park.go)
 	deferred    bool   // behind a parked write of its key: holds no vertex for later writes (detach)
+	// deletedAfter are the vertices that later writes of a batch deleted,
+	// when that batch failed in doubt (it may have committed); once the
+	// write fails for a missing endpoint (gone), it is applied without its
+	// edge ops on them (replay.go).
+	deletedAfter map[string]bool
+	gone         bool
 
 	// dead-letter details, set when the node is given up on
 	deadClass string
