@@ -437,16 +437,20 @@ func (s *Server) getEdges(w http.ResponseWriter, r *http.Request) {
 
 // Status is GET /v1/status.
 type Status struct {
-	Accepted         int64 `json:"accepted"`      // records POST /v1/writes stored in the stream
-	Committed        int64 `json:"committed"`     // writes committed to the sink
-	DeadLettered     int64 `json:"dead_lettered"` // records dead-lettered (by the engine or rejected at ingest)
-	Pending          int64 `json:"pending"`       // in the stream or the engine, not yet committed or dead-lettered
-	SourceLag        int64 `json:"source_lag"`    // records the source has not delivered yet
-	InFlight         int64 `json:"in_flight"`     // taken by the engine, not yet committed or dead-lettered
-	Eliminated       int64 `json:"eliminated_ops"`
-	Coalesced        int64 `json:"coalesced_ops"`
-	AvoidedConflicts int64 `json:"conflicts_avoided"` // writes batched behind a write they conflict with
-	Conflicts        int64 `json:"conflicts"`
+	Accepted     int64 `json:"accepted"`      // records POST /v1/writes stored in the stream
+	Committed    int64 `json:"committed"`     // writes committed to the sink
+	DeadLettered int64 `json:"dead_lettered"` // records dead-lettered (by the engine or rejected at ingest)
+	Pending      int64 `json:"pending"`       // in the stream or the engine, not yet committed or dead-lettered; -1: unknown
+	SourceLag    int64 `json:"source_lag"`    // records the source has not delivered yet; -1: unknown (LagError)
+	// LagError says why the source's lag is unknown (its server did not
+	// answer, a consumer is being recreated): source_lag and pending are
+	// then -1, never 0, so that nothing waiting for "caught up" is told it.
+	LagError         string `json:"lag_error,omitempty"`
+	InFlight         int64  `json:"in_flight"` // taken by the engine, not yet committed or dead-lettered
+	Eliminated       int64  `json:"eliminated_ops"`
+	Coalesced        int64  `json:"coalesced_ops"`
+	AvoidedConflicts int64  `json:"conflicts_avoided"` // writes batched behind a write they conflict with
+	Conflicts        int64  `json:"conflicts"`
 }
 
 func (s *Server) status(ctx context.Context) Status {
@@ -459,9 +463,12 @@ func (s *Server) status(ctx context.Context) Status {
 	if s.cfg.Lag != nil {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		if lag, err := s.cfg.Lag(ctx); err == nil {
-			out.SourceLag = lag
+		lag, err := s.cfg.Lag(ctx)
+		if err != nil {
+			out.SourceLag, out.Pending, out.LagError = -1, -1, err.Error()
+			return out
 		}
+		out.SourceLag = lag
 	}
 	out.Pending = out.InFlight + out.SourceLag
 	return out

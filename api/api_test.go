@@ -434,3 +434,20 @@ func TestWatermarkPositions(t *testing.T) {
 		t.Fatalf("Wait for an unreached position: %v", err)
 	}
 }
+
+// A source whose lag cannot be read (its server does not answer, a
+// consumer is being recreated) is never reported caught up: source_lag and
+// pending are -1 with the reason. Before, both read 0.
+func TestUnknownLagIsNotCaughtUp(t *testing.T) {
+	f := startWith(t, "", 0, func(c *api.Config) {
+		c.Lag = func(context.Context) (int64, error) { return 0, errors.New("consumer graft: being recreated") }
+	})
+	_, body := f.do(t, "GET", "/v1/status", "")
+	var st api.Status
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.SourceLag != -1 || st.Pending != -1 || st.LagError != "consumer graft: being recreated" {
+		t.Fatalf("status %s", body)
+	}
+}
