@@ -135,9 +135,6 @@ func slowSinkRun(t *testing.T, noProgress bool) {
 	if lag, err := src.Lag(ctx); err != nil || lag != 0 {
 		t.Fatalf("lag %d, %v", lag, err)
 	}
-	if noProgress && src.Redelivered() == 0 {
-		t.Errorf("without in-progress acks the server should have redelivered something")
-	}
 	// With in-progress acks there are normally none; on a loaded machine
 	// the keep-alive can be late and the server redeliver anyway (seen
 	// with the whole suite running at once): the order checks above are
