@@ -80,16 +80,7 @@ func TestLoopbackHosts(t *testing.T) {
 // its maximum message size follows the setting (NATS's default is 1 MiB).
 func TestEmbeddedStreamHoldsLargeRecords(t *testing.T) {
 	svc := startService(t, func(c *config.Config) { c.Limits.MaxRecordBytes = 3 << 20 })
-	big := `{"ops":[{"op":"upsertVertex","id":"big","label":"l","props":{"s":"` + strings.Repeat("a", 2<<20) + `"}}]}`
-	resp, err := http.Post("http://"+svc.Addr()+"/v1/writes?wait=committed", "application/x-ndjson", strings.NewReader(big))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("a 2 MiB record under a 3 MiB limit: %d %s", resp.StatusCode, b)
-	}
+	post(t, svc, `{"ops":[{"op":"upsertVertex","id":"big","label":"l","props":{"s":"`+strings.Repeat("a", 2<<20)+`"}}]}`) // 2 MiB under a 3 MiB limit
 	v, err := svc.Pipeline.Sink.Vertex(context.Background(), "big")
 	if err != nil || len(v.Props["s"].Str()) != 2<<20 {
 		t.Fatalf("vertex: %v", err)

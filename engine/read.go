@@ -37,13 +37,13 @@ func (s *scheduler) readLoop(ctx context.Context) {
 			}
 			seq++
 			n := &node{seq: seq, rec: rec, size: size}
-			if rec.Lost != "" {
-				// nothing to decode: admit dead-letters it
-			} else if rec.Truncated > 0 {
+			switch {
+			case rec.Lost != "": // nothing to decode: admit dead-letters it
+			case rec.Truncated > 0:
 				n.derr = &graft.FieldError{Msg: fmt.Sprintf("record is %d bytes, over the limit of %d bytes", rec.Truncated, s.cfg.Limits.MaxRecordBytes)}
-			} else if s.cfg.Decode != nil {
+			case s.cfg.Decode != nil:
 				n.w, n.derr = s.cfg.Decode(rec)
-			} else {
+			default:
 				n.w, n.derr = graft.Decode(rec.Value, rec.Key, s.cfg.Limits)
 			}
 			if n.w != nil {

@@ -12,6 +12,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+
+	"github.com/graftdb/graft/bench"
 )
 
 func main() {
@@ -25,10 +27,7 @@ func main() {
 	}
 	out := bufio.NewWriterSize(os.Stdout, 1<<20)
 	defer out.Flush()
-	write := func(i int) {
-		fmt.Fprintf(out, `{"key":"k%d","id":"w%d","ops":[{"op":"upsertVertex","id":"s%d","label":"s","props":{"i":%d,"h":%d}},{"op":"upsertEdge","label":"to","from":"s%d","to":"s%d"}]}`+"\n",
-			i%*hub, i, i, i, i-i%*hub, i, i-i%*hub)
-	}
+	write := func(i int) { out.Write(bench.HubWrite(i, *hub)) }
 	due := map[int][]int{} // position → hub writes printed after it
 	for i := range *n {
 		if i%*hub == 0 && *late > 0 {

@@ -1,3 +1,5 @@
+//go:build soak
+
 package main
 
 import (
@@ -17,10 +19,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/graftdb/graft/api"
+	"github.com/graftdb/graft/bench"
 )
 
-// TestSoak is the long load test of issue 17 (scripts/soak runs it; it is
-// skipped unless GRAFT_SOAK names a duration). graft run on embedded
+// TestSoak is the long load test of issue 17, built only with -tags soak
+// (scripts/soak runs it for GRAFT_SOAK, default 5m). graft run on embedded
 // defaults takes, from two clients as fast as it answers, 500-write
 // requests of the late-hub workload: write i (key k(i mod 1000)) upserts
 // s_i and an edge to its hub s_(i - i mod 1000), whose own write is sent
@@ -32,9 +37,12 @@ import (
 // is back under soakDiskBound and the resident memory never passed
 // soakRSSBound.
 func TestSoak(t *testing.T) {
-	d, err := time.ParseDuration(os.Getenv("GRAFT_SOAK"))
-	if err != nil || d <= 0 {
-		t.Skip("a long load test: GRAFT_SOAK=5m (scripts/soak)")
+	d := 5 * time.Minute
+	if v := os.Getenv("GRAFT_SOAK"); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil || d <= 0 {
+			t.Fatalf("GRAFT_SOAK=%q: want a duration such as 5m", v)
+		}
 	}
 	soakLate := 15000 // GRAFT_SOAK_LATE=0 for the same load with hubs in place
 	if v, err := strconv.Atoi(os.Getenv("GRAFT_SOAK_LATE")); err == nil && v >= 0 {
@@ -68,11 +76,11 @@ func TestSoak(t *testing.T) {
 			if i%hub == 0 && soakLate > 0 {
 				due[i+soakLate] = append(due[i+soakLate], i)
 			} else {
-				b.Write(hubWrite(i, hub))
+				b.Write(bench.HubWrite(i, hub))
 				n++
 			}
 			for _, h := range due[i] {
-				b.Write(hubWrite(h, hub))
+				b.Write(bench.HubWrite(h, hub))
 				n++
 			}
 			delete(due, i)
@@ -116,7 +124,7 @@ func TestSoak(t *testing.T) {
 	}
 
 	var maxRSS int64
-	sample := func(start time.Time, prev *status) status {
+	sample := func(start time.Time, prev *api.Status) api.Status {
 		st := getStatus(t, base)
 		rss := residentBytes(p.cmd.Process.Pid)
 		maxRSS = max(maxRSS, rss)
@@ -130,7 +138,7 @@ func TestSoak(t *testing.T) {
 		return st
 	}
 	start := time.Now()
-	prev := status{}
+	prev := api.Status{}
 	for time.Now().Before(stop) {
 		time.Sleep(sampleEvery)
 		prev = sample(start, &prev)
@@ -142,7 +150,7 @@ func TestSoak(t *testing.T) {
 	var tail bytes.Buffer
 	for _, hs := range due {
 		for _, h := range hs {
-			tail.Write(hubWrite(h, hub))
+			tail.Write(bench.HubWrite(h, hub))
 		}
 	}
 	mu.Unlock()
@@ -181,14 +189,6 @@ func TestSoak(t *testing.T) {
 	if disk > soakDiskBound {
 		t.Errorf("the stream holds %d MiB on disk after the drain, over %d MiB: acknowledged records are not removed", disk>>20, soakDiskBound>>20)
 	}
-}
-
-// hubWrite is write i of the late-hub workload (bench/hubgen prints the
-// same).
-func hubWrite(i, hub int) []byte {
-	h := i - i%hub
-	return fmt.Appendf(nil, `{"key":"k%d","id":"w%d","ops":[{"op":"upsertVertex","id":"s%d","label":"s","props":{"i":%d,"h":%d}},{"op":"upsertEdge","label":"to","from":"s%d","to":"s%d"}]}`+"\n",
-		i%hub, i, i, i, h, i, h)
 }
 
 // checkHubGraph exports the graph and checks each line against what writes
@@ -242,20 +242,14 @@ func checkHubGraph(t *testing.T, bin, dir string, n, hub int) (vertices, edges i
 	return vertices, edges
 }
 
-type status struct {
-	Committed    int64 `json:"committed"`
-	Pending      int64 `json:"pending"`
-	DeadLettered int64 `json:"dead_lettered"`
-}
-
-func getStatus(t *testing.T, base string) status {
+func getStatus(t *testing.T, base string) api.Status {
 	t.Helper()
 	resp, err := http.Get(base + "/v1/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st status
+	var st api.Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
