@@ -99,6 +99,7 @@ func openEmbedded(ctx context.Context, c config.Config, log *slog.Logger) (_ *so
 	// Only Graft writes and removes its messages: a skipped sequence or a
 	// stream shorter than what was accepted is a loss, reported.
 	cfg.Contiguous, cfg.AcceptedFile = true, filepath.Join(c.DataDir, "jetstream", "graft-accepted")
+	cfg.TrimmedFile = filepath.Join(c.DataDir, "jetstream", "graft-trimmed")
 	err = s.jetStream(ctx, emb.Conn(), cfg, log)
 	if errors.Is(err, jetstream.ErrConsumerStateDamaged) {
 		// Where the consumer stopped is lost; the stream holds what was not

@@ -33,6 +33,34 @@ func writeAccepted(path string, seq uint64) error {
 	return os.WriteFile(path, acceptedLine(seq), 0o644)
 }
 
+// readMark reads a file of the same form as the accepted file; known is
+// false when it does not exist yet (a data dir from before it).
+func readMark(path string) (seq uint64, known bool, err error) {
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		return 0, false, nil
+	}
+	seq, err = readAccepted(path)
+	return seq, err == nil, err
+}
+
+// writeMark replaces the file's number and syncs it: a power loss must
+// not leave the mark behind what the server did after it.
+func writeMark(path string, seq uint64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(acceptedLine(seq), 0); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 func acceptedLine(seq uint64) []byte {
 	return fmt.Appendf(nil, "%*d\n", acceptedWidth, seq)
 }

@@ -60,6 +60,14 @@ type Config struct {
 	// block file at its first bad message when it restarts after a crash),
 	// reported as a lost record.
 	AcceptedFile string
+	// TrimmedFile, when set with TrimAcked, keeps the stream sequence up
+	// to which Graft removed acknowledged records, written (and synced)
+	// before each removal. nats-server writes a consumer's ack floor to
+	// disk lazily: after a crash the floor can be behind the trim, and the
+	// records between, committed then removed, would look lost. With the
+	// file, only a stream that starts after the trim is a loss; without
+	// it, a stream that starts after the ack floor is taken as trimmed.
+	TrimmedFile string
 }
 
 // ErrStreamFull: the stream holds its MaxBytes; publish again later.
@@ -183,22 +191,52 @@ func (s *Source) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", cfg.Durable, err)
 	}
+	var floor uint64
+	if !s.opened {
+		if floor, err = s.startFloor(ctx, info); err != nil {
+			iter.Stop()
+			return err
+		}
+	}
 	s.mu.Lock()
 	s.cons, s.iter, s.lastConsumer = cons, iter, info.Delivered.Consumer
 	if !s.opened {
-		// The first delivery follows the acknowledged position. A consumer
-		// just created has none: the stream's first message is then next
-		// (what is before it was trimmed once acknowledged).
 		s.opened = true
-		s.acked, s.maxDelivered = info.AckFloor.Stream, info.AckFloor.Stream
-		if info.AckFloor.Stream == 0 && info.Delivered.Stream == 0 {
-			if si, err := s.st.Info(ctx); err == nil && si.State.FirstSeq > 0 {
-				s.maxDelivered = si.State.FirstSeq - 1
-			}
-		}
+		s.acked, s.maxDelivered = floor, floor
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// startFloor is the stream sequence the first delivery follows: the
+// consumer's acknowledged position, or the stream's start when what is
+// before it was removed on purpose. A consumer just created has no
+// position; one whose floor is behind Graft's trim (a crash before
+// nats-server wrote the floor) had those records committed.
+func (s *Source) startFloor(ctx context.Context, info *jetstream.ConsumerInfo) (uint64, error) {
+	floor := info.AckFloor.Stream
+	si, err := s.st.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", s.cfg.Stream, err)
+	}
+	if si.State.FirstSeq <= floor+1 {
+		return floor, nil
+	}
+	start := si.State.FirstSeq - 1
+	if s.cfg.TrimAcked && s.cfg.TrimmedFile != "" {
+		trimmed, known, err := readMark(s.cfg.TrimmedFile)
+		if err != nil {
+			s.log.Warn("jetstream: the record of trimmed sequences is unreadable; the stream's start is taken as trimmed", "file", s.cfg.TrimmedFile, "err", err)
+		} else if known {
+			// Past the trim, the stream's start is a loss (Fetch reports
+			// the sequences skipped).
+			return max(floor, min(start, trimmed)), nil
+		}
+	}
+	if s.cfg.TrimAcked || (info.AckFloor.Stream == 0 && info.Delivered.Stream == 0) {
+		return start, nil
+	}
+	return floor, nil
 }
 
 // checkAccepted compares the stream's last sequence with the highest one
@@ -399,6 +437,14 @@ func (s *Source) trim(ctx context.Context) {
 	s.mu.Unlock()
 	if upTo <= from {
 		return
+	}
+	if s.cfg.TrimmedFile != "" {
+		// Recorded first: a removal the record does not cover would be
+		// taken for a loss at the next start.
+		if err := writeMark(s.cfg.TrimmedFile, upTo); err != nil {
+			s.log.Warn("jetstream: recording the trim failed; acknowledged messages stay until it works", "err", err)
+			return
+		}
 	}
 	if err := s.st.Purge(ctx, jetstream.WithPurgeSequence(upTo+1)); err != nil {
 		s.log.Warn("jetstream: removing acknowledged messages failed; retried later", "err", err)
