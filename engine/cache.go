@@ -79,6 +79,16 @@ func (wc *writeCache) vertex(id string) (*vertexFacts, bool) {
 	return v.(*vertexFacts), true
 }
 
+// exists reports whether a committed batch established the vertex and
+// nothing since forgot it; it does not change what is evicted next.
+func (wc *writeCache) exists(id string) bool {
+	if wc == nil {
+		return false
+	}
+	_, ok := wc.c.Peek(vertexKey(id))
+	return ok
+}
+
 func (wc *writeCache) group(key string, gen uint64) (*groupFacts, bool) {
 	if wc == nil {
 		return nil, false

@@ -44,18 +44,23 @@ func checkOutcome(t *testing.T, wl *testWorkload, g *semantics.Graph, dlq *memDL
 	t.Helper()
 	conformance.CheckModel(t, g, wl.model)
 	got := dlq.byID()
-	for id := range wl.poison {
+	for id, class := range wl.poison {
 		l, ok := got[id]
 		if !ok {
-			t.Errorf("write %s: rejected by the model but not dead-lettered", id)
+			t.Errorf("write %s: rejected by the model (%s) but not dead-lettered", id, class)
 			continue
 		}
-		if l.Class != graft.Permanent.String() || !strings.Contains(l.Error, "label") {
+		switch {
+		case class == graft.Permanent && (l.Class != class.String() || !strings.Contains(l.Error, "label")):
 			t.Errorf("write %s: dead letter %s %q, want a permanent label error", id, l.Class, l.Error)
+		case class == graft.MissingEndpoint && l.Class != class.String():
+			t.Errorf("write %s: dead letter %s %q, want a missing endpoint", id, l.Class, l.Error)
+		case class != graft.Permanent && class != graft.MissingEndpoint:
+			t.Errorf("write %s: the model rejects it as %s, which the workload never means to write", id, class)
 		}
 	}
 	for id, l := range got {
-		if !wl.poison[id] {
+		if _, ok := wl.poison[id]; !ok {
 			t.Errorf("write %s: dead-lettered (%s: %s) but the model applies it", id, l.Class, l.Error)
 		}
 	}

@@ -271,6 +271,9 @@ func (x *execution) park(n *node, err error) {
 	// endpoint is on its way (a pending write creates it, or the reader is
 	// held back and may not have read it yet).
 	n.parkExpired = now.Add(n.parkDelay).Sub(n.parkedSince) > x.e.cfg.ParkFor
+	if n.parkExpired {
+		x.probeMissing(n)
+	}
 	n.parkErr = err.Error()
 	x.e.stats.Parked.Add(1)
 	n.due = now.Add(n.parkDelay)

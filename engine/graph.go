@@ -84,13 +84,25 @@ func (s *scheduler) countCreators(n *node, delta int) {
 		return
 	}
 	for i := range n.w.Ops {
-		if op := &n.w.Ops[i]; op.Kind == graft.UpsertVertex {
-			if c := s.creators[op.ID] + delta; c > 0 {
-				s.creators[op.ID] = c
-			} else {
+		op := &n.w.Ops[i]
+		if op.Kind != graft.UpsertVertex {
+			continue
+		}
+		set := s.creators[op.ID]
+		switch {
+		case delta > 0 && set == nil:
+			s.creators[op.ID] = map[*node]struct{}{n: {}}
+		case delta > 0:
+			set[n] = struct{}{}
+		default:
+			delete(set, n)
+			if len(set) == 0 {
 				delete(s.creators, op.ID)
 			}
 		}
+	}
+	if delta < 0 && s.parkedKey[n.key()] == n {
+		delete(s.parkedKey, n.key())
 	}
 }
 

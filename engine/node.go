@@ -51,12 +51,20 @@ type node struct {
 	parkExpired bool   // parked past ParkFor: the scheduler gives up or waits on
 	parkErr     string // why it is parked (the sink's missing-endpoint error)
 	witnessOf   string // the vertex it found missing, while it is parked (park.go)
-	deferred    bool   // behind a parked write of its key: holds no vertex for later writes (detach)
+	// What the sink's reader said when its parking expired (probeMissing):
+	// the endpoints it needs that do not exist, when known; doomed when it
+	// links to a vertex it deletes itself.
+	missing        []string
+	missingKnown   bool
+	doomed         bool
+	probedAllExist bool
+	deferred       bool // behind a parked write of its key: holds no vertex for later writes (detach)
 	// deletedAfter are the vertices that later writes of a batch deleted,
 	// when that batch failed in doubt (it may have committed); once the
 	// write fails for a missing endpoint (gone), it is applied without its
 	// edge ops on them (replay.go).
 	deletedAfter map[string]bool
+	selfDeletes  bool // it deletes a vertex it touched before, and failed in doubt
 	gone         bool
 
 	// dead-letter details, set when the node is given up on

@@ -13,6 +13,7 @@ package engine
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"time"
 
@@ -156,6 +157,7 @@ func (s *scheduler) knownMissing(n *node) string {
 // vertex go ahead, and it is woken by what it names.
 func (s *scheduler) setAside(n *node) {
 	n.state = parked
+	s.parkedKey[n.key()] = n
 	heap.Push(&s.parkQ, n)
 	s.detach(n)
 	s.hold(n)
@@ -175,30 +177,134 @@ func (s *scheduler) unpark() {
 // endpointOnItsWay reports whether a parked write's missing endpoint may
 // still come: a write the engine holds upserts one of its edges' endpoints,
 // or the reader is held back by the bounds and may not have read it yet.
-// Such a write is never dead-lettered; it is retried when the endpoint's
-// write commits (wakeParked).
+// Such a write is not dead-lettered; it is retried when the endpoint's
+// write commits (wakeParked). An endpoint the write cache knows to exist is
+// not the one it misses: the writes that upsert it do not count.
+//
+// A write that can run only after a parked write of its key (deferred)
+// counts while that parked write is within its first ParkFor: it is then
+// applied or given up on soon. Past it, or when that parked write is n
+// itself, it does not: with it counted, two parked writes each waiting for
+// a vertex that a write behind the other upserts waited for each other
+// forever (a random workload with vertices deleted for good showed it).
 func (s *scheduler) endpointOnItsWay(n *node) bool {
+	if n.doomed {
+		return false // nothing outside the write can give it what it deletes
+	}
 	if s.budget.starved() {
 		return true
 	}
-	own := map[string]bool{} // what the write upserts itself is not on its way
-	for i := range n.w.Ops {
-		if op := &n.w.Ops[i]; op.Kind == graft.UpsertVertex {
-			own[op.ID] = true
-		}
+	ids := n.missing
+	if !n.missingKnown {
+		ids, _ = externalEndpoints(n.w)
+	} else if len(ids) == 0 {
+		return true // they exist now: try again
 	}
-	for i := range n.w.Ops {
-		op := &n.w.Ops[i]
-		if !op.Kind.IsEdge() {
-			continue
+	now := time.Now()
+	for _, id := range ids {
+		if !n.missingKnown && s.e.cache.exists(id) {
+			continue // not the endpoint it misses
 		}
-		for _, id := range append([]string{op.From, op.To}, op.Targets...) {
-			if !own[id] && s.creators[id] > 0 {
+		for c := range s.creators[id] {
+			if s.mayRunSoon(c, n, now) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// externalEndpoints lists the vertices w's edges need and w does not
+// upsert before them; doomed is true when an edge needs a vertex w itself
+// deleted before it (only deleteEdge and dropProps do without endpoints:
+// on an absent edge they do nothing).
+func externalEndpoints(w *graft.Write) (ids []string, doomed bool) {
+	own := map[string]bool{} // true: upserted by w so far; false: deleted
+	seen := map[string]bool{}
+	for i := range w.Ops {
+		op := &w.Ops[i]
+		switch op.Kind {
+		case graft.UpsertVertex:
+			own[op.ID] = true
+			continue
+		case graft.DeleteVertex:
+			own[op.ID] = false
+			continue
+		case graft.UpsertEdge, graft.ReplaceEdges:
+		default:
+			continue
+		}
+		for _, id := range append([]string{op.From, op.To}, op.Targets...) {
+			if id == "" {
+				continue
+			}
+			if up, ok := own[id]; ok {
+				doomed = doomed || !up
+				continue
+			}
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, doomed
+}
+
+// probeMissing asks the sink's reader, when it has one, which endpoints a
+// write whose parking expired misses: the scheduler then waits only for
+// writes that create those (endpointOnItsWay). A write that also links to
+// a vertex that exists, upserted by many pending writes, otherwise waited
+// as long as they kept coming. Runs on a worker, never the scheduler; a
+// failed read leaves it unknown.
+func (x *execution) probeMissing(n *node) {
+	n.missing, n.missingKnown = nil, false
+	ids, doomed := externalEndpoints(n.w)
+	n.doomed = doomed
+	r, ok := x.e.sink.(graft.Reader)
+	if !ok || doomed {
+		return
+	}
+	var missing []string
+	for _, id := range ids {
+		_, err := r.Vertex(x.ctx, id)
+		switch {
+		case errors.Is(err, graft.ErrNotFound):
+			missing = append(missing, id)
+		case err != nil:
+			return
+		}
+	}
+	if len(missing) == 0 {
+		// The endpoints exist now: try again, once; a sink that fails
+		// again while its reader says they exist is not believed twice.
+		if n.probedAllExist {
+			return
+		}
+		n.probedAllExist = true
+	}
+	n.missing, n.missingKnown = missing, true
+}
+
+// mayRunSoon reports whether c can run without waiting for n, or for a
+// parked write past its first ParkFor.
+func (s *scheduler) mayRunSoon(c, n *node, now time.Time) bool {
+	if c == n || c.state == done || c.state == dying {
+		return false
+	}
+	if !c.deferred {
+		return true
+	}
+	h := s.parkedKey[c.key()]
+	switch {
+	case h == nil:
+		return true
+	case h == n:
+		return false // behind n in its key
+	case h.state != parked:
+		return true // its key's parked write is being tried again
+	}
+	return now.Before(h.parkedSince.Add(s.cfg.ParkFor))
 }
 
 // parkOn indexes a parked node by the endpoints of its edges, one of which

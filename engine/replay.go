@@ -20,13 +20,19 @@ import "github.com/graftdb/graft"
 // difference: if the first attempt did not commit and the write's failure
 // was its own — b never existed — it is not dead-lettered; what it did to b
 // could not have outlived w3 anyway.)
+//
+// One write is the same inside: [edge v→b, deleteVertex b] replayed fails
+// its own edge op. Its ops on a vertex before its own last delete of it are
+// left out the same way; the delete and what follows it stay.
 
 // markInDoubt records, for each write of a batch that failed in doubt, the
-// vertices later writes of the batch delete.
+// vertices later writes of the batch delete, and whether it deletes a
+// vertex it wrote to before (selfDeletes).
 func markInDoubt(cur []*node) {
 	var later map[string]bool
 	for i := len(cur) - 1; i >= 0; i-- {
 		n := cur[i]
+		n.selfDeletes = n.selfDeletes || deletesWhatItTouched(n.w)
 		for id := range later {
 			if n.deletedAfter == nil {
 				n.deletedAfter = map[string]bool{}
@@ -48,7 +54,7 @@ func markInDoubt(cur []*node) {
 // write of an in-doubt batch deleted, and from now on leaves them out
 // (replayed). False if it already did.
 func replayGone(n *node) bool {
-	if n.gone || len(n.deletedAfter) == 0 {
+	if n.gone || (len(n.deletedAfter) == 0 && !n.selfDeletes) {
 		return false
 	}
 	n.gone = stripped(n) != n.w
@@ -63,24 +69,55 @@ func replayed(n *node) *graft.Write {
 	return stripped(n)
 }
 
+// deletesWhatItTouched reports whether w deletes a vertex an earlier op of
+// w writes, links or drops props of.
+func deletesWhatItTouched(w *graft.Write) bool {
+	touched := map[string]bool{}
+	for i := range w.Ops {
+		op := &w.Ops[i]
+		if op.Kind == graft.DeleteVertex && touched[op.ID] {
+			return true
+		}
+		for _, id := range append([]string{op.ID, op.From, op.To}, op.Targets...) {
+			if id != "" && (id != op.ID || !op.Kind.IsEdge()) {
+				touched[id] = true
+			}
+		}
+	}
+	return false
+}
+
 // stripped is n's write without its ops on vertices a later write of an
-// in-doubt batch deleted (n's write itself if it has none).
+// in-doubt batch deleted, nor those on a vertex before n's own last delete
+// of it (n's write itself if it has none).
 func stripped(n *node) *graft.Write {
-	gone := n.deletedAfter
+	var lastDelete map[string]int // vertex → index of n's last delete of it
+	if n.selfDeletes {
+		lastDelete = map[string]int{}
+		for i := range n.w.Ops {
+			if op := &n.w.Ops[i]; op.Kind == graft.DeleteVertex {
+				lastDelete[op.ID] = i
+			}
+		}
+	}
 	var kept []graft.Op
 	changed := false
 	for i := range n.w.Ops {
 		op := n.w.Ops[i]
+		gone := func(id string) bool {
+			at, ok := lastDelete[id]
+			return n.deletedAfter[id] || (ok && i < at)
+		}
 		switch {
-		case op.Kind.IsEdge() && (gone[op.From] || gone[op.To]),
-			op.Kind == graft.ReplaceEdges && gone[op.From],
-			!op.Kind.IsEdge() && op.Kind != graft.ReplaceEdges && gone[op.ID]:
+		case op.Kind.IsEdge() && (gone(op.From) || gone(op.To)),
+			op.Kind == graft.ReplaceEdges && gone(op.From),
+			!op.Kind.IsEdge() && op.Kind != graft.ReplaceEdges && gone(op.ID):
 			changed = true
 			continue
 		case op.Kind == graft.ReplaceEdges:
 			var ts []string
 			for _, t := range op.Targets {
-				if !gone[t] {
+				if !gone(t) {
 					ts = append(ts, t)
 				}
 			}

@@ -37,12 +37,13 @@ type scheduler struct {
 	unitsCap     int // adaptive batch unit limit (shrinks on conflict)
 
 	budget    *budget
-	parkedOn  map[string][]*node // vertex → parked writes that name it (woken when it is written)
-	creators  map[string]int     // vertex → writes held and not done that upsert it
-	missing   map[string]int     // vertex → parked writes that found it missing (witnesses)
-	releasing bool               // a ready write upserts a vertex parked writes wait for
-	ahead     []*node            // writes made ready while a vertex was known missing (park.go)
-	unheld    []*node            // waiting writes the held bound had no room for
+	parkedOn  map[string][]*node            // vertex → parked writes that name it (woken when it is written)
+	creators  map[string]map[*node]struct{} // vertex → writes held and not done that upsert it
+	parkedKey map[string]*node              // key → its parked write (the key's first pending one), while parked
+	missing   map[string]int                // vertex → parked writes that found it missing (witnesses)
+	releasing bool                          // a ready write upserts a vertex parked writes wait for
+	ahead     []*node                       // writes made ready while a vertex was known missing (park.go)
+	unheld    []*node                       // waiting writes the held bound had no room for
 	inputDone bool
 	stopping  bool
 	fatal     error
@@ -59,22 +60,23 @@ func newScheduler(e *Engine, src graft.Source) *scheduler {
 	cfg := e.cfg
 	return &scheduler{
 		e: e, src: src, cfg: cfg,
-		in:       make(chan input, 16),
-		results:  make(chan result, cfg.Concurrency),
-		dlDone:   make(chan []*node, 16),
-		work:     make(chan []*node),
-		dlWork:   make(chan []*node),
-		last:     map[resource]*node{},
-		locked:   map[string]int{},
-		tracks:   map[string]*partitionTrack{},
-		lost:     map[string]int64{},
-		idle:     cfg.Concurrency,
-		unitsCap: cfg.MaxBatchUnits,
-		budget:   newBudget(cfg.MaxInflightRecords, cfg.MaxInflightBytes),
-		parkedOn: map[string][]*node{},
-		creators: map[string]int{},
-		missing:  map[string]int{},
-		exited:   make(chan struct{}),
+		in:        make(chan input, 16),
+		results:   make(chan result, cfg.Concurrency),
+		dlDone:    make(chan []*node, 16),
+		work:      make(chan []*node),
+		dlWork:    make(chan []*node),
+		last:      map[resource]*node{},
+		locked:    map[string]int{},
+		tracks:    map[string]*partitionTrack{},
+		lost:      map[string]int64{},
+		idle:      cfg.Concurrency,
+		unitsCap:  cfg.MaxBatchUnits,
+		budget:    newBudget(cfg.MaxInflightRecords, cfg.MaxInflightBytes),
+		parkedOn:  map[string][]*node{},
+		creators:  map[string]map[*node]struct{}{},
+		parkedKey: map[string]*node{},
+		missing:   map[string]int{},
+		exited:    make(chan struct{}),
 	}
 }
 

@@ -14,17 +14,32 @@ import (
 // vertices, and the graph that applying it in order must produce: the model,
 // computed by applying each write to a memgraph one at a time, independently
 // of the engine. Writes the model rejects must be dead-lettered.
+//
+// Besides stable vertices (never deleted) and ephemeral ones (deleted and
+// recreated, always by writes that upsert them with their edges), mortal
+// vertices are created once, linked to by writes of any key that do not
+// upsert them, and deleted by a write of any key, for good; a batch holding
+// an edge to one and its deletion, committed in doubt, must replay to the
+// same graph (issue 27). No write links to a mortal after its deletion:
+// such a write parks, the writes of its key behind it are set aside, and
+// later writes of other keys go first (invariant 12), which an
+// arrival-order model cannot follow; park_test.go covers those.
 type testWorkload struct {
 	lines  []string
 	model  *model.Graph
-	poison map[string]bool // write ids the model rejected
+	poison map[string]graft.Class // write ids the model rejected, and why
 }
 
 func genWorkload(t testing.TB, seed uint64, n, keys, stable int) *testWorkload {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	zipf := rand.NewZipf(rng, 1.3, 1, uint64(stable-1))
-	wl := &testWorkload{model: model.New(), poison: map[string]bool{}}
+	wl := &testWorkload{model: model.New(), poison: map[string]graft.Class{}}
 	sv := func(i uint64) string { return fmt.Sprintf("s%d", i) }
+	mv := func(i int) string { return fmt.Sprintf("m%d", i) }
+	mortals := max(stable/2, 1)
+	// About half of them deleted by the end; a mortal op is one op in ten,
+	// two ops a write.
+	pDelete := min(float64(mortals)/(0.1*2*float64(n)), 0.5)
 	label := func(i uint64) string { return []string{"software", "device", "org"}[i%3] }
 	prop := func() graft.Value {
 		switch rng.IntN(4) {
@@ -51,7 +66,7 @@ func genWorkload(t testing.TB, seed uint64, n, keys, stable int) *testWorkload {
 		}
 		wl.lines = append(wl.lines, string(b))
 		if err := wl.model.ApplyWrite(w); err != nil {
-			wl.poison[w.ID] = true
+			wl.poison[w.ID] = graft.ClassOf(err)
 		}
 	}
 	seq := 0
@@ -65,12 +80,33 @@ func genWorkload(t testing.TB, seed uint64, n, keys, stable int) *testWorkload {
 		w.Ops = []graft.Op{{Kind: graft.UpsertVertex, ID: sv(uint64(i)), Label: label(uint64(i)), Props: props()}}
 		emit(w)
 	}
+	var alive []int // mortals not deleted yet, as far as the writes so far go
+	for i := 0; i < mortals; i++ {
+		alive = append(alive, i)
+		w := next(fmt.Sprintf("k%d", rng.IntN(keys)))
+		w.Ops = []graft.Op{{Kind: graft.UpsertVertex, ID: mv(i), Label: "mortal", Props: props()}}
+		emit(w)
+	}
 	ephemeral := 0
 	for len(wl.lines) < n {
 		key := fmt.Sprintf("k%d", rng.IntN(keys))
 		w := next(key)
 		a, b := zipf.Uint64(), zipf.Uint64()
 		for j := 1 + rng.IntN(3); j > 0; j-- {
+			if rng.IntN(100) < 10 && len(alive) > 0 {
+				i := rng.IntN(len(alive))
+				m := mv(alive[i])
+				switch r := rng.Float64(); {
+				case r < pDelete:
+					w.Ops = append(w.Ops, graft.Op{Kind: graft.DeleteVertex, ID: m})
+					alive = append(alive[:i], alive[i+1:]...)
+				case r < 0.6:
+					w.Ops = append(w.Ops, graft.Op{Kind: graft.UpsertEdge, Label: "links", From: sv(a), To: m, Props: props()})
+				default:
+					w.Ops = append(w.Ops, graft.Op{Kind: graft.UpsertEdge, Label: "linkedBy", From: m, To: sv(b)})
+				}
+				continue
+			}
 			switch r := rng.IntN(100); {
 			case r < 30:
 				w.Ops = append(w.Ops, graft.Op{Kind: graft.UpsertVertex, ID: sv(a), Label: label(a), Props: props()})
