@@ -139,6 +139,21 @@ var sinkCases = []sinkCase{
 {"type":"edge","label":"e","from":"a","to":"b","props":{"n":2}}`,
 	},
 	{
+		// The edge comes back exactly as it was: a sink that writes only
+		// what differs from before must still write it (its old row went
+		// with the vertex).
+		name: "an edge re-inserted unchanged into a vertex deleted and recreated is there",
+		steps: []step{
+			ok(`{"ops":[{"op":"upsertVertex","id":"a","label":"v"},{"op":"upsertVertex","id":"b","label":"v"},
+				{"op":"upsertEdge","label":"e","from":"a","to":"b","props":{"n":1}}]}`),
+			ok(`{"ops":[{"op":"deleteVertex","id":"b"},{"op":"upsertVertex","id":"b","label":"v"},
+				{"op":"upsertEdge","label":"e","from":"a","to":"b","props":{"n":1}}]}`),
+		},
+		want: `{"type":"vertex","id":"a","label":"v","props":{}}
+{"type":"vertex","id":"b","label":"v","props":{}}
+{"type":"edge","label":"e","from":"a","to":"b","props":{"n":1}}`,
+	},
+	{
 		name: "upsertEdge creates and merges props; a later write in the batch sees an earlier one",
 		steps: []step{
 			ok(`{"ops":[{"op":"upsertVertex","id":"d1","label":"device"},{"op":"upsertVertex","id":"s1","label":"software"}]}`,
