@@ -20,8 +20,11 @@ type SharedCache interface {
 	// cache's epoch: a new epoch means every fact held locally is void.
 	Load(ctx context.Context, keys []string, have []uint64) (SharedLoad, error)
 	// Begin marks keys as being written; deletes says the batch deletes a
-	// vertex (which voids every edge group).
-	Begin(ctx context.Context, keys []string, deletes bool) (SharedTicket, error)
+	// vertex (which voids every edge group). planned[i] is the version of
+	// the fact the batch was planned with for keys[i] (0: none): if another
+	// batch began writing the key since that fact, the key is not Alone
+	// (the batch's facts build on a fact that may be stale).
+	Begin(ctx context.Context, keys []string, planned []uint64, deletes bool) (SharedTicket, error)
 	// Publish stores the facts (facts[i] for the ticket's keys[i], nil:
 	// unknown) established by the committed batch.
 	Publish(ctx context.Context, t SharedTicket, facts []*SharedFact) error
@@ -43,7 +46,7 @@ type SharedLoad struct {
 type SharedTicket struct {
 	Keys     []string
 	Versions []uint64 // each key's version, taken by Begin
-	Alone    []bool   // no other batch was writing the key when Begin ran
+	Alone    []bool   // no other batch was writing the key when Begin ran, nor began since the fact it was planned with
 	Deletes  bool
 	Epoch    uint64 // of the Load the batch was planned with
 }

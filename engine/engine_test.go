@@ -26,16 +26,11 @@ func testConfig() engine.Config {
 
 var testLimits = graft.SinkLimits{MaxUnits: 200, MaxBytes: 1 << 20, MaxWrites: 50, Concurrency: 4}
 
+// run runs the engine until the source is done; a run still going after
+// two minutes is a stall (the cases finish in seconds).
 func run(t *testing.T, sink graft.Sink, dlq graft.DeadLetters, src graft.Source, cfg engine.Config) *engine.Engine {
 	t.Helper()
-	e, err := engine.New(sink, dlq, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Run(context.Background(), src); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	return e
+	return runWithin(t, 2*time.Minute, sink, dlq, src, cfg)
 }
 
 // checkOutcome compares the final graph with the model and the dead letters

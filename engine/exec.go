@@ -168,7 +168,7 @@ func (x *execution) apply(cur []*node) error {
 	x.e.stats.CacheMisses.Add(int64(p.misses))
 	var ticket *graft.SharedTicket
 	if shared && len(b.Writes) > 0 {
-		ticket = x.begin(cache, b.Writes)
+		ticket = x.begin(cache, b.Writes, p.used)
 	}
 	if len(b.Writes) > 0 {
 		x.e.stats.Applies.Add(1)
@@ -213,15 +213,19 @@ func (x *execution) apply(cur []*node) error {
 // begin marks the elements the planned writes change in the shared cache.
 // When it fails, the cache is bypassed from the next batch on; this one was
 // planned with facts loaded before the failure and goes ahead.
-func (x *execution) begin(cache *writeCache, ws []*graft.Write) *graft.SharedTicket {
+func (x *execution) begin(cache *writeCache, ws []*graft.Write, used map[string]uint64) *graft.SharedTicket {
 	keys := batchKeys(ws)
+	planned := make([]uint64, len(keys))
+	for i, k := range keys {
+		planned[i] = used[k]
+	}
 	deletes := false
 	for _, w := range ws {
 		for i := range w.Ops {
 			deletes = deletes || w.Ops[i].Kind == graft.DeleteVertex
 		}
 	}
-	t, err := cache.shared.c.Begin(x.ctx, keys, deletes)
+	t, err := cache.shared.c.Begin(x.ctx, keys, planned, deletes)
 	if err != nil {
 		cache.shared.failed(cache, err)
 		return nil

@@ -19,6 +19,11 @@ type planner struct {
 
 	eliminated, coalesced int
 	hits, misses          int // write-cache lookups
+
+	// used is the version of each cache entry the plan read (shared cache:
+	// the batch's facts build on it, so they may be published only if no
+	// other batch began writing the element since; Begin checks).
+	used map[string]uint64
 }
 
 // vstate is what the batch knows of a vertex.
@@ -82,6 +87,7 @@ func (p *planner) vertex(id string) (v vstate, fromCache, ok bool) {
 	}
 	if f, ok := p.cache.vertex(id); ok {
 		p.hits++
+		p.read(vertexKey(id), f.version)
 		return vstate{label: f.label, props: f.props}, true, true
 	}
 	if p.cache != nil {
@@ -100,12 +106,20 @@ func (p *planner) group(from, label string) (g *gstate, fromCache bool) {
 	}
 	if f, ok := p.cache.group(k, p.gen); ok {
 		p.hits++
+		p.read(k, f.version)
 		return &gstate{exact: f.exact, targets: f.targets}, true
 	}
 	if p.cache != nil {
 		p.misses++
 	}
 	return nil, false
+}
+
+func (p *planner) read(k string, version uint64) {
+	if p.used == nil {
+		p.used = map[string]uint64{}
+	}
+	p.used[k] = version
 }
 
 // redundant reports whether op is a no-op given what is known.

@@ -192,13 +192,23 @@ func uintOf(v any) (uint64, error) {
 	return 0, fmt.Errorf("unexpected %T", v)
 }
 
+// beginScript: KEYS gen, clock, then n:, i:, f: per element; ARGV deletes,
+// in-flight TTL ms, then per element the version of the fact the batch was
+// planned with ('0': none). An element is alone (1) when no other batch is
+// writing it and, if the batch was planned with a fact, that fact is still
+// the one stored: a batch that began (and maybe finished) since then may
+// have changed what the fact says.
 var beginScript = goredis.NewScript(`
 if ARGV[1] == '1' then redis.call('INCR', KEYS[1]) end
 local v = redis.call('INCR', KEYS[2])
 local out = {v}
+local a = 3
 for i = 3, #KEYS, 3 do
+  local fresh = ARGV[a] == '0' or redis.call('HGET', KEYS[i+2], '_v') == ARGV[a]
+  a = a + 1
   redis.call('SET', KEYS[i], v, 'PX', ARGV[2])
-  out[#out+1] = redis.call('INCR', KEYS[i+1])
+  local alone = redis.call('INCR', KEYS[i+1]) == 1 and fresh
+  out[#out+1] = alone and 1 or 0
   redis.call('PEXPIRE', KEYS[i+1], ARGV[2])
   redis.call('DEL', KEYS[i+2])
 end
@@ -206,7 +216,10 @@ return out
 `)
 
 // Begin implements graft.SharedCache.
-func (r *Cache) Begin(ctx context.Context, keys []string, deletes bool) (graft.SharedTicket, error) {
+func (r *Cache) Begin(ctx context.Context, keys []string, planned []uint64, deletes bool) (graft.SharedTicket, error) {
+	if len(planned) != len(keys) {
+		return graft.SharedTicket{}, fmt.Errorf("redis begin: %d planned versions for %d keys", len(planned), len(keys))
+	}
 	ks := make([]string, 0, 3*len(keys)+2)
 	ks = append(ks, r.key("", "gen"), r.key("", "clock"))
 	for _, k := range keys {
@@ -216,7 +229,12 @@ func (r *Cache) Begin(ctx context.Context, keys []string, deletes bool) (graft.S
 	if deletes {
 		del = "1"
 	}
-	res, err := beginScript.Run(ctx, r.rdb, ks, del, r.opts.InflightTTL.Milliseconds()).Int64Slice()
+	args := make([]any, 0, 2+len(keys))
+	args = append(args, del, r.opts.InflightTTL.Milliseconds())
+	for _, v := range planned {
+		args = append(args, strconv.FormatUint(v, 10))
+	}
+	res, err := beginScript.Run(ctx, r.rdb, ks, args...).Int64Slice()
 	if err != nil {
 		return graft.SharedTicket{}, fmt.Errorf("redis begin: %w", err)
 	}

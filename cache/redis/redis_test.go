@@ -371,3 +371,63 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// The race behind a rare loss in TestConcurrentProcessesShareTheCache: A
+// loads x's fact {p3: 0} and plans; B begins, writes p3 = 1, publishes and
+// finishes; then A begins, alone, and published its plan's view — x.p3 = 0,
+// false — after which an upsert of p3 = 0 was eliminated and lost. A batch
+// planned with a fact is now alone only if that fact is still the one
+// stored; one planned without any fact knows only what it wrote itself.
+func TestFactPlannedBeforeAnotherBatchIsNotPublished(t *testing.T) {
+	srv := redistest.Start(t)
+	c := open(t, srv.URL(5))
+	ctx := context.Background()
+	x := "v\x00x" // the cache key of vertex x
+	fact := func(p3 int64) []*graft.SharedFact {
+		return []*graft.SharedFact{{Label: "thing", Props: graft.Props{"p3": graft.Int(p3)}}}
+	}
+	load := func() *graft.SharedFact {
+		t.Helper()
+		l, err := c.Load(ctx, []string{x}, []uint64{0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Facts[0]
+	}
+	begin := func(planned uint64) graft.SharedTicket {
+		t.Helper()
+		tk, err := c.Begin(ctx, []string{x}, []uint64{planned}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := c.Load(ctx, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Epoch = l.Epoch
+		return tk
+	}
+	// x.p3 = 0, published.
+	if err := c.Publish(ctx, begin(0), fact(0)); err != nil {
+		t.Fatal(err)
+	}
+	seen := load()
+	if seen == nil || !seen.Props["p3"].Equal(graft.Int(0)) {
+		t.Fatalf("the first fact was not stored: %+v", seen)
+	}
+	// B: begins after A's load, sets p3 = 1, publishes.
+	if err := c.Publish(ctx, begin(seen.Version), fact(1)); err != nil {
+		t.Fatal(err)
+	}
+	// A: planned with the first fact, begins now that B is done.
+	a := begin(seen.Version)
+	if a.Alone[0] {
+		t.Fatal("A is alone although B began writing x after the fact A planned with")
+	}
+	if err := c.Publish(ctx, a, fact(0)); err != nil {
+		t.Fatal(err)
+	}
+	if f := load(); f != nil && f.Props["p3"].Equal(graft.Int(0)) {
+		t.Fatalf("x.p3 = 0 is stored, but B set it to 1: %+v", f)
+	}
+}
