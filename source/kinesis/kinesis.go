@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -154,6 +155,7 @@ type Source struct {
 	dirty     map[string]string // shard → checkpoint to write
 	listed    time.Time
 	seen      map[string]observed // the lease table as last scanned
+	probed    map[string]probed   // shards held elsewhere: whether they hold records after what was read
 	drain     func(context.Context, []string) error
 	abandon   func(string, int64)
 	metrics   *metrics
@@ -189,7 +191,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 		return nil, err
 	}
 	s := &Source{cfg: cfg, log: log.With("worker", cfg.Worker), shards: map[string]*shard{}, dirty: map[string]string{},
-		seen: map[string]observed{}, metrics: newMetrics(), stop: make(chan struct{}), done: make(chan struct{})}
+		seen: map[string]observed{}, probed: map[string]probed{}, metrics: newMetrics(), stop: make(chan struct{}), done: make(chan struct{})}
 	s.kc = kinesis.NewFromConfig(ac, func(o *kinesis.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -511,24 +513,33 @@ func (s *Source) Ack(_ context.Context, pos graft.Position) error {
 	return nil
 }
 
-// Lag is the number of owned shards not caught up: read to the tip at their
-// last read (Kinesis tells time behind, not records), counting shards not
-// read yet. 0 with the engine's in-flight count at 0 means everything this
-// instance owns is committed (/v1/status source_lag).
-func (s *Source) Lag(context.Context) (int64, error) {
-	behind, _ := s.shardsBehind()
+// Lag is the number of readable shards not caught up, whoever holds them
+// (shardsBehind). 0 with the engine's in-flight count at 0 means every
+// record of the stream is committed (/v1/status source_lag).
+func (s *Source) Lag(ctx context.Context) (int64, error) {
+	behind, _ := s.shardsBehind(ctx, 0)
 	return behind, nil
 }
 
 // shardsBehind counts the readable shards that are not caught up, whoever
-// holds them: this instance's by their last read; another live instance's
-// by what it wrote at its last renewal (unknown, or not renewed for two
-// renewal periods: behind); and the shards nobody holds (no owner, or an
-// owner that stopped renewing: behind, since nobody reads them). It also
-// returns how many shards nobody holds.
-func (s *Source) shardsBehind() (behind, unowned int64) {
+// holds them, and returns how many shards nobody holds:
+//
+//   - this instance's: not read to the tip at their last read;
+//   - another live instance's: behind unless its word at its last renewal
+//     is recent (two renewal periods) and says it read the shard to the tip
+//     and checkpointed all it read, and the shard holds nothing after what
+//     it read (a probe: its owner may have died since its word);
+//   - nobody's (no owner, or one that stopped renewing): behind if the
+//     shard holds records after its checkpoint.
+//
+// A probe is one GetShardIterator and one GetRecords of one record (eight
+// at a time); an answer younger than maxAge is used again (the metrics
+// pass a second; /v1/status 0: a record put before the question is
+// counted); a probe that fails counts the shard behind.
+func (s *Source) shardsBehind(ctx context.Context, maxAge time.Duration) (behind, unowned int64) {
+	type probe struct{ id, after string }
+	var probes []probe
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := time.Now()
 	for id, sh := range s.shards {
 		if sh.done || sh.finishing || !s.parentsDone(sh) {
@@ -541,15 +552,93 @@ func (s *Source) shardsBehind() (behind, unowned int64) {
 				behind++
 			}
 		case !seen || o.owner == "" || o.expired(now, s.cfg.LeaseTTL):
-			behind++
 			unowned++
-		case o.behind != 0 || now.Sub(o.changed) > 2*s.cfg.LeaseTTL/3 || o.updated.IsZero() || now.Sub(o.updated) > 2*s.cfg.LeaseTTL/3:
-			// Its owner says it is behind, or has not said so for two
-			// renewals (it may have died since its last word).
+			if o.checkpoint == "" || o.checkpoint == shardEnd {
+				behind++ // never checkpointed: where its records start is not known here
+			} else {
+				probes = append(probes, probe{id, o.checkpoint})
+			}
+		case o.behind != 0 || now.Sub(o.changed) > 2*s.cfg.LeaseTTL/3 || o.updated.IsZero() || now.Sub(o.updated) > 2*s.cfg.LeaseTTL/3,
+			!knownSeq(o.read) || o.read != o.checkpoint:
+			// Its owner says it is behind, has not said so for two
+			// renewals (it may have died since its last word), or holds
+			// records it read and has not checkpointed.
 			behind++
+		default:
+			probes = append(probes, probe{id, o.read})
 		}
 	}
-	return behind, unowned
+	s.mu.Unlock()
+	var more atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, p := range probes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if s.holdsAfter(ctx, p.id, p.after, maxAge) {
+				more.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return behind + more.Load(), unowned
+}
+
+// knownSeq reports whether a lease item's read attribute names a record.
+func knownSeq(seq string) bool { return seq != "" && seq != noRead }
+
+// noRead is the read attribute of a shard not read yet (DynamoDB
+// emulators refuse empty strings).
+const noRead = "-"
+
+// holdsAfter reports whether the shard holds records after sequence number
+// seq (true when that cannot be told); an answer younger than maxAge is
+// used again.
+func (s *Source) holdsAfter(ctx context.Context, id, seq string, maxAge time.Duration) bool {
+	s.mu.Lock()
+	if p, ok := s.probed[id]; ok && p.after == seq && time.Since(p.at) < maxAge {
+		s.mu.Unlock()
+		return p.more
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	more := true
+	it, err := s.kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(s.cfg.Stream), ShardId: aws.String(id),
+		ShardIteratorType: types.ShardIteratorTypeAfterSequenceNumber, StartingSequenceNumber: aws.String(seq)})
+	if err == nil {
+		var out *kinesis.GetRecordsOutput
+		if out, err = s.kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator, Limit: aws.Int32(1)}); err == nil {
+			more = len(out.Records) > 0 || aws.ToInt64(out.MillisBehindLatest) > 0
+		}
+	}
+	if err != nil {
+		s.log.Debug("kinesis: probing a shard held elsewhere failed; counted behind", "shard", id, "err", err)
+	}
+	s.mu.Lock()
+	s.probed[id] = probed{after: seq, at: time.Now(), more: more}
+	s.mu.Unlock()
+	return more
+}
+
+// probed is the last answer of holdsAfter for a shard.
+type probed struct {
+	after string
+	at    time.Time
+	more  bool
+}
+
+// readOf is the sequence number of the last record read from a shard, for
+// its lease item (noRead before the first).
+func (s *Source) readOf(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.shards[id]; n != nil && n.lastSeq != "" {
+		return n.lastSeq
+	}
+	return noRead
 }
 
 // behindOf is a shard's MillisBehindLatest at its last read (-1 before the

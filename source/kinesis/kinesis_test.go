@@ -551,3 +551,59 @@ func TestLagCountsShardsHeldElsewhere(t *testing.T) {
 		t.Fatalf("lag 0 while the graph lacks records:\n%.1000s", d)
 	}
 }
+
+// An owner's last word ("read to the tip, all checkpointed") is trusted for
+// two renewal periods; if it died just after, records put since were read
+// by nobody while the other instances said 0 for up to 2/3 of the lease
+// TTL. A shard held elsewhere now counts as caught up only if it holds
+// nothing after what its owner said it read (a one-record probe).
+func TestLagProbesShardsWhoseOwnerSaidCaughtUp(t *testing.T) {
+	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
+	kc := awstest.Kinesis(t, kEndpoint)
+	awstest.CreateStream(t, kc, "probed", 2)
+	wl := workload(t, 4, 2, 8, 3)
+	put(t, kc, "probed", wl.Writes)
+	// y reads everything and checkpoints it, then stops. A lease TTL far
+	// longer than the test's waits: y's word stays recent throughout.
+	cfg := sourceConfig(t, "probed", kEndpoint, dEndpoint, "&lease_ttl=5m&checkpoint_interval=100ms&worker=y")
+	g := memgraph.New()
+	y := startInstance(t, cfg, g)
+	waitFor(t, "y to hold both shards and read them", func() bool {
+		lag, _ := y.src.Lag(context.Background())
+		return len(y.src.Owned()) == 2 && lag == 0 && y.eng.Stats().Snapshot().InFlight() == 0
+	})
+	shards := y.src.Owned()
+	y.stop()
+	// Its lease items now say what a live y that had caught up says at a
+	// renewal (read = its checkpoint), as if it had died just after.
+	db := awstest.DynamoDB(t, dEndpoint)
+	for _, id := range shards {
+		key := map[string]ddbtypes.AttributeValue{"shard": &ddbtypes.AttributeValueMemberS{Value: id}}
+		item, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String("graft-probed"), Key: key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := item.Item["checkpoint"].(*ddbtypes.AttributeValueMemberS).Value
+		if _, err := db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String("graft-probed"), Key: key,
+			UpdateExpression:         aws.String("SET #o = :y, #c = if_not_exists(#c, :zero) + :one, #u = :now, #b = :zero, #r = :cp"),
+			ExpressionAttributeNames: map[string]string{"#o": "owner", "#c": "counter", "#u": "updated", "#b": "behind", "#r": "read"},
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":y": &ddbtypes.AttributeValueMemberS{Value: "y"}, ":zero": &ddbtypes.AttributeValueMemberN{Value: "0"},
+				":one": &ddbtypes.AttributeValueMemberN{Value: "1"}, ":cp": &ddbtypes.AttributeValueMemberS{Value: cp},
+				":now": &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.Worker = "b"
+	b := startInstance(t, cfg, g)
+	waitFor(t, "b to scan the lease table", func() bool { return metric(t, b.src, "shards_unowned") == 0 })
+	if lag, _ := b.src.Lag(context.Background()); lag != 0 || len(b.src.Owned()) != 0 {
+		t.Fatalf("b holds %v, lag %d: want nothing held and lag 0 (y's word is true: nothing after what it read)", b.src.Owned(), lag)
+	}
+	// y is dead; records arrive on its shards.
+	more := workload(t, 5, 2, 8, 3).Writes
+	put(t, kc, "probed", more)
+	waitFor(t, "b to count y's shards behind", func() bool {
+		lag, _ := b.src.Lag(context.Background())
+		return lag == 2
+	})
+}

@@ -11,6 +11,11 @@ package kinesis
 //	            moved for the lease TTL, as seen by another worker's clock,
 //	            has a dead owner and may be taken
 //	handoff     a worker asking for the lease (balancing)
+//	behind, read, updated
+//	            the owner's word at its last renewal: MillisBehindLatest of
+//	            its last read, the sequence number of the last record it
+//	            read ("-": none), and when (its clock); other instances use
+//	            them to tell whether the shard is caught up (shardsBehind)
 //
 // Every write to an item is conditional on its owner, so an instance that
 // lost a lease can neither checkpoint nor renew it. Balancing moves leases
@@ -50,6 +55,7 @@ type observed struct {
 	changed                    time.Time
 	behind                     int64     // the owner's MillisBehindLatest at its last renewal; -1: unknown
 	updated                    time.Time // when the owner last wrote the item, by its clock
+	read                       string    // the sequence number of the last record the owner read, at its last renewal
 }
 
 func (o observed) expired(now time.Time, ttl time.Duration) bool {
@@ -64,7 +70,7 @@ func defaultWorker() string {
 }
 
 // Names of the item's attributes in expressions.
-var leaseNames = map[string]string{"#o": "owner", "#c": "counter", "#h": "handoff", "#cp": "checkpoint", "#u": "updated", "#b": "behind"}
+var leaseNames = map[string]string{"#o": "owner", "#c": "counter", "#h": "handoff", "#cp": "checkpoint", "#u": "updated", "#b": "behind", "#r": "read"}
 
 func names(keys ...string) map[string]string {
 	out := make(map[string]string, len(keys))
@@ -228,10 +234,10 @@ func (s *Source) renew(ctx context.Context) {
 	s.mu.Unlock()
 	for _, id := range ids {
 		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.cfg.Table), Key: s.key(id),
-			UpdateExpression:          aws.String("SET #c = if_not_exists(#c, :zero) + :one, #b = :behind, #u = :now"),
+			UpdateExpression:          aws.String("SET #c = if_not_exists(#c, :zero) + :one, #b = :behind, #u = :now, #r = :read"),
 			ConditionExpression:       aws.String("#o = :me"),
-			ExpressionAttributeNames:  names("#c", "#o", "#b", "#u"),
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":zero": num(0), ":one": num(1), ":me": str(s.cfg.Worker), ":behind": num(s.behindOf(id)), ":now": now()},
+			ExpressionAttributeNames:  names("#c", "#o", "#b", "#u", "#r"),
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":zero": num(0), ":one": num(1), ":me": str(s.cfg.Worker), ":behind": num(s.behindOf(id)), ":now": now(), ":read": str(s.readOf(id))},
 			ReturnValues:              ddbtypes.ReturnValueAllNew})
 		if conditionFailed(err) {
 			s.lost(id, "another worker owns it")
@@ -375,7 +381,7 @@ func (s *Source) balance(ctx context.Context) error {
 	s.mu.Lock()
 	for _, it := range items {
 		id := attrS(it, "shard")
-		o := observed{owner: attrS(it, "owner"), handoff: attrS(it, "handoff"), checkpoint: attrS(it, "checkpoint"), counter: attrN(it, "counter"), changed: at, behind: -1}
+		o := observed{owner: attrS(it, "owner"), handoff: attrS(it, "handoff"), checkpoint: attrS(it, "checkpoint"), counter: attrN(it, "counter"), changed: at, behind: -1, read: attrS(it, "read")}
 		if _, ok := it["behind"]; ok {
 			o.behind = attrN(it, "behind")
 		}

@@ -1,6 +1,9 @@
 package kinesis
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -39,12 +42,12 @@ func (s *Source) Collectors() []prometheus.Collector {
 			Help: "Shards whose lease this instance holds."}, func() float64 { return float64(len(s.Owned())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "graft", Subsystem: "kinesis", Name: "shards_behind",
 			Help: "Readable shards of the stream not caught up: held here and not read to the tip, held by another instance that says so or stopped renewing, or held by nobody."}, func() float64 {
-			n, _ := s.shardsBehind()
+			n, _ := s.shardsBehind(context.Background(), time.Second)
 			return float64(n)
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "graft", Subsystem: "kinesis", Name: "shards_unowned",
 			Help: "Readable shards nobody holds a live lease on (their owner stopped, or none took them yet)."}, func() float64 {
-			_, n := s.shardsBehind()
+			_, n := s.shardsBehind(context.Background(), time.Second)
 			return float64(n)
 		}),
 	}
