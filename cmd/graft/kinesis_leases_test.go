@@ -32,25 +32,11 @@ import (
 // independent model, and the leases end balanced over both processes.
 func TestKinesisLeasesAcrossProcesses(t *testing.T) {
 	bin := buildGraft(t)
-	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
-	awstest.UseEnv(t)
-	ctx := context.Background()
-	kc, db := awstest.Kinesis(t, kEndpoint), awstest.DynamoDB(t, dEndpoint)
 	const stream = "leases"
-	awstest.CreateStream(t, kc, stream, 4)
-
+	k := startKinesis(t, stream, 4)
+	ctx, kc, kEndpoint, dEndpoint := context.Background(), k.kc, k.kEndpoint, k.dEndpoint
 	// The store, with a history of every counter write in commit order.
-	store := filepath.Join(t.TempDir(), "graph.db")
-	sk, err := sqlite.Open(ctx, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk.Close()
-	hist, err := sql.Open("sqlite", store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hist.Close()
+	store, hist := k.store, k.graph
 	// The triggers also burn a little CPU per write (a recursive count),
 	// so that records are still in flight when the leases move and a
 	// handoff has to drain them.
@@ -119,25 +105,7 @@ func TestKinesisLeasesAcrossProcesses(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	// owners counts the open shards' leases per owner.
-	owners := func() map[string]int {
-		out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String("graft-" + stream), ConsistentRead: aws.Bool(true)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]int{}
-		for _, it := range out.Items {
-			if cp, _ := it["checkpoint"].(*ddbtypes.AttributeValueMemberS); cp != nil && cp.Value == "SHARD_END" {
-				continue
-			}
-			if o, _ := it["owner"].(*ddbtypes.AttributeValueMemberS); o != nil {
-				m[o.Value]++
-			} else {
-				m[""]++
-			}
-		}
-		return m
-	}
+	owners := k.owners
 	waitOwners := func(what string, ok func(map[string]int) bool) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
@@ -254,4 +222,56 @@ func regressions(t *testing.T, db *sql.DB, from, to int64) string {
 		last[id] = seq
 	}
 	return ""
+}
+
+// kinesisRig is kinesalite and dynalite with a stream, and a SQLite store
+// for graft run processes to share.
+type kinesisRig struct {
+	t                    *testing.T
+	stream               string
+	kEndpoint, dEndpoint string
+	kc                   *kinesis.Client
+	db                   *dynamodb.Client
+	store                string  // the SQLite file
+	graph                *sql.DB // open on it, for the test's queries
+}
+
+func startKinesis(t *testing.T, stream string, shards int) *kinesisRig {
+	t.Helper()
+	r := &kinesisRig{t: t, stream: stream, kEndpoint: awstest.Kinesalite(t), dEndpoint: awstest.Dynalite(t)}
+	awstest.UseEnv(t)
+	r.kc, r.db = awstest.Kinesis(t, r.kEndpoint), awstest.DynamoDB(t, r.dEndpoint)
+	awstest.CreateStream(t, r.kc, stream, shards)
+	r.store = filepath.Join(t.TempDir(), "graph.db")
+	sk, err := sqlite.Open(context.Background(), r.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk.Close()
+	if r.graph, err = sql.Open("sqlite", r.store); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.graph.Close() })
+	return r
+}
+
+// owners counts the open shards' leases per owner ("": none).
+func (r *kinesisRig) owners() map[string]int {
+	r.t.Helper()
+	out, err := r.db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String("graft-" + r.stream), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	m := map[string]int{}
+	for _, it := range out.Items {
+		if cp, _ := it["checkpoint"].(*ddbtypes.AttributeValueMemberS); cp != nil && cp.Value == "SHARD_END" {
+			continue
+		}
+		if o, _ := it["owner"].(*ddbtypes.AttributeValueMemberS); o != nil {
+			m[o.Value]++
+		} else {
+			m[""]++
+		}
+	}
+	return m
 }

@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,13 +13,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/graftdb/graft/internal/awstest"
-	"github.com/graftdb/graft/sink/sqlite"
 )
 
 // Issue 28 as an operator saw it: two graft run processes share a 4-shard
@@ -34,23 +29,9 @@ import (
 // does (its taken_expired stays 0).
 func TestKinesisStatusAfterAKill(t *testing.T) {
 	bin := buildGraft(t)
-	kEndpoint, dEndpoint := awstest.Kinesalite(t), awstest.Dynalite(t)
-	awstest.UseEnv(t)
-	ctx := context.Background()
-	kc, db := awstest.Kinesis(t, kEndpoint), awstest.DynamoDB(t, dEndpoint)
 	const stream = "status"
-	awstest.CreateStream(t, kc, stream, 4)
-	store := filepath.Join(t.TempDir(), "graph.db")
-	sk, err := sqlite.Open(ctx, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk.Close()
-	graph, err := sql.Open("sqlite", store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer graph.Close()
+	k := startKinesis(t, stream, 4)
+	ctx, kc, graph := context.Background(), k.kc, k.graph
 
 	// 32 keys, each a counter vertex whose seq is the record's number in
 	// its key: the graph holds every record once each key is at the last.
@@ -95,16 +76,8 @@ func TestKinesisStatusAfterAKill(t *testing.T) {
 		return st.Pending
 	}
 	owners := func() map[string]int {
-		out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String("graft-" + stream), ConsistentRead: aws.Bool(true)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]int{}
-		for _, it := range out.Items {
-			if o, _ := it["owner"].(*ddbtypes.AttributeValueMemberS); o != nil {
-				m[o.Value]++
-			}
-		}
+		m := k.owners()
+		delete(m, "")
 		return m
 	}
 	// watch polls until every record up to round last is in the graph and
@@ -132,10 +105,10 @@ func TestKinesisStatusAfterAKill(t *testing.T) {
 		}
 	}
 
-	source := "kinesis://" + stream + "?region=" + awstest.Region + "&endpoint=" + kEndpoint + "&dynamodb_endpoint=" + dEndpoint + "&lease_ttl=30s&checkpoint_interval=200ms"
+	source := "kinesis://" + stream + "?region=" + awstest.Region + "&endpoint=" + k.kEndpoint + "&dynamodb_endpoint=" + k.dEndpoint + "&lease_ttl=30s&checkpoint_interval=200ms"
 	dirA := t.TempDir()
 	start := func(dir string) *proc {
-		return startRun(t, bin, dir, "--source", source, "--sink", "sqlite:"+store, "--cache", "off")
+		return startRun(t, bin, dir, "--source", source, "--sink", "sqlite:"+k.store, "--cache", "off")
 	}
 	put(0, 20)
 	a := start(dirA)
