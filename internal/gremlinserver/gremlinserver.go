@@ -73,7 +73,7 @@ func Start(t testing.TB) *Server {
 		Project: "gremlin-server",
 		Main:    "org.apache.tinkerpop.gremlin.server.GremlinServer",
 		JVM:     []string{"-Xms256m", "-Xmx1g", "-XX:+UseSerialGC", "-Dlog4j.configuration=", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"},
-		Setup: func(dir string) ([]string, error) {
+		Setup: func(dir, _ string) ([]string, error) {
 			files := map[string]string{
 				"server.yaml":            fmt.Sprintf(yaml, port, dir, dir, dir),
 				"tinkergraph.properties": fmt.Sprintf(props, "org.apache.tinkerpop.gremlin.tinkergraph.structure.TinkerGraph"),

@@ -34,8 +34,9 @@ type Spec struct {
 	Project string
 	Main    string
 	// Setup writes the server's configuration into dir (fresh, empty) and
-	// returns the program arguments.
-	Setup func(dir string) (args []string, err error)
+	// returns the program arguments. classpath holds the project's jars,
+	// for a tool the server needs run first (Kafka formats its storage).
+	Setup func(dir, classpath string) (args []string, err error)
 	JVM   []string // JVM options (heap, GC)
 	// Ready returns nil once the server serves; it is polled.
 	Ready        func(ctx context.Context) error
@@ -44,10 +45,12 @@ type Spec struct {
 
 // Server is a running server.
 type Server struct {
-	Dir string // its throwaway directory (configuration, data, server.log)
-	cmd *exec.Cmd
-	log *os.File
-	mu  sync.Mutex
+	Dir  string // its throwaway directory (configuration, data, server.log)
+	cmd  *exec.Cmd
+	log  *os.File
+	mu   sync.Mutex
+	spec Spec
+	argv []string // java and its arguments, for Restart
 }
 
 // Start starts the server and waits until it is ready. It is meant for a
@@ -80,7 +83,7 @@ func start(spec Spec) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	args, err := spec.Setup(dir)
+	args, err := spec.Setup(dir, filepath.Join(jars, "*"))
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("%s: configuration: %w", spec.Project, err)
@@ -91,14 +94,38 @@ func start(spec Spec) (*Server, error) {
 		return nil, err
 	}
 	cmdArgs := append(append(append([]string{}, spec.JVM...), "-cp", filepath.Join(jars, "*"), spec.Main), args...)
-	cmd := exec.Command(java, cmdArgs...)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
-	if err := cmd.Start(); err != nil {
+	s := &Server{Dir: dir, log: logf, spec: spec, argv: append([]string{java}, cmdArgs...)}
+	if err := s.run(); err != nil {
 		logf.Close()
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("%s: %w", spec.Project, err)
+		return nil, err
 	}
-	s := &Server{Dir: dir, cmd: cmd, log: logf}
+	return s, nil
+}
+
+// Restart kills the server (as a crash would: no shutdown) and starts it
+// again on the same directory, data and ports; it waits until it is ready.
+func (s *Server) Restart() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return errors.New("javaserver: restart of a stopped server")
+	}
+	s.cmd.Process.Kill() //nolint:errcheck // already gone is fine
+	s.cmd.Wait()         //nolint:errcheck // killed
+	return s.run()
+}
+
+// run starts the server's process and waits until it is ready; s.mu held
+// or s not shared yet.
+func (s *Server) run() error {
+	spec := s.spec
+	cmd := exec.Command(s.argv[0], s.argv[1:]...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = s.Dir, s.log, s.log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%s: %w", spec.Project, err)
+	}
+	s.cmd = cmd
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	timeout := spec.StartTimeout
@@ -111,19 +138,19 @@ func start(spec Spec) (*Server, error) {
 		err := spec.Ready(ctx)
 		cancel()
 		if err == nil {
-			return s, nil
+			return nil
 		}
 		select {
 		case werr := <-exited:
-			out := s.tail()
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("%s exited before it was ready (%v):\n%s", spec.Project, werr, out)
+			s.cmd = nil
+			return fmt.Errorf("%s exited before it was ready (%v):\n%s", spec.Project, werr, s.tail())
 		case <-time.After(250 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			out := s.tail()
-			s.Stop()
-			return nil, fmt.Errorf("%s was not ready within %v (last: %v):\n%s", spec.Project, timeout, err, out)
+			cmd.Process.Kill() //nolint:errcheck // already gone is fine
+			s.cmd = nil
+			return fmt.Errorf("%s was not ready within %v (last: %v):\n%s", spec.Project, timeout, err, out)
 		}
 	}
 }

@@ -136,15 +136,19 @@ func TestDeadLetterTopicAndExpiry(t *testing.T) {
 // The group's lag counts what no member has committed; Committed says
 // whether the group has committed past positions.
 func TestGroupLag(t *testing.T) {
+	onBrokers(t, groupLag)
+}
+
+func groupLag(t *testing.T, kind string) {
 	wl := workload(t)
-	brokers := cluster(t, wl)
-	group, err := kafka.NewGroup(brokers, "graft", kafka.Security{})
+	e := cluster(t, kind, wl)
+	group, err := kafka.NewGroup(e.brokers, e.group, kafka.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer group.Close()
 	g := memgraph.New()
-	m := join(t, brokers, "graft", "", &memgraph.Sink{Graph: g}, &dlq{})
+	m := join(t, e, "", &memgraph.Sink{Graph: g}, &dlq{})
 	waitForModel(t, g, wl)
 	m.stop(t)
 	ctx := context.Background()
@@ -152,7 +156,7 @@ func TestGroupLag(t *testing.T) {
 	if lag, err := group.Lag(ctx); err != nil || lag != 0 {
 		t.Fatalf("lag after everything was committed: %d %v", lag, err)
 	}
-	p, err := kafka.NewProducer(kafka.Target{Brokers: brokers, Topic: topic}, kafka.Security{})
+	p, err := kafka.NewProducer(kafka.Target{Brokers: e.brokers, Topic: e.topic}, kafka.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +176,7 @@ func TestGroupLag(t *testing.T) {
 	if ok, err := group.Committed(ctx, positions); err != nil || ok {
 		t.Fatalf("nothing consumed, but Committed = %v %v", ok, err)
 	}
-	m = join(t, brokers, "graft", "", &memgraph.Sink{Graph: g}, &dlq{})
+	m = join(t, e, "", &memgraph.Sink{Graph: g}, &dlq{})
 	defer m.stop(t)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/kafkaserver"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/model"
 	"github.com/graftdb/graft/semantics"
@@ -21,16 +23,54 @@ import (
 
 const topic = "graph.write.DeviceSoftwareUpdated"
 
-// cluster starts kfake with a 12-partition topic holding the workload, keyed
-// by organization (the graph writer's layout), with a poison record in the middle.
-func cluster(t *testing.T, wl *bench.Workload) []string {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, topic), kfake.GroupMinSessionTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
+// env is a 12-partition topic holding a workload on a broker, and the
+// consumer group to read it with.
+type env struct {
+	brokers []string
+	topic   string
+	group   string
+}
+
+// brokerKinds: every group test runs on kfake (fast, in-process) and on a
+// real Apache Kafka broker (internal/kafkaserver, one JVM for the package).
+var brokerKinds = []string{"kfake", "kafka"}
+
+func onBrokers(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range brokerKinds {
+		t.Run(kind, func(t *testing.T) { test(t, kind) })
 	}
-	t.Cleanup(c.Close)
-	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	kafkaserver.StopShared()
+	os.Exit(code)
+}
+
+// cluster makes a 12-partition topic holding the workload, keyed by
+// organization (the graph writer's layout), with a poison record in the
+// middle: on kfake, or on the package's real broker (a topic and group of
+// the test's own).
+func cluster(t *testing.T, kind string, wl *bench.Workload) env {
+	t.Helper()
+	e := env{topic: topic, group: "graft"}
+	switch kind {
+	case "kfake":
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, topic), kfake.GroupMinSessionTimeout(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		e.brokers = c.ListenAddrs()
+	case "kafka":
+		srv := kafkaserver.Shared(t)
+		e.topic, e.group = kafkaserver.UniqueName(topic+"."), kafkaserver.UniqueName("graft-")
+		srv.CreateTopic(t, e.topic, 12)
+		e.brokers = srv.Brokers()
+	default:
+		t.Fatalf("broker kind %q", kind)
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.DefaultProduceTopic(e.topic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +85,7 @@ func cluster(t *testing.T, wl *bench.Workload) []string {
 	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	return c.ListenAddrs()
+	return e
 }
 
 type member struct {
@@ -66,9 +106,9 @@ func (d *dlq) Append(_ context.Context, ls []*graft.Letter) error {
 	return nil
 }
 
-func join(t *testing.T, brokers []string, group, instance string, sink graft.Sink, letters *dlq) *member {
+func join(t *testing.T, e env, instance string, sink graft.Sink, letters *dlq) *member {
 	t.Helper()
-	src, err := kafka.New(kafka.Config{Brokers: brokers, Topics: []string{topic}, Group: group, InstanceID: instance, SessionTimeout: 2 * time.Second}, nil)
+	src, err := kafka.New(kafka.Config{Brokers: e.brokers, Topics: []string{e.topic}, Group: e.group, InstanceID: instance, SessionTimeout: 2 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,13 +116,13 @@ func join(t *testing.T, brokers []string, group, instance string, sink graft.Sin
 	if instance == "b" {
 		cfg.DrainTimeout = time.Millisecond // it gets killed: it must stop writing at once, as a crashed process does
 	}
-	e, err := engine.New(sink, letters, cfg)
+	eng, err := engine.New(sink, letters, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &member{src: src, cancel: cancel, done: make(chan error, 1)}
-	go func() { m.done <- e.Run(ctx, src) }()
+	go func() { m.done <- eng.Run(ctx, src) }()
 	return m
 }
 
@@ -120,9 +160,9 @@ func waitForModel(t *testing.T, g *semantics.Graph, wl *bench.Workload) {
 }
 
 // nothingLeft joins the group afresh: every record must have been committed.
-func nothingLeft(t *testing.T, brokers []string, group string) {
+func nothingLeft(t *testing.T, e env) {
 	t.Helper()
-	src, err := kafka.New(kafka.Config{Brokers: brokers, Topics: []string{topic}, Group: group}, nil)
+	src, err := kafka.New(kafka.Config{Brokers: e.brokers, Topics: []string{e.topic}, Group: e.group}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,17 +186,19 @@ func workload(t *testing.T) *bench.Workload {
 }
 
 func TestOneMember(t *testing.T) {
-	wl := workload(t)
-	brokers := cluster(t, wl)
-	g := memgraph.New()
-	letters := &dlq{}
-	m := join(t, brokers, "graft", "", &memgraph.Sink{Graph: g}, letters)
-	waitForModel(t, g, wl)
-	m.stop(t)
-	nothingLeft(t, brokers, "graft")
-	if letters.n != 1 {
-		t.Fatalf("%d dead letters, want the one poison record", letters.n)
-	}
+	onBrokers(t, func(t *testing.T, kind string) {
+		wl := workload(t)
+		e := cluster(t, kind, wl)
+		g := memgraph.New()
+		letters := &dlq{}
+		m := join(t, e, "", &memgraph.Sink{Graph: g}, letters)
+		waitForModel(t, g, wl)
+		m.stop(t)
+		nothingLeft(t, e)
+		if letters.n != 1 {
+			t.Fatalf("%d dead letters, want the one poison record", letters.n)
+		}
+	})
 }
 
 // flaky fails every third transaction with a conflict, before applying it:
@@ -183,26 +225,28 @@ func (f *flaky) Apply(ctx context.Context, b *graft.Batch) error {
 // move partitions, the killed member's uncommitted records are replayed by
 // their new owner, and the final graph equals the model.
 func TestMembersKilledAndAdded(t *testing.T) {
-	wl := workload(t)
-	brokers := cluster(t, wl)
-	g := memgraph.New()
-	sink := &flaky{Sink: &memgraph.Sink{Graph: g, Lim: graft.SinkLimits{MaxWrites: 5, MaxUnits: 200, MaxBytes: 1 << 20, Concurrency: 2}}}
-	letters := &dlq{}
-	a := join(t, brokers, "graft", "a", sink, letters)
-	b := join(t, brokers, "graft", "b", sink, letters)
-	time.Sleep(300 * time.Millisecond)
-	b.kill()
-	c := join(t, brokers, "graft", "c", sink, letters)
-	waitForModel(t, g, wl)
-	// The graph can be complete before b's partitions are reassigned (b
-	// applied them and died before committing): wait past b's session
-	// timeout so that a and c replay and commit them.
-	time.Sleep(5 * time.Second)
-	waitForModel(t, g, wl)
-	a.stop(t)
-	c.stop(t)
-	nothingLeft(t, brokers, "graft")
-	if letters.n < 1 {
-		t.Fatalf("the poison record was not dead-lettered")
-	}
+	onBrokers(t, func(t *testing.T, kind string) {
+		wl := workload(t)
+		e := cluster(t, kind, wl)
+		g := memgraph.New()
+		sink := &flaky{Sink: &memgraph.Sink{Graph: g, Lim: graft.SinkLimits{MaxWrites: 5, MaxUnits: 200, MaxBytes: 1 << 20, Concurrency: 2}}}
+		letters := &dlq{}
+		a := join(t, e, "a", sink, letters)
+		b := join(t, e, "b", sink, letters)
+		time.Sleep(300 * time.Millisecond)
+		b.kill()
+		c := join(t, e, "c", sink, letters)
+		waitForModel(t, g, wl)
+		// The graph can be complete before b's partitions are reassigned (b
+		// applied them and died before committing): wait past b's session
+		// timeout so that a and c replay and commit them.
+		time.Sleep(5 * time.Second)
+		waitForModel(t, g, wl)
+		a.stop(t)
+		c.stop(t)
+		nothingLeft(t, e)
+		if letters.n < 1 {
+			t.Fatalf("the poison record was not dead-lettered")
+		}
+	})
 }
