@@ -69,12 +69,13 @@ type Rebalancer interface {
 // fetching, an abandon function: the partition's records at or before
 // through that the engine holds and has not yet sent to the sink are
 // dropped — neither applied nor dead-lettered — so that they cannot land
-// after the new owner's writes of the same keys. Their acknowledgements
-// still come (the source ignores them). The abandonment is for good: a
-// source that gets the partition back must deliver its records at offsets
-// above through (the Kinesis source's offsets are its own and only grow;
-// Kafka's re-read offsets would not be, which is why the Kafka source does
-// not use this).
+// after the new owner's writes of the same keys. No acknowledgement comes
+// for the partition's records held at that moment (applied or dropped).
+// The abandonment holds for records delivered later too, until the source
+// lifts it with a negative through — when it gets the partition back and
+// reads it again from its last commit, at offsets it may have delivered
+// before (Kafka); from then on what it delivers is applied. A source whose
+// offsets only grow (Kinesis) need not lift.
 type Abandoner interface {
 	SetAbandon(abandon func(partition string, through int64))
 }

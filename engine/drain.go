@@ -49,6 +49,40 @@ func (s *scheduler) drainPartitions(ctx context.Context, parts []string) error {
 	return nil
 }
 
+// lostMark says which records of a lost partition are dropped: those at or
+// before offset through, and, once the partition came back (lifted), only
+// those admitted before it was lost (seq at most seq): what is read after
+// that, at whatever offsets, is applied.
+type lostMark struct {
+	through int64
+	seq     uint64
+	lifted  bool
+}
+
+// abandon records a lost partition and drops what it can of its records
+// now; its acknowledgement track is retired, so that neither the dropped
+// records nor those still at the sink move its watermark: a partition read
+// again from its last commit (Kafka) starts a new track. A negative
+// through lifts the abandonment for records admitted from now on.
+func (s *scheduler) abandon(a *abandonReq) {
+	if a.through < 0 {
+		if m, ok := s.lost[a.partition]; ok && !m.lifted {
+			m.lifted = true
+			s.setLost(a.partition, m)
+		}
+		return
+	}
+	m, ok := s.lost[a.partition]
+	if !ok || m.lifted || a.through > m.through {
+		m.through = a.through
+	}
+	m.seq, m.lifted = s.admitted, false
+	s.setLost(a.partition, m)
+	s.retire(s.tracks[a.partition])
+	s.e.log.Warn("dropping the records of a lost partition not yet sent to the sink", "partition", a.partition, "through", a.through)
+	s.sweepAbandoned()
+}
+
 // abandonPartition asks the scheduler to drop a lost partition's records
 // (graft.Abandoner). It does not wait.
 func (s *scheduler) abandonPartition(partition string, through int64) {
@@ -58,16 +92,54 @@ func (s *scheduler) abandonPartition(partition string, through int64) {
 	}
 }
 
-// abandoned reports whether n belongs to a partition lost at or after it.
-func (s *scheduler) abandoned(n *node) bool {
-	t, ok := s.lost[n.rec.Pos.Partition]
-	return ok && n.rec.Pos.Offset <= t
+func (s *scheduler) setLost(partition string, m lostMark) {
+	s.lost[partition] = m
+	s.e.lostMu.Lock()
+	if s.e.lost == nil {
+		s.e.lost = map[string]lostMark{}
+	}
+	s.e.lost[partition] = m
+	s.e.anyLost.Store(true)
+	s.e.lostMu.Unlock()
 }
 
-// drop completes an abandoned node without applying it.
+// abandonedNow is abandoned for the workers (Engine.lost).
+func (e *Engine) abandonedNow(n *node) bool {
+	e.lostMu.Lock()
+	defer e.lostMu.Unlock()
+	m, ok := e.lost[n.rec.Pos.Partition]
+	return ok && m.covers(n)
+}
+
+func (m lostMark) covers(n *node) bool {
+	return n.rec.Pos.Offset <= m.through && (!m.lifted || n.seq <= m.seq)
+}
+
+// abandoned reports whether n belongs to a partition lost at or after it.
+func (s *scheduler) abandoned(n *node) bool {
+	m, ok := s.lost[n.rec.Pos.Partition]
+	return ok && m.covers(n)
+}
+
+// drop completes an abandoned node without applying it. Its track is
+// retired first: a dropped record is never acknowledged, whatever track it
+// was admitted on (the partition's next records start a new one).
 func (s *scheduler) drop(n *node) {
+	s.retire(n.track)
 	s.e.stats.Abandoned.Add(1)
 	s.complete(n)
+}
+
+// retire stops a track's acknowledgements; the partition's next records
+// start a new track.
+func (s *scheduler) retire(t *partitionTrack) {
+	if t == nil || t.retired {
+		return
+	}
+	t.retired = true
+	if s.tracks[t.name] == t {
+		delete(s.tracks, t.name)
+	}
 }
 
 // sweepAbandoned drops the queued and parked nodes of lost partitions; the

@@ -43,6 +43,9 @@ func (e *Engine) execute(ctx context.Context, nodes []*node) result {
 func (x *execution) run(cur []*node) (split [][]*node, stop bool) {
 	attempt := 0
 	for len(cur) > 0 {
+		if cur = x.leaveAbandoned(cur); len(cur) == 0 {
+			return nil, false
+		}
 		err := x.apply(cur)
 		if err == nil {
 			return nil, false
@@ -255,6 +258,28 @@ func (x *execution) leave(n *node) {
 			x.leave(c)
 		}
 	}
+}
+
+// leaveAbandoned takes out of a batch about to be retried the records
+// whose partition was lost since it was built: the scheduler drops them
+// (makeReady). A batch retried for minutes against a store that does not
+// answer would otherwise land them after the new owner's writes.
+func (x *execution) leaveAbandoned(cur []*node) []*node {
+	if !x.e.anyLost.Load() {
+		return cur
+	}
+	any := false
+	for _, n := range cur {
+		if !x.gone[n] && x.e.abandonedNow(n) {
+			x.gone[n], any = true, true
+			x.r.returned = append(x.r.returned, n)
+			x.leave(n)
+		}
+	}
+	if !any {
+		return cur
+	}
+	return x.filter(cur)
 }
 
 func (x *execution) returnAll(cur []*node) {

@@ -173,7 +173,7 @@ func (s *scheduler) complete(n *node) {
 		}
 	}
 	n.succ = nil
-	if n.track.markDone(n.trackIdx) {
+	if n.track.markDone(n.trackIdx) && !n.track.retired {
 		s.acks.ack(graft.Position{Partition: n.track.name, Offset: n.track.acked})
 		if len(s.drains) > 0 && len(n.track.entries) == 0 {
 			s.checkDrains()

@@ -124,6 +124,7 @@ type partitionTrack struct {
 	entries []trackEntry
 	acked   int64
 	hasAck  bool
+	retired bool // its partition was lost: it acknowledges nothing more
 }
 
 type trackEntry struct {

@@ -122,11 +122,7 @@ func (s *scheduler) byteWeight(size int) int64 {
 
 func (s *scheduler) admit(in input) {
 	if a := in.abandon; a != nil {
-		if t, ok := s.lost[a.partition]; !ok || a.through > t {
-			s.lost[a.partition] = a.through
-		}
-		s.e.log.Warn("dropping the records of a lost partition not yet sent to the sink", "partition", a.partition, "through", a.through)
-		s.sweepAbandoned()
+		s.abandon(a)
 		return
 	}
 	if in.drain != nil {
@@ -143,6 +139,7 @@ func (s *scheduler) admit(in input) {
 		return
 	}
 	for _, n := range in.nodes {
+		s.admitted = n.seq
 		s.pending++
 		s.pendingBytes += n.size
 		s.e.stats.Records.Add(1)

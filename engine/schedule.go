@@ -51,7 +51,8 @@ type scheduler struct {
 	acks      *acker
 	dlPending []*node // dead letters not yet handed to the dead-letter goroutine
 	drains    []*drainReq
-	lost      map[string]int64 // partition → offset through which its records are abandoned
+	lost      map[string]lostMark // partition → which of its records are abandoned (a copy in Engine.lost)
+	admitted  uint64              // seq of the last node admitted
 	exited    chan struct{}    // closed when run returns
 	dlBusy    int              // batches of dead letters being written
 }
@@ -68,7 +69,7 @@ func newScheduler(e *Engine, src graft.Source) *scheduler {
 		last:      map[resource]*node{},
 		locked:    map[string]int{},
 		tracks:    map[string]*partitionTrack{},
-		lost:      map[string]int64{},
+		lost:      map[string]lostMark{},
 		idle:      cfg.Concurrency,
 		unitsCap:  cfg.MaxBatchUnits,
 		budget:    newBudget(cfg.MaxInflightRecords, cfg.MaxInflightBytes),

@@ -53,7 +53,9 @@ type Snapshot struct {
 
 // InFlight is the records taken from the source and not yet committed or
 // dead-lettered.
-func (s Snapshot) InFlight() int64 { return s.Records - s.Committed - s.DeadLetters }
+func (s Snapshot) InFlight() int64 {
+	return s.Records - s.Committed - s.DeadLetters - s.Skipped - s.Abandoned
+}
 
 // Counter is one engine counter: where it lives, its Prometheus metric, and
 // its key in run summaries (graft ingest --json), if any.

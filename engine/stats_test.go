@@ -53,3 +53,18 @@ func TestCountersCoverStats(t *testing.T) {
 		}
 	}
 }
+
+// In flight is what the engine holds: every record read and not yet
+// committed, dead-lettered, skipped by the decoder or dropped with its
+// lost partition. Skipped and abandoned records were left out, so
+// /v1/status never said pending 0 again after the first of them.
+func TestInFlightCountsEveryWayOut(t *testing.T) {
+	sn := Snapshot{Records: 10, Committed: 4, DeadLetters: 2, Skipped: 3, Abandoned: 1}
+	if got := sn.InFlight(); got != 0 {
+		t.Fatalf("InFlight %d of %+v, want 0", got, sn)
+	}
+	sn.Records++
+	if got := sn.InFlight(); got != 1 {
+		t.Fatalf("InFlight %d of %+v, want 1", got, sn)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -105,6 +106,7 @@ func ParseURL(raw string) (Config, error) {
 var (
 	_ graft.Source     = (*Source)(nil)
 	_ graft.Rebalancer = (*Source)(nil)
+	_ graft.Abandoner  = (*Source)(nil)
 )
 
 // DeadLetterTarget is where dlq= points: a topic on the source's brokers, or
@@ -146,7 +148,7 @@ func (c Config) startOffset() (kgo.Offset, error) {
 	return kgo.NewOffset().AfterMilli(t.UnixMilli()), nil
 }
 
-// Source implements graft.Source and graft.Rebalancer.
+// Source implements graft.Source, graft.Rebalancer and graft.Abandoner.
 type Source struct {
 	cfg Config
 	cl  *kgo.Client
@@ -157,6 +159,7 @@ type Source struct {
 	owned     map[string]bool                      // partitions assigned to this member
 	killed    bool                                 // Kill: callbacks do nothing, as after a crash
 	drain     func(context.Context, []string) error
+	abandon   func(partition string, through int64)
 	allow     bool // rebalances were blocked by the last poll
 	stop      chan struct{}
 	done      chan struct{}
@@ -233,6 +236,14 @@ func (s *Source) SetDrain(drain func(context.Context, []string) error) {
 	s.mu.Unlock()
 }
 
+// SetAbandon implements graft.Abandoner: a lost partition's records are
+// dropped, not applied (lost), until it is assigned again (assigned).
+func (s *Source) SetAbandon(abandon func(partition string, through int64)) {
+	s.mu.Lock()
+	s.abandon = abandon
+	s.mu.Unlock()
+}
+
 // Partition names a topic partition as positions do: "topic/3".
 func Partition(topic string, p int32) string { return topic + "/" + strconv.Itoa(int(p)) }
 
@@ -270,10 +281,15 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 		for _, err := range errs {
 			s.log.Warn("kafka fetch error", "err", err)
 		}
-		if fs.Empty() {
+		s.allow = true
+		if fs.NumRecords() == 0 {
+			// Nothing handed out (errors only, such as a group session
+			// that must be joined again): a poll blocks rebalances all the
+			// same, so allow them before polling again. Skipping this left
+			// a fenced member's rejoin, and with it the whole group and
+			// every member's commits, waiting forever.
 			continue
 		}
-		s.allow = true
 		recs := make([]graft.Record, 0, fs.NumRecords())
 		fs.EachRecord(func(r *kgo.Record) {
 			recs = append(recs, graft.Record{Value: r.Value, Key: string(r.Key), Arrived: r.Timestamp,
@@ -377,11 +393,22 @@ func names(parts map[string][]int32) []string {
 	return out
 }
 
+// assigned: the partitions are this member's. One lost before is read
+// again from its last commit: its abandonment is lifted, so that what is
+// read from now on is applied (the engine still drops what it held from
+// before the loss). Rebalances wait for Fetch (BlockRebalanceOnPoll), so
+// every record delivered before is already with the engine.
 func (s *Source) assigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	abandon := s.abandon
 	for _, n := range names(parts) {
 		s.owned[n] = true
+	}
+	s.mu.Unlock()
+	if abandon != nil {
+		for _, n := range names(parts) {
+			abandon(n, -1)
+		}
 	}
 }
 
@@ -401,19 +428,34 @@ func (s *Source) disown(parts map[string][]int32) {
 // revoked finishes the revoked partitions' records, commits them, and lets
 // the partitions go.
 func (s *Source) revoked(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
-	s.release(ctx, parts, true)
+	s.release(ctx, parts)
 }
 
-// lost: the member was fenced (session expired). Another member may own the
-// partitions already; finish what is here, commit nothing.
-func (s *Source) lost(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
-	s.release(ctx, parts, false)
+// lost: the member was fenced (its session expired: it stalled, or the
+// group removed it). Another member owns the partitions already and reads
+// them from their last commit: what the engine holds of them is dropped,
+// not applied (it would land after the new owner's writes of the same
+// keys; only a batch already at the sink may), and nothing is committed.
+func (s *Source) lost(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+	s.mu.Lock()
+	abandon, killed := s.abandon, s.killed
+	s.mu.Unlock()
+	if killed {
+		return
+	}
+	s.log.Warn("kafka: partitions lost (this member was fenced); dropping their records not yet applied", "partitions", names(parts))
+	if abandon != nil {
+		for _, n := range names(parts) {
+			abandon(n, math.MaxInt64)
+		}
+	}
+	s.disown(parts)
 }
 
-// release drains the partitions' records in the engine, commits them when
-// commit is set, and forgets the partitions. After Kill it does nothing, as
-// a crashed process would not.
-func (s *Source) release(ctx context.Context, parts map[string][]int32, commit bool) {
+// release drains the partitions' records in the engine, commits them, and
+// forgets the partitions. After Kill it does nothing, as a crashed process
+// would not.
+func (s *Source) release(ctx context.Context, parts map[string][]int32) {
 	s.mu.Lock()
 	drain, killed := s.drain, s.killed
 	s.mu.Unlock()
@@ -425,10 +467,8 @@ func (s *Source) release(ctx context.Context, parts map[string][]int32, commit b
 			s.log.Warn("partitions not drained; their uncommitted records will be replayed by their next owner", "err", err)
 		}
 	}
-	if commit {
-		if err := s.commit(ctx, s.take(parts)); err != nil {
-			s.log.Warn("commit of revoked partitions failed; the new owner replays from the last commit", "err", err)
-		}
+	if err := s.commit(ctx, s.take(parts)); err != nil {
+		s.log.Warn("commit of revoked partitions failed; the new owner replays from the last commit", "err", err)
 	}
 	s.disown(parts)
 }
