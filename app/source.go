@@ -192,7 +192,11 @@ func openKafka(ctx context.Context, c config.Config, local *api.Watermark, log *
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach source %s: %w", c.Source, err)
 	}
-	group, err := kafka.NewGroup(kc.Brokers, kc.Group, kc.Security)
+	topics := kc.Topics
+	if kc.Regex {
+		topics = nil // patterns: the lag is the brokers' view of the group
+	}
+	group, err := kafka.NewGroup(kc.Brokers, kc.Group, topics, kc.Security)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", c.Source, err)
 	}

@@ -142,7 +142,7 @@ func TestGroupLag(t *testing.T) {
 func groupLag(t *testing.T, kind string) {
 	wl := workload(t)
 	e := cluster(t, kind, wl)
-	group, err := kafka.NewGroup(e.brokers, e.group, kafka.Security{})
+	group, err := kafka.NewGroup(e.brokers, e.group, []string{e.topic}, kafka.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,9 @@ import (
 // committed offsets. It has its own client, so that asking never disturbs
 // the consumer.
 type Group struct {
-	adm   *kadm.Client
-	group string
+	adm    *kadm.Client
+	group  string
+	topics []string // the source's topics (none: a pattern; then the brokers' group view)
 
 	mu      sync.Mutex
 	lag     int64
@@ -30,7 +31,8 @@ type Group struct {
 const lagCache = time.Second
 
 // NewGroup connects to the brokers.
-func NewGroup(brokers []string, group string, sec Security, extra ...kgo.Opt) (*Group, error) {
+// topics are the source's topics; with a pattern (regex=true) pass none.
+func NewGroup(brokers []string, group string, topics []string, sec Security, extra ...kgo.Opt) (*Group, error) {
 	so, err := sec.opts()
 	if err != nil {
 		return nil, err
@@ -39,7 +41,7 @@ func NewGroup(brokers []string, group string, sec Security, extra ...kgo.Opt) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Group{adm: kadm.NewClient(cl), group: group}, nil
+	return &Group{adm: kadm.NewClient(cl), group: group, topics: topics}, nil
 }
 
 // Lag is the group's lag: the records of its topics' partitions past their
@@ -55,7 +57,55 @@ func (g *Group) Lag(ctx context.Context) (int64, error) {
 	return g.lag, g.lagErr
 }
 
+// fetchLag counts, for every partition of the topics, the records past
+// the group's committed offset (or past the partition's start when the
+// group committed none): whatever the group's state. The brokers' own view
+// (kadm.Lag) covers only what the group describes, which is nothing during
+// its first rebalance: lag 0 while every record was unread.
 func (g *Group) fetchLag(ctx context.Context) (int64, error) {
+	if len(g.topics) == 0 {
+		return g.describedLag(ctx)
+	}
+	ends, err := g.adm.ListEndOffsets(ctx, g.topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("group %s lag: end offsets: %w", g.group, err)
+	}
+	starts, err := g.adm.ListStartOffsets(ctx, g.topics...)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("group %s lag: start offsets: %w", g.group, err)
+	}
+	committed, err := g.adm.FetchOffsets(ctx, g.group)
+	if err == nil {
+		err = committed.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("group %s lag: committed offsets: %w", g.group, err)
+	}
+	var lag int64
+	ends.Each(func(end kadm.ListedOffset) {
+		from := int64(0)
+		if st, ok := starts.Lookup(end.Topic, end.Partition); ok {
+			from = st.Offset
+		}
+		if c, ok := committed.Lookup(end.Topic, end.Partition); ok && c.At > from {
+			from = c.At
+		}
+		if end.Offset > from {
+			lag += end.Offset - from
+		}
+	})
+	return lag, nil
+}
+
+// describedLag is the brokers' view of the group's lag (kadm.Lag), for a
+// source that names its topics by a pattern.
+func (g *Group) describedLag(ctx context.Context) (int64, error) {
 	lags, err := g.adm.Lag(ctx, g.group)
 	if err != nil {
 		return 0, fmt.Errorf("group %s lag: %w", g.group, err)

@@ -149,7 +149,7 @@ func TestLostPartitionsAreNotApplied(t *testing.T) {
 	// commit, which replays a suffix in order; so compare once everything
 	// is committed and both members are idle.)
 	ga.set(false)
-	lag, err := kafka.NewGroup(srv.Brokers(), group, kafka.Security{})
+	lag, err := kafka.NewGroup(srv.Brokers(), group, []string{topic}, kafka.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,5 +169,35 @@ func TestLostPartitionsAreNotApplied(t *testing.T) {
 		t.Fatal("a dropped nothing of what it held when it was fenced")
 	} else {
 		t.Logf("a: %d records dropped as its partitions were lost", n)
+	}
+}
+
+// "Caught up" must mean caught up (issue 28's audit): a group that has not
+// committed anything yet — its first rebalance under way, or no member
+// started — has every record of its topics ahead of it. Its lag was what
+// the brokers' group description covered: nothing, so lag 0.
+func TestLagOfAGroupWithoutCommits(t *testing.T) {
+	srv := kafkaserver.Shared(t)
+	topic, group := kafkaserver.UniqueName("graph.write.Fresh."), kafkaserver.UniqueName("graft-fresh-")
+	srv.CreateTopic(t, topic, 3)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(srv.Brokers()...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	var recs []*kgo.Record
+	for i := range 30 {
+		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i), Value: []byte(`{"ops":[]}`)})
+	}
+	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := kafka.NewGroup(srv.Brokers(), group, []string{topic}, kafka.Security{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if lag, err := g.Lag(context.Background()); err != nil || lag != 30 {
+		t.Fatalf("lag of a group that consumed nothing: %d %v, want 30", lag, err)
 	}
 }
