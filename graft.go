@@ -74,8 +74,11 @@ type Rebalancer interface {
 // The abandonment holds for records delivered later too, until the source
 // lifts it with a negative through — when it gets the partition back and
 // reads it again from its last commit, at offsets it may have delivered
-// before (Kafka); from then on what it delivers is applied. A source whose
-// offsets only grow (Kinesis) need not lift.
+// before (Kafka); from then on what it delivers is applied. A source calls
+// it so (through < 0) for every partition it gains, lost before or not:
+// the engine then also forgets its in-process write cache, whose facts
+// about the elements the partition's keys write may be stale (another
+// instance wrote them meanwhile).
 type Abandoner interface {
 	SetAbandon(abandon func(partition string, through int64))
 }

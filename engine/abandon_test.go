@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -127,5 +128,71 @@ func TestAbandonLostPartition(t *testing.T) {
 		if err != nil || !got.Props.Equal(v.Props) {
 			t.Fatalf("vertex %s: %+v %v, want %+v", v.ID, got, err, v.Props)
 		}
+	}
+}
+
+// stepSource delivers the batches of records the test sends, then io.EOF.
+type stepSource struct {
+	abandoningSource
+	steps chan []graft.Record
+}
+
+func (s *stepSource) Fetch(ctx context.Context) ([]graft.Record, error) {
+	select {
+	case recs, ok := <-s.steps:
+		if !ok {
+			return nil, io.EOF
+		}
+		return recs, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *stepSource) Ack(context.Context, graft.Position) error { return nil }
+func (s *stepSource) Close() error                              { return nil }
+
+// A partition that moves to another instance and back (a Kafka rebalance,
+// a Kinesis lease) may find the elements its keys write changed by that
+// instance meanwhile: what this engine's write cache remembers of them is
+// stale. A gained partition (abandon with a negative offset) makes the
+// engine forget its cache: here v.p = 1 was cached, the other instance set
+// v.p = 2, and the partition's next write v.p = 1 was eliminated as known.
+func TestGainedPartitionForgetsTheCache(t *testing.T) {
+	mem := &memgraph.Sink{Graph: memgraph.New(), Lim: testLimits}
+	src := &stepSource{steps: make(chan []graft.Record, 1)}
+	e, err := engine.New(mem, &memDLQ{}, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Run(context.Background(), src) }()
+	rec := func(off int64, p int) []graft.Record {
+		return []graft.Record{{Pos: graft.Position{Partition: "p0", Offset: off},
+			Value: fmt.Appendf(nil, `{"key":"k","ops":[{"op":"upsertVertex","id":"v","label":"x","props":{"p":%d}}]}`, p)}}
+	}
+	src.steps <- rec(1, 1)
+	for deadline := time.Now().Add(30 * time.Second); e.Stats().Committed.Load() < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first write was not committed")
+		}
+	}
+	// Another instance, which held the partition meanwhile, sets v.p = 2.
+	w, _ := graft.Decode([]byte(`{"ops":[{"op":"upsertVertex","id":"v","label":"x","props":{"p":2}}]}`), "", graft.DefaultLimits)
+	if err := mem.Apply(context.Background(), &graft.Batch{Writes: []*graft.Write{w}}); err != nil {
+		t.Fatal(err)
+	}
+	src.mu.Lock()
+	abandon := src.abandon
+	src.mu.Unlock()
+	abandon("p0", -1) // the partition is this engine's again
+	src.steps <- rec(2, 1)
+	close(src.steps)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	v, err := mem.Graph.Vertex(context.Background(), "v")
+	if err != nil || !v.Props["p"].Equal(graft.Int(1)) {
+		t.Fatalf("v = %+v %v, want p = 1: the write after the partition came back was eliminated on a stale fact", v, err)
 	}
 }

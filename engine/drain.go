@@ -63,12 +63,22 @@ type lostMark struct {
 // now; its acknowledgement track is retired, so that neither the dropped
 // records nor those still at the sink move its watermark: a partition read
 // again from its last commit (Kafka) starts a new track. A negative
-// through lifts the abandonment for records admitted from now on.
+// through says the partition is (again) this engine's: it lifts the
+// abandonment for records admitted from now on, and forgets the write
+// cache.
 func (s *scheduler) abandon(a *abandonReq) {
 	if a.through < 0 {
 		if m, ok := s.lost[a.partition]; ok && !m.lifted {
 			m.lifted = true
 			s.setLost(a.partition, m)
+		}
+		// The partition was another instance's, maybe since this engine
+		// last wrote its keys: what the write cache remembers of the
+		// elements they touch may be stale. Forget it all (the shared
+		// cache, if any, is still consulted afresh at every batch).
+		if s.e.cache != nil {
+			s.e.cache.purge()
+			s.e.cache.gen.Add(1)
 		}
 		return
 	}

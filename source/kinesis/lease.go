@@ -539,7 +539,13 @@ func (s *Source) gain(ctx context.Context, id, cp string) {
 	n.acked, n.lastOff = n.next-1, n.next-1
 	n.lastSeq, n.ackedSeq = cp, cp
 	delete(s.dirty, id)
+	abandon := s.abandon
 	s.mu.Unlock()
+	if abandon != nil {
+		// The shard is this engine's (again): its write cache may hold
+		// facts another instance has changed since (graft.Abandoner).
+		abandon(id, -1)
+	}
 	s.metrics.add(evTaken)
 	s.log.Info("kinesis: lease taken", "shard", id, "checkpoint", cp)
 	if err := s.open(ctx, n, cp); err != nil {
