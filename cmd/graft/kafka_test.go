@@ -18,6 +18,7 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/api"
 	"github.com/graftdb/graft/bench"
+	"github.com/graftdb/graft/internal/kafkaserver"
 	"github.com/graftdb/graft/internal/kafkatest"
 	"github.com/graftdb/graft/source/kafka"
 )
@@ -74,14 +75,30 @@ func TestRunWithKafka(t *testing.T) {
 // into the same topic (?wait=committed answers once the group committed
 // them), sends dead letters to the dead-letter topic, and reports the group's
 // lag. The final graph equals the model.
+// On kfake and on a real Apache Kafka broker (internal/kafkaserver).
 func TestProduceAndRunWithKafka(t *testing.T) {
-	const in, dead = "graph.write.Device", "graph.dlq"
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, in), kfake.SeedTopics(1, dead))
-	if err != nil {
-		t.Fatal(err)
+	for _, kind := range []string{"kfake", "kafka"} {
+		t.Run(kind, func(t *testing.T) { produceAndRunWithKafka(t, kind) })
 	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
+}
+
+func produceAndRunWithKafka(t *testing.T, kind string) {
+	in, dead := "graph.write.Device", "graph.dlq"
+	var brokers []string
+	if kind == "kfake" {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, in), kfake.SeedTopics(1, dead))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		brokers = c.ListenAddrs()
+	} else {
+		srv := kafkaserver.Shared(t)
+		in, dead = kafkaserver.UniqueName(in+"."), kafkaserver.UniqueName(dead+".")
+		srv.CreateTopic(t, in, 6)
+		srv.CreateTopic(t, dead, 1)
+		brokers = srv.Brokers()
+	}
 	cfg := bench.DefaultFleet()
 	cfg.Orgs, cfg.DevicesPerOrg, cfg.SoftwarePerOrg, cfg.SoftwarePerDevice = 8, 3, 10, 4
 	wl, err := bench.NewWorkload(cfg, 0)
@@ -213,4 +230,11 @@ func TestProduceAndRunWithKafka(t *testing.T) {
 	if q.code != 2 || !strings.Contains(q.stderr, "quarantine") {
 		t.Fatalf("quarantine with a dead-letter topic: exit %d %s", q.code, q.stderr)
 	}
+}
+
+// TestMain stops the package's Kafka broker, if a test started one.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	kafkaserver.StopShared()
+	os.Exit(code)
 }
