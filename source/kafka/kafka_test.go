@@ -53,10 +53,16 @@ func TestMain(m *testing.M) {
 // the test's own).
 func cluster(t *testing.T, kind string, wl *bench.Workload) env {
 	t.Helper()
+	return clusterN(t, kind, wl, 12)
+}
+
+// clusterN is cluster with a topic of the given partitions.
+func clusterN(t *testing.T, kind string, wl *bench.Workload, partitions int32) env {
+	t.Helper()
 	e := env{topic: topic, group: "graft"}
 	switch kind {
 	case "kfake":
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, topic), kfake.GroupMinSessionTimeout(time.Second))
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic), kfake.GroupMinSessionTimeout(time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +71,7 @@ func cluster(t *testing.T, kind string, wl *bench.Workload) env {
 	case "kafka":
 		srv := kafkaserver.Shared(t)
 		e.topic, e.group = kafkaserver.UniqueName(topic+"."), kafkaserver.UniqueName("graft-")
-		srv.CreateTopic(t, e.topic, 12)
+		srv.CreateTopic(t, e.topic, partitions)
 		e.brokers = srv.Brokers()
 	default:
 		t.Fatalf("broker kind %q", kind)
@@ -247,6 +253,29 @@ func TestMembersKilledAndAdded(t *testing.T) {
 		nothingLeft(t, e)
 		if letters.n < 1 {
 			t.Fatalf("the poison record was not dead-lettered")
+		}
+	})
+}
+
+// The seed deployment's shape: a topic of 120 partitions keyed by
+// organization, consumed by three members of one group at once.
+func TestThreeMembersOn120Partitions(t *testing.T) {
+	onBrokers(t, func(t *testing.T, kind string) {
+		wl := workload(t)
+		e := clusterN(t, kind, wl, 120)
+		g := memgraph.New()
+		letters := &dlq{}
+		var ms []*member
+		for _, id := range []string{"a", "c", "d"} { // "b" is the one the tests kill at once
+			ms = append(ms, join(t, e, id, &memgraph.Sink{Graph: g, Lim: graft.SinkLimits{MaxWrites: 20, MaxUnits: 500, MaxBytes: 1 << 20, Concurrency: 2}}, letters))
+		}
+		waitForModel(t, g, wl)
+		for _, m := range ms {
+			m.stop(t)
+		}
+		nothingLeft(t, e)
+		if letters.n != 1 {
+			t.Fatalf("%d dead letters, want the one poison record", letters.n)
 		}
 	})
 }
