@@ -33,12 +33,20 @@ const (
 type File struct {
 	path     string
 	mu       sync.Mutex
-	f        *os.File
+	f        file
 	size     int64 // bytes of whole lines
 	seen     map[graft.Position]bool
 	seenFIFO []graft.Position
 	// Repaired says what Open cut from a torn tail ("" when nothing).
 	Repaired string
+}
+
+// file is what File needs of its *os.File (a test fails its syncs).
+type file interface {
+	io.ReadWriteSeeker
+	Truncate(size int64) error
+	Sync() error
+	Close() error
 }
 
 // rememberPositions bounds the positions File remembers for idempotence:

@@ -484,15 +484,34 @@ func (s *Source) Close() error {
 		if err := s.commit(ctx, s.take(nil)); err != nil {
 			s.log.Warn("final kafka commit failed", "err", err)
 		}
-		s.cl.CloseAllowingRebalance()
+		if !s.closeClient() {
+			s.log.Warn("kafka: leaving the group did not finish within 10 s; the group notices at the session timeout")
+		}
 	})
 	return nil
 }
 
-// Kill closes the client without committing: a crash, for tests. It waits
-// at most 10 s for the client to close: franz-go's close hung once in CI
-// against kfake (in the consumer group's leave), and a crash waits for
-// nothing anyway.
+// closeClient closes the client, leaving the group, and reports whether
+// that finished within 10 s. franz-go's close waits for the group's leave
+// without a deadline, and it hung against kfake (once in CI, and in a loop
+// of the package's tests); a stop that hangs is worse than a group that
+// notices the member gone at its session timeout.
+func (s *Source) closeClient() bool {
+	closed := make(chan struct{})
+	go func() {
+		s.cl.CloseAllowingRebalance()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		return true
+	case <-time.After(10 * time.Second):
+		return false
+	}
+}
+
+// Kill closes the client without committing: a crash, for tests (it waits
+// at most 10 s for the client to close, closeClient).
 func (s *Source) Kill() {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -500,14 +519,6 @@ func (s *Source) Kill() {
 		s.mu.Unlock()
 		close(s.stop)
 		<-s.done
-		closed := make(chan struct{})
-		go func() {
-			s.cl.CloseAllowingRebalance()
-			close(closed)
-		}()
-		select {
-		case <-closed:
-		case <-time.After(10 * time.Second):
-		}
+		s.closeClient()
 	})
 }
