@@ -49,8 +49,9 @@ type Server struct {
 	cmd  *exec.Cmd
 	log  *os.File
 	mu   sync.Mutex
-	spec Spec
-	argv []string // java and its arguments, for Restart
+	spec   Spec
+	argv   []string   // java and its arguments, for Restart
+	exited chan error // the process's Wait, once it returns (one Wait per process)
 }
 
 // Start starts the server and waits until it is ready. It is meant for a
@@ -112,7 +113,7 @@ func (s *Server) Restart() error {
 		return errors.New("javaserver: restart of a stopped server")
 	}
 	s.cmd.Process.Kill() //nolint:errcheck // already gone is fine
-	s.cmd.Wait()         //nolint:errcheck // killed
+	<-s.exited
 	return s.run()
 }
 
@@ -127,6 +128,7 @@ func (s *Server) run() error {
 	}
 	s.cmd = cmd
 	exited := make(chan error, 1)
+	s.exited = exited
 	go func() { exited <- cmd.Wait() }()
 	timeout := spec.StartTimeout
 	if timeout == 0 {

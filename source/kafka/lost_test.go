@@ -27,14 +27,28 @@ type gate struct {
 	mu      sync.Mutex
 	closed  bool
 	applied int
+	watch   bool     // count the writes that move a counter back
+	back    []string // those writes
 }
 
 func (g *gate) Apply(ctx context.Context, b *graft.Batch) error {
 	g.mu.Lock()
-	closed := g.closed
+	closed, watch := g.closed, g.watch
 	g.mu.Unlock()
 	if closed {
 		return graft.NewError(graft.Transient, errors.New("injected: the store does not answer"))
+	}
+	if watch {
+		for _, w := range b.Writes {
+			op := w.Ops[0]
+			if v, err := g.Graph.Vertex(ctx, op.ID); err == nil {
+				if cur := v.Props["seq"].Int(); cur > op.Props["seq"].Int() {
+					g.mu.Lock()
+					g.back = append(g.back, fmt.Sprintf("%s seq %d over %d", op.ID, op.Props["seq"].Int(), cur))
+					g.mu.Unlock()
+				}
+			}
+		}
 	}
 	if err := g.Sink.Apply(ctx, b); err != nil {
 		return err
@@ -44,6 +58,7 @@ func (g *gate) Apply(ctx context.Context, b *graft.Batch) error {
 	g.mu.Unlock()
 	return nil
 }
+
 
 func (g *gate) set(closed bool) {
 	g.mu.Lock()
@@ -144,22 +159,34 @@ func TestLostPartitionsAreNotApplied(t *testing.T) {
 	defer stopB()
 	waitUntil("b to bring the graph to the model", func() bool { return sameAsModel() == "" })
 
-	// a's store answers again: nothing it held may land now. (a rejoins
-	// the group and may get partitions back: it reads them from the last
-	// commit, which replays a suffix in order; so compare once everything
-	// is committed and both members are idle.)
-	ga.set(false)
+	// b commits everything: a member that gets partitions back from now on
+	// reads nothing again, so any write of a's that moves a counter back
+	// is one it held when it was fenced. (The old code's lost callback
+	// drained in the group's rebalance, blocked by the store: b's commits
+	// waited for it, and this waits in vain.)
 	lag, err := kafka.NewGroup(srv.Brokers(), group, []string{topic}, kafka.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lag.Close()
+	waitUntil("b to commit everything", func() bool {
+		n, err := lag.Lag(ctx)
+		return err == nil && n == 0
+	})
+	ga.mu.Lock()
+	ga.watch = true
+	ga.mu.Unlock()
+	// a's store answers again: nothing it held may land now.
+	ga.set(false)
 	waitUntil("everything committed, both members idle", func() bool {
 		n, err := lag.Lag(ctx)
 		return err == nil && n == 0 && ea.Stats().Snapshot().InFlight() == 0 && eb.Stats().Snapshot().InFlight() == 0
 	})
 	if d := sameAsModel(); d != "" {
 		t.Fatalf("after the fenced member's store answered again, the graph went back:\n%s", d)
+	}
+	if len(ga.back) > 0 {
+		t.Fatalf("a applied %d writes it held when fenced, after b's newer ones: %v", len(ga.back), ga.back[:min(5, len(ga.back))])
 	}
 	// What a held when it was fenced was dropped, not drained into the
 	// store once it answered (the old code dropped nothing; its drain
