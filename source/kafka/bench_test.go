@@ -13,6 +13,7 @@ import (
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/kafkaserver"
 	"github.com/graftdb/graft/internal/pgtest"
 	"github.com/graftdb/graft/sink/postgres"
 	"github.com/graftdb/graft/sink/sqlite"
@@ -33,16 +34,33 @@ import (
 // the clock starts at the first record fetched (group join excluded) and
 // stops when every record is committed or dead-lettered and its offset
 // committed to the group.
+//
+// On kfake (12 partitions) and on a real Apache Kafka broker (12 and 120
+// partitions, the seed's shape): go test ./source/kafka -run '^$' -bench
+// 'Consume/kafka-120'.
 func BenchmarkConsume(b *testing.B) {
+	b.Run("kfake-12", func(b *testing.B) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, topic))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		consumeBench(b, c.ListenAddrs(), topic)
+	})
+	for _, partitions := range []int32{12, 120} {
+		b.Run(fmt.Sprintf("kafka-%d", partitions), func(b *testing.B) {
+			srv := kafkaserver.Shared(b)
+			t := kafkaserver.UniqueName(topic + ".bench.")
+			srv.CreateTopic(b, t, partitions)
+			consumeBench(b, srv.Brokers(), t)
+		})
+	}
+}
+
+func consumeBench(b *testing.B, brokers []string, topic string) {
 	const writes = 20000
 	cfg := bench.DefaultFleet()
 	seed := bench.NewFleet(cfg)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, topic))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
 	if err != nil {
 		b.Fatal(err)
@@ -57,7 +75,7 @@ func BenchmarkConsume(b *testing.B) {
 	}
 	prod.Close()
 	group := 0
-	nextGroup := func() string { group++; return fmt.Sprintf("bench-%d", group) }
+	nextGroup := func() string { group++; return fmt.Sprintf("bench-%s-%d", topic, group) }
 
 	report := func(b *testing.B, total time.Duration) {
 		b.ReportMetric(float64(writes*b.N)/total.Seconds(), "writes/s")
