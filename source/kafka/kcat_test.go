@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/kafkaserver"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/source/kafka"
 )
@@ -38,14 +39,29 @@ func kcat(t *testing.T) string {
 // produces the fleet workload keyed by organization, Graft consumes it into
 // the graph, and kcat reads Graft's dead-letter topic back with its headers.
 func TestKcatInterop(t *testing.T) {
+	onBrokers(t, kcatInterop)
+}
+
+func kcatInterop(t *testing.T, kind string) {
 	bin := kcat(t)
 	wl := workload(t)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, topic), kfake.SeedTopics(1, "graph.dlq"))
-	if err != nil {
-		t.Fatal(err)
+	topic, dead, group := topic, "graph.dlq", "graft"
+	var addrs []string
+	if kind == "kfake" {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, topic), kfake.SeedTopics(1, dead))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		addrs = c.ListenAddrs()
+	} else {
+		srv := kafkaserver.Shared(t)
+		topic, dead, group = kafkaserver.UniqueName(topic+".kcat."), kafkaserver.UniqueName("graph.dlq."), kafkaserver.UniqueName("graft-kcat-")
+		srv.CreateTopic(t, topic, 12)
+		srv.CreateTopic(t, dead, 1)
+		addrs = srv.Brokers()
 	}
-	defer c.Close()
-	brokers := strings.Join(c.ListenAddrs(), ",")
+	brokers := strings.Join(addrs, ",")
 	var in bytes.Buffer
 	for i, w := range wl.Writes {
 		in.WriteString(w.Key + "\t")
@@ -66,12 +82,12 @@ func TestKcatInterop(t *testing.T) {
 		t.Fatalf("kcat -P: %v\n%s", err, out)
 	}
 
-	dlqTopic, err := kafka.NewDeadLetterTopic(kafka.Target{Brokers: c.ListenAddrs(), Topic: "graph.dlq"}, kafka.Security{})
+	dlqTopic, err := kafka.NewDeadLetterTopic(kafka.Target{Brokers: addrs, Topic: dead}, kafka.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dlqTopic.Close()
-	src, err := kafka.New(kafka.Config{Brokers: c.ListenAddrs(), Topics: []string{topic}, Group: "graft"}, nil)
+	src, err := kafka.New(kafka.Config{Brokers: addrs, Topics: []string{topic}, Group: group}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +104,7 @@ func TestKcatInterop(t *testing.T) {
 	<-done
 	src.Close()
 
-	out, err = exec.CommandContext(ctx, bin, "-C", "-b", brokers, "-t", "graph.dlq", "-o", "beginning", "-e", "-q", "-f", "%k|%h|%s\n").CombinedOutput()
+	out, err = exec.CommandContext(ctx, bin, "-C", "-b", brokers, "-t", dead, "-o", "beginning", "-e", "-q", "-f", "%k|%h|%s\n").CombinedOutput()
 	if err != nil {
 		t.Fatalf("kcat -C: %v\n%s", err, out)
 	}
