@@ -581,6 +581,12 @@ func (s *Source) giveUp(ctx context.Context) error {
 		if err != nil && !conditionFailed(err) {
 			errs = append(errs, fmt.Errorf("withdraw the handoff of %s: %w", id, err))
 		}
+		// The withdrawal fails when the owner completed the handoff since
+		// the scan: the shard is this instance's now, so give it up too
+		// (conditional on that: harmless when the withdrawal won). Without
+		// this, a handoff landing while the instance stopped left the
+		// shard to nobody until the TTL (CI caught it once).
+		ids[id] = true
 	}
 	for id := range ids {
 		errs = append(errs, s.giveUpOne(ctx, id))
