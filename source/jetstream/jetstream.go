@@ -558,7 +558,10 @@ func (s *Source) Redelivered() int64 {
 // source has not delivered to the engine yet: not yet delivered by the
 // server, or delivered to an earlier run and not acknowledged.
 func (s *Source) Lag(ctx context.Context) (int64, error) {
-	info, err := s.cons.Info(ctx)
+	s.mu.Lock()
+	cons := s.cons // replaced when the consumer is opened again (open)
+	s.mu.Unlock()
+	info, err := cons.Info(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -573,7 +576,10 @@ func (s *Source) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.done
-		s.iter.Stop()
+		s.mu.Lock()
+		iter := s.iter
+		s.mu.Unlock()
+		iter.Stop()
 	})
 	return nil
 }

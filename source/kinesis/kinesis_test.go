@@ -573,17 +573,25 @@ func TestLagProbesShardsWhoseOwnerSaidCaughtUp(t *testing.T) {
 		return len(y.src.Owned()) == 2 && lag == 0 && y.eng.Stats().Snapshot().InFlight() == 0
 	})
 	shards := y.src.Owned()
-	y.stop()
-	// Its lease items now say what a live y that had caught up says at a
-	// renewal (read = its checkpoint), as if it had died just after.
 	db := awstest.DynamoDB(t, dEndpoint)
-	for _, id := range shards {
-		key := map[string]ddbtypes.AttributeValue{"shard": &ddbtypes.AttributeValueMemberS{Value: id}}
-		item, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String("graft-probed"), Key: key, ConsistentRead: aws.Bool(true)})
+	checkpoint := func(id string) string {
+		item, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String("graft-probed"),
+			Key: map[string]ddbtypes.AttributeValue{"shard": &ddbtypes.AttributeValueMemberS{Value: id}}, ConsistentRead: aws.Bool(true)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cp := item.Item["checkpoint"].(*ddbtypes.AttributeValueMemberS).Value
+		if cp, ok := item.Item["checkpoint"].(*ddbtypes.AttributeValueMemberS); ok {
+			return cp.Value
+		}
+		return ""
+	}
+	waitFor(t, "y to checkpoint both shards", func() bool { return checkpoint(shards[0]) != "" && checkpoint(shards[1]) != "" })
+	y.stop()
+	// Its lease items now say what a live y that had caught up says at a
+	// renewal (read = its checkpoint), as if it had died just after.
+	for _, id := range shards {
+		key := map[string]ddbtypes.AttributeValue{"shard": &ddbtypes.AttributeValueMemberS{Value: id}}
+		cp := checkpoint(id)
 		if _, err := db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String("graft-probed"), Key: key,
 			UpdateExpression:         aws.String("SET #o = :y, #c = if_not_exists(#c, :zero) + :one, #u = :now, #b = :zero, #r = :cp"),
 			ExpressionAttributeNames: map[string]string{"#o": "owner", "#c": "counter", "#u": "updated", "#b": "behind", "#r": "read"},
