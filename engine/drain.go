@@ -7,6 +7,8 @@ package engine
 import (
 	"container/heap"
 	"context"
+	"sync"
+	"sync/atomic"
 )
 
 // abandonReq drops a lost partition's records up to an offset (graft.Abandoner).
@@ -59,6 +61,45 @@ type lostMark struct {
 	lifted  bool
 }
 
+func (m lostMark) covers(n *node) bool {
+	return n.rec.Pos.Offset <= m.through && (!m.lifted || n.seq <= m.seq)
+}
+
+// lostMarks are the lost partitions: the scheduler records them, and the
+// workers read them too (a batch retried at the sink leaves out the
+// records abandoned since, exec.go).
+type lostMarks struct {
+	mu  sync.Mutex
+	m   map[string]lostMark
+	any atomic.Bool // a partition was ever lost: covers has something to look up
+}
+
+func (l *lostMarks) get(partition string) (lostMark, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m, ok := l.m[partition]
+	return m, ok
+}
+
+func (l *lostMarks) set(partition string, m lostMark) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]lostMark{}
+	}
+	l.m[partition] = m
+	l.any.Store(true)
+}
+
+// covers reports whether n belongs to a partition lost at or after it.
+func (l *lostMarks) covers(n *node) bool {
+	if !l.any.Load() {
+		return false
+	}
+	m, ok := l.get(n.rec.Pos.Partition)
+	return ok && m.covers(n)
+}
+
 // abandon records a lost partition and drops what it can of its records
 // now; its acknowledgement track is retired, so that neither the dropped
 // records nor those still at the sink move its watermark: a partition read
@@ -68,9 +109,9 @@ type lostMark struct {
 // cache.
 func (s *scheduler) abandon(a *abandonReq) {
 	if a.through < 0 {
-		if m, ok := s.lost[a.partition]; ok && !m.lifted {
+		if m, ok := s.e.lost.get(a.partition); ok && !m.lifted {
 			m.lifted = true
-			s.setLost(a.partition, m)
+			s.e.lost.set(a.partition, m)
 		}
 		// The partition was another instance's, maybe since this engine
 		// last wrote its keys: what the write cache remembers of the
@@ -82,12 +123,12 @@ func (s *scheduler) abandon(a *abandonReq) {
 		}
 		return
 	}
-	m, ok := s.lost[a.partition]
+	m, ok := s.e.lost.get(a.partition)
 	if !ok || m.lifted || a.through > m.through {
 		m.through = a.through
 	}
 	m.seq, m.lifted = s.admitted, false
-	s.setLost(a.partition, m)
+	s.e.lost.set(a.partition, m)
 	s.retire(s.tracks[a.partition])
 	s.e.log.Warn("dropping the records of a lost partition not yet sent to the sink", "partition", a.partition, "through", a.through)
 	s.sweepAbandoned()
@@ -102,34 +143,8 @@ func (s *scheduler) abandonPartition(partition string, through int64) {
 	}
 }
 
-func (s *scheduler) setLost(partition string, m lostMark) {
-	s.lost[partition] = m
-	s.e.lostMu.Lock()
-	if s.e.lost == nil {
-		s.e.lost = map[string]lostMark{}
-	}
-	s.e.lost[partition] = m
-	s.e.anyLost.Store(true)
-	s.e.lostMu.Unlock()
-}
-
-// abandonedNow is abandoned for the workers (Engine.lost).
-func (e *Engine) abandonedNow(n *node) bool {
-	e.lostMu.Lock()
-	defer e.lostMu.Unlock()
-	m, ok := e.lost[n.rec.Pos.Partition]
-	return ok && m.covers(n)
-}
-
-func (m lostMark) covers(n *node) bool {
-	return n.rec.Pos.Offset <= m.through && (!m.lifted || n.seq <= m.seq)
-}
-
 // abandoned reports whether n belongs to a partition lost at or after it.
-func (s *scheduler) abandoned(n *node) bool {
-	m, ok := s.lost[n.rec.Pos.Partition]
-	return ok && m.covers(n)
-}
+func (s *scheduler) abandoned(n *node) bool { return s.e.lost.covers(n) }
 
 // drop completes an abandoned node without applying it. Its track is
 // retired first: a dropped record is never acknowledged, whatever track it

@@ -38,11 +38,7 @@ type Engine struct {
 
 	sourceErr atomic.Pointer[error] // the source fails and is retried; nil when it reads
 
-	// lost is the scheduler's lost partitions (drain.go), for the workers:
-	// a batch retried at the sink leaves out the records abandoned since.
-	lostMu  sync.Mutex
-	lost    map[string]lostMark
-	anyLost atomic.Bool
+	lost lostMarks // partitions lost to another instance (drain.go)
 }
 
 // New returns an engine writing to sink and dead-lettering to dlq.

@@ -265,12 +265,9 @@ func (x *execution) leave(n *node) {
 // (makeReady). A batch retried for minutes against a store that does not
 // answer would otherwise land them after the new owner's writes.
 func (x *execution) leaveAbandoned(cur []*node) []*node {
-	if !x.e.anyLost.Load() {
-		return cur
-	}
 	any := false
 	for _, n := range cur {
-		if !x.gone[n] && x.e.abandonedNow(n) {
+		if !x.gone[n] && x.e.lost.covers(n) {
 			x.gone[n], any = true, true
 			x.r.returned = append(x.r.returned, n)
 			x.leave(n)

@@ -101,9 +101,6 @@ func (s *scheduler) countCreators(n *node, delta int) {
 			}
 		}
 	}
-	if delta < 0 && s.parkedKey[n.key()] == n {
-		delete(s.parkedKey, n.key())
-	}
 }
 
 // hold moves a node that can only wait (parked, or behind earlier writes)
@@ -161,6 +158,9 @@ func (s *scheduler) complete(n *node) {
 	s.budget.release(n.held, s.byteWeight(n.size))
 	n.held = false
 	s.countCreators(n, -1)
+	if s.parkedKey[n.key()] == n {
+		delete(s.parkedKey, n.key())
+	}
 	for _, r := range n.resources {
 		if s.last[r] == n {
 			delete(s.last, r)

@@ -33,20 +33,28 @@ func needs(w *graft.Write, fn func(id string)) bool {
 			return false
 		}
 	}
-	var own map[string]bool
+	eachNeed(w, func(id string, _ bool) { fn(id) })
+	return true
+}
+
+// eachNeed calls fn for every vertex an upserted edge or a replaceEdges of
+// w needs and w does not upsert itself before it; deleted says w deleted
+// it before (nothing outside w can give it back in time).
+func eachNeed(w *graft.Write, fn func(id string, deleted bool)) {
+	var own map[string]bool // true: upserted by w so far; false: deleted
 	need := func(id string) {
-		if !own[id] {
-			fn(id)
+		if up, ok := own[id]; !ok || !up {
+			fn(id, ok)
 		}
 	}
 	for i := range w.Ops {
 		op := &w.Ops[i]
 		switch op.Kind {
-		case graft.UpsertVertex:
+		case graft.UpsertVertex, graft.DeleteVertex:
 			if own == nil {
 				own = map[string]bool{}
 			}
-			own[op.ID] = true
+			own[op.ID] = op.Kind == graft.UpsertVertex
 		case graft.UpsertEdge:
 			need(op.From)
 			need(op.To)
@@ -57,7 +65,6 @@ func needs(w *graft.Write, fn func(id string)) bool {
 			}
 		}
 	}
-	return true
 }
 
 // witness records what a write that has just failed for a missing endpoint
@@ -214,40 +221,20 @@ func (s *scheduler) endpointOnItsWay(n *node) bool {
 	return false
 }
 
-// externalEndpoints lists the vertices w's edges need and w does not
-// upsert before them; doomed is true when an edge needs a vertex w itself
-// deleted before it (only deleteEdge and dropProps do without endpoints:
-// on an absent edge they do nothing).
+// externalEndpoints lists, once each, the vertices w's edges need that w
+// does not upsert before them; doomed is true when an edge needs a vertex
+// w itself deleted before it.
 func externalEndpoints(w *graft.Write) (ids []string, doomed bool) {
-	own := map[string]bool{} // true: upserted by w so far; false: deleted
 	seen := map[string]bool{}
-	for i := range w.Ops {
-		op := &w.Ops[i]
-		switch op.Kind {
-		case graft.UpsertVertex:
-			own[op.ID] = true
-			continue
-		case graft.DeleteVertex:
-			own[op.ID] = false
-			continue
-		case graft.UpsertEdge, graft.ReplaceEdges:
-		default:
-			continue
+	eachNeed(w, func(id string, deleted bool) {
+		switch {
+		case deleted:
+			doomed = true
+		case !seen[id]:
+			seen[id] = true
+			ids = append(ids, id)
 		}
-		for _, id := range append([]string{op.From, op.To}, op.Targets...) {
-			if id == "" {
-				continue
-			}
-			if up, ok := own[id]; ok {
-				doomed = doomed || !up
-				continue
-			}
-			if !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
-			}
-		}
-	}
+	})
 	return ids, doomed
 }
 

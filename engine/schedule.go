@@ -51,10 +51,9 @@ type scheduler struct {
 	acks      *acker
 	dlPending []*node // dead letters not yet handed to the dead-letter goroutine
 	drains    []*drainReq
-	lost      map[string]lostMark // partition → which of its records are abandoned (a copy in Engine.lost)
-	admitted  uint64              // seq of the last node admitted
-	exited    chan struct{}    // closed when run returns
-	dlBusy    int              // batches of dead letters being written
+	admitted  uint64        // seq of the last node admitted
+	exited    chan struct{} // closed when run returns
+	dlBusy    int           // batches of dead letters being written
 }
 
 func newScheduler(e *Engine, src graft.Source) *scheduler {
@@ -69,7 +68,6 @@ func newScheduler(e *Engine, src graft.Source) *scheduler {
 		last:      map[resource]*node{},
 		locked:    map[string]int{},
 		tracks:    map[string]*partitionTrack{},
-		lost:      map[string]lostMark{},
 		idle:      cfg.Concurrency,
 		unitsCap:  cfg.MaxBatchUnits,
 		budget:    newBudget(cfg.MaxInflightRecords, cfg.MaxInflightBytes),

@@ -45,10 +45,10 @@ type Spec struct {
 
 // Server is a running server.
 type Server struct {
-	Dir  string // its throwaway directory (configuration, data, server.log)
-	cmd  *exec.Cmd
-	log  *os.File
-	mu   sync.Mutex
+	Dir    string // its throwaway directory (configuration, data, server.log)
+	cmd    *exec.Cmd
+	log    *os.File
+	mu     sync.Mutex
 	spec   Spec
 	argv   []string   // java and its arguments, for Restart
 	exited chan error // the process's Wait, once it returns (one Wait per process)

@@ -14,36 +14,24 @@ import (
 
 const acceptedWidth = 20
 
-func readAccepted(path string) (uint64, error) {
+// readMark reads a mark file (the accepted or the trimmed one); known is
+// false when it does not exist yet (a data dir from before it).
+func readMark(path string) (seq uint64, known bool, err error) {
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		return 0, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %q is not a sequence number", path, b)
+		return 0, false, fmt.Errorf("%s: %q is not a sequence number", path, b)
 	}
-	return n, nil
+	return n, true, nil
 }
 
-func writeAccepted(path string, seq uint64) error {
-	return os.WriteFile(path, acceptedLine(seq), 0o644)
-}
-
-// readMark reads a file of the same form as the accepted file; known is
-// false when it does not exist yet (a data dir from before it).
-func readMark(path string) (seq uint64, known bool, err error) {
-	if _, err := os.Stat(path); os.IsNotExist(err) {
-		return 0, false, nil
-	}
-	seq, err = readAccepted(path)
-	return seq, err == nil, err
-}
-
-// writeMark replaces the file's number and syncs it: a power loss must
+// writeMark replaces a mark file's number and syncs it: a power loss must
 // not leave the mark behind what the server did after it.
 func writeMark(path string, seq uint64) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)

@@ -272,41 +272,67 @@ func TestTrimmedRecordsBehindTheAckFloorAreNotLost(t *testing.T) {
 	}
 }
 
-func ackFloorBehindTrim(t *testing.T, dir string, cfg jetstream.Config) {
+// readTrimmed reads and acknowledges the 2,500 records damage wrote (the
+// source trims them as it goes), closes the source, and returns the server
+// and a raw handle on the stream.
+func readTrimmed(t *testing.T, dir string, cfg jetstream.Config) (*jetstream.Embedded, natsjs.Stream) {
+	t.Helper()
 	emb, src := startSource(t, dir, cfg)
 	if ids, lost := readAll(t, src); len(ids) != 2500 || len(lost) != 0 {
 		t.Fatalf("%d records read, %d lost; want 2,500 and none", len(ids), len(lost))
 	}
 	src.Close()
-	ctx := context.Background()
 	js, err := natsjs.New(emb.Conn())
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := js.Stream(ctx, cfg.Stream)
+	st, err := js.Stream(context.Background(), cfg.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := st.CachedInfo().State.FirstSeq
-	if first <= 1000 {
-		t.Fatalf("the stream starts at %d: nothing was trimmed", first)
-	}
-	if _, err := st.ResetConsumerToSequence(ctx, cfg.Durable, 500); err != nil {
-		t.Fatal(err)
-	}
-	src, err = jetstream.New(ctx, emb.Conn(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	return emb, st
+}
+
+// publish publishes upserts of the ids.
+func publish(t *testing.T, emb *jetstream.Embedded, cfg jetstream.Config, ids ...string) {
+	t.Helper()
+	ctx := context.Background()
 	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if _, err := pub.Publish(ctx, [][]byte{[]byte(`{"ops":[{"op":"upsertVertex","id":"new","label":"x"}]}`)}, nil); err != nil {
+	var vals [][]byte
+	for _, id := range ids {
+		vals = append(vals, fmt.Appendf(nil, `{"ops":[{"op":"upsertVertex","id":"%s","label":"x"}]}`, id))
+	}
+	if _, err := pub.Publish(ctx, vals, nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// reopen opens a new source on emb (closed when the test ends).
+func reopen(t *testing.T, emb *jetstream.Embedded, cfg jetstream.Config) *jetstream.Source {
+	t.Helper()
+	src, err := jetstream.New(context.Background(), emb.Conn(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
+
+func ackFloorBehindTrim(t *testing.T, dir string, cfg jetstream.Config) {
+	emb, st := readTrimmed(t, dir, cfg)
+	first := st.CachedInfo().State.FirstSeq
+	if first <= 1000 {
+		t.Fatalf("the stream starts at %d: nothing was trimmed", first)
+	}
+	if _, err := st.ResetConsumerToSequence(context.Background(), cfg.Durable, 500); err != nil {
+		t.Fatal(err)
+	}
+	src := reopen(t, emb, cfg)
+	publish(t, emb, cfg, "new")
 	ids, lost := readAll(t, src)
 	if len(lost) != 0 {
 		t.Fatalf("trimmed records reported lost: %+v", lost)
@@ -325,32 +351,13 @@ func ackFloorBehindTrim(t *testing.T, dir string, cfg jetstream.Config) {
 func TestStreamStartPastTheTrimReportedLost(t *testing.T) {
 	dir, cfg := damage(t, 2500, false)
 	cfg.TrimAcked, cfg.TrimmedFile = true, filepath.Join(dir, "graft-trimmed")
-	emb, src := startSource(t, dir, cfg)
-	if ids, lost := readAll(t, src); len(ids) != 2500 || len(lost) != 0 {
-		t.Fatalf("%d records read, %d lost; want 2,500 and none", len(ids), len(lost))
-	}
-	src.Close()
-	ctx := context.Background()
-	pub, err := jetstream.NewPublisher(ctx, emb.Conn(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	var vals [][]byte
+	emb, st := readTrimmed(t, dir, cfg)
+	var more []string
 	for i := 2501; i <= 2700; i++ {
-		vals = append(vals, fmt.Appendf(nil, `{"ops":[{"op":"upsertVertex","id":"v%d","label":"x"}]}`, i))
+		more = append(more, fmt.Sprintf("v%d", i))
 	}
-	if _, err := pub.Publish(ctx, vals, nil); err != nil {
-		t.Fatal(err)
-	}
-	js, err := natsjs.New(emb.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := js.Stream(ctx, cfg.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	publish(t, emb, cfg, more...)
+	ctx := context.Background()
 	if err := st.Purge(ctx, natsjs.WithPurgeSequence(2601)); err != nil {
 		t.Fatal(err)
 	}
@@ -358,11 +365,7 @@ func TestStreamStartPastTheTrimReportedLost(t *testing.T) {
 	if _, err := st.ResetConsumerToSequence(ctx, cfg.Durable, 2501); err != nil {
 		t.Fatal(err)
 	}
-	src, err = jetstream.New(ctx, emb.Conn(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := reopen(t, emb, cfg)
 	ids, lost := readAll(t, src)
 	if len(lost) != 1 || lost[0].Ref != "2501-2600" || !strings.Contains(lost[0].Lost, "(100 accepted records)") {
 		t.Fatalf("lost: %+v", lost)

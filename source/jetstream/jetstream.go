@@ -246,7 +246,7 @@ func (s *Source) checkAccepted(ctx context.Context) error {
 	if s.cfg.AcceptedFile == "" {
 		return nil
 	}
-	accepted, err := readAccepted(s.cfg.AcceptedFile)
+	accepted, _, err := readMark(s.cfg.AcceptedFile)
 	if err != nil {
 		s.log.Warn("jetstream: the record of accepted sequences is unreadable; a stream cut short at restart cannot be detected this time", "file", s.cfg.AcceptedFile, "err", err)
 		return nil
@@ -269,7 +269,7 @@ func (s *Source) checkAccepted(ctx context.Context) error {
 		Lost: lostText(from, accepted, "the stream ends before them: its files were damaged and cut at restart"),
 	})
 	s.lostTotal += int64(accepted - from + 1)
-	return writeAccepted(s.cfg.AcceptedFile, info.State.LastSeq)
+	return writeMark(s.cfg.AcceptedFile, info.State.LastSeq)
 }
 
 // lostSuffix marks the partition of records lost off the stream's end.

@@ -59,7 +59,6 @@ func (g *gate) Apply(ctx context.Context, b *graft.Batch) error {
 	return nil
 }
 
-
 func (g *gate) set(closed bool) {
 	g.mu.Lock()
 	g.closed = closed

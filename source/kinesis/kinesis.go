@@ -553,7 +553,7 @@ func (s *Source) shardsBehind(ctx context.Context, maxAge time.Duration) (behind
 			}
 		case !seen || o.owner == "" || o.expired(now, s.cfg.LeaseTTL):
 			unowned++
-			if o.checkpoint == "" || o.checkpoint == shardEnd {
+			if o.checkpoint == "" {
 				behind++ // never checkpointed: where its records start is not known here
 			} else {
 				probes = append(probes, probe{id, o.checkpoint})

@@ -3,6 +3,7 @@ package kinesis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"sync"
@@ -525,13 +526,7 @@ func TestLagCountsShardsHeldElsewhere(t *testing.T) {
 	y.stop()
 	db := awstest.DynamoDB(t, dEndpoint)
 	for _, id := range shards {
-		if _, err := db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String("graft-elsewhere"),
-			Key:                       map[string]ddbtypes.AttributeValue{"shard": &ddbtypes.AttributeValueMemberS{Value: id}},
-			UpdateExpression:          aws.String("SET #o = :y, #c = #c + :one, #u = :now REMOVE #b"),
-			ExpressionAttributeNames:  map[string]string{"#o": "owner", "#c": "counter", "#u": "updated", "#b": "behind"},
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":y": &ddbtypes.AttributeValueMemberS{Value: "y"}, ":one": &ddbtypes.AttributeValueMemberN{Value: "1"}, ":now": &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)}}}); err != nil {
-			t.Fatal(err)
-		}
+		renewAs(t, db, "graft-elsewhere", id, "y", map[string]ddbtypes.AttributeValue{"behind": nil})
 	}
 	cfg.Worker = "b"
 	b := startInstance(t, cfg, g)
@@ -590,16 +585,8 @@ func TestLagProbesShardsWhoseOwnerSaidCaughtUp(t *testing.T) {
 	// Its lease items now say what a live y that had caught up says at a
 	// renewal (read = its checkpoint), as if it had died just after.
 	for _, id := range shards {
-		key := map[string]ddbtypes.AttributeValue{"shard": &ddbtypes.AttributeValueMemberS{Value: id}}
-		cp := checkpoint(id)
-		if _, err := db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String("graft-probed"), Key: key,
-			UpdateExpression:         aws.String("SET #o = :y, #c = if_not_exists(#c, :zero) + :one, #u = :now, #b = :zero, #r = :cp"),
-			ExpressionAttributeNames: map[string]string{"#o": "owner", "#c": "counter", "#u": "updated", "#b": "behind", "#r": "read"},
-			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":y": &ddbtypes.AttributeValueMemberS{Value: "y"}, ":zero": &ddbtypes.AttributeValueMemberN{Value: "0"},
-				":one": &ddbtypes.AttributeValueMemberN{Value: "1"}, ":cp": &ddbtypes.AttributeValueMemberS{Value: cp},
-				":now": &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)}}}); err != nil {
-			t.Fatal(err)
-		}
+		renewAs(t, db, "graft-probed", id, "y", map[string]ddbtypes.AttributeValue{
+			"behind": &ddbtypes.AttributeValueMemberN{Value: "0"}, "read": &ddbtypes.AttributeValueMemberS{Value: checkpoint(id)}})
 	}
 	cfg.Worker = "b"
 	b := startInstance(t, cfg, g)
@@ -614,4 +601,37 @@ func TestLagProbesShardsWhoseOwnerSaidCaughtUp(t *testing.T) {
 		lag, _ := b.src.Lag(context.Background())
 		return lag == 2
 	})
+}
+
+// renewAs writes a shard's lease item as owner's renewal would: owner,
+// counter moved on, updated now, and the word's attributes (a nil value
+// removes the attribute).
+func renewAs(t *testing.T, db *dynamodb.Client, table, shard, owner string, word map[string]ddbtypes.AttributeValue) {
+	t.Helper()
+	names := map[string]string{"#o": "owner", "#c": "counter", "#u": "updated"}
+	values := map[string]ddbtypes.AttributeValue{":owner": &ddbtypes.AttributeValueMemberS{Value: owner},
+		":zero": &ddbtypes.AttributeValueMemberN{Value: "0"}, ":one": &ddbtypes.AttributeValueMemberN{Value: "1"},
+		":now": &ddbtypes.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)}}
+	set, remove := "SET #o = :owner, #c = if_not_exists(#c, :zero) + :one, #u = :now", ""
+	i := 0
+	for attr, v := range word {
+		i++
+		n := fmt.Sprintf("#w%d", i)
+		names[n] = attr
+		if v == nil {
+			remove += ", " + n
+			continue
+		}
+		values[":w"+n[2:]] = v
+		set += ", " + n + " = :w" + n[2:]
+	}
+	expr := set
+	if remove != "" {
+		expr += " REMOVE " + remove[2:]
+	}
+	if _, err := db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String(table),
+		Key:              map[string]ddbtypes.AttributeValue{"shard": &ddbtypes.AttributeValueMemberS{Value: shard}},
+		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values}); err != nil {
+		t.Fatal(err)
+	}
 }
