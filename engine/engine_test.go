@@ -11,6 +11,7 @@ import (
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/conformance"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/workload"
 	"github.com/graftdb/graft/semantics"
 )
 
@@ -35,30 +36,10 @@ func run(t *testing.T, sink graft.Sink, dlq graft.DeadLetters, src graft.Source,
 
 // checkOutcome compares the final graph with the model and the dead letters
 // with the writes the model rejected.
-func checkOutcome(t *testing.T, wl *testWorkload, g *semantics.Graph, dlq *memDLQ) {
+func checkOutcome(t *testing.T, wl *workload.Workload, g *semantics.Graph, dlq *memDLQ) {
 	t.Helper()
-	conformance.CheckModel(t, g, wl.model)
-	got := dlq.byID()
-	for id, class := range wl.poison {
-		l, ok := got[id]
-		if !ok {
-			t.Errorf("write %s: rejected by the model (%s) but not dead-lettered", id, class)
-			continue
-		}
-		switch {
-		case class == graft.Permanent && (l.Class != class.String() || !strings.Contains(l.Error, "label")):
-			t.Errorf("write %s: dead letter %s %q, want a permanent label error", id, l.Class, l.Error)
-		case class == graft.MissingEndpoint && l.Class != class.String():
-			t.Errorf("write %s: dead letter %s %q, want a missing endpoint", id, l.Class, l.Error)
-		case class != graft.Permanent && class != graft.MissingEndpoint:
-			t.Errorf("write %s: the model rejects it as %s, which the workload never means to write", id, class)
-		}
-	}
-	for id, l := range got {
-		if _, ok := wl.poison[id]; !ok {
-			t.Errorf("write %s: dead-lettered (%s: %s) but the model applies it", id, l.Class, l.Error)
-		}
-	}
+	conformance.CheckModel(t, g, wl.Model)
+	wl.CheckLetters(t, dlq.all())
 }
 
 // Invariants 1–5 and 8 under random transient, conflict, in-doubt and
@@ -80,18 +61,18 @@ func TestInvariantsUnderFaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			wl := genWorkload(t, tc.seed, 3000, tc.keys, tc.stable)
+			wl := workload.Random(t, tc.seed, 3000, tc.keys, tc.stable)
 			sink := newFaultySink(t, tc.seed, testLimits)
 			sink.pTransient, sink.pConflict, sink.pInDoubt, sink.pUnattributed = tc.pTransient, tc.pConflict, tc.pInDoubt, tc.pUnattributed
 			dlq := &memDLQ{}
-			src := newSliceSource(t, wl.lines, 3, nil)
+			src := newSliceSource(t, wl.Lines, 3, nil)
 			cfg := testConfig()
 			cfg.CacheSize = tc.cache
 			e := run(t, sink, dlq, src, cfg)
 			checkOutcome(t, wl, sink.Graph, dlq)
 			st := e.Stats().Snapshot()
-			if st.Committed+st.DeadLetters != int64(len(wl.lines)) {
-				t.Errorf("committed %d + dead letters %d != %d writes", st.Committed, st.DeadLetters, len(wl.lines))
+			if st.Committed+st.DeadLetters != int64(len(wl.Lines)) {
+				t.Errorf("committed %d + dead letters %d != %d writes", st.Committed, st.DeadLetters, len(wl.Lines))
 			}
 			for p, last := range map[string]int64{"p0": 1000, "p1": 1000, "p2": 1000} {
 				if got := src.acked()[p]; got != last {
@@ -117,13 +98,13 @@ func TestInvariantsUnderFaults(t *testing.T) {
 // their relative order on replay only within a partition (see
 // docs/ARCHITECTURE.md, "Replay across partitions").
 func TestRestartFromAcknowledgedPositions(t *testing.T) {
-	wl := genWorkload(t, 11, 4000, 30, 50)
+	wl := workload.Random(t, 11, 4000, 30, 50)
 	sink := newFaultySink(t, 11, testLimits)
 	sink.pTransient = 0.1
 	dlq := &memDLQ{}
 	from := map[string]int64{}
 	for round := 0; ; round++ {
-		src := newSliceSource(t, wl.lines, 1, from)
+		src := newSliceSource(t, wl.Lines, 1, from)
 		cfg := testConfig()
 		cfg.DrainTimeout = time.Millisecond
 		e, err := engine.New(sink, dlq, cfg)

@@ -91,6 +91,12 @@ func (d *memDLQ) Append(_ context.Context, ls []*graft.Letter) error {
 	return nil
 }
 
+func (d *memDLQ) all() []*graft.Letter {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*graft.Letter(nil), d.letters...)
+}
+
 func (d *memDLQ) byID() map[string]*graft.Letter {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -120,13 +120,17 @@ func attribute(ws []*graft.Write, msg string) int {
 	return -1
 }
 
-// taken returns the write that upserts the vertex (or edge) id, -1 when
-// several writes do so differently (which one the store refused depends on
-// the store), -2 when none does.
+// taken returns the write the store refused for upserting the vertex (or
+// edge) id that exists with another label (or other endpoints): a write
+// that upserts it two ways itself (no delete of it between); else the first
+// write that upserts it when every write of the batch does so the same way
+// (the store refuses them all, the first one first). -1 when several writes
+// do so differently (which one the store refused depends on the store), -2
+// when none upserts it.
 func taken(ws []*graft.Write, id string, edge bool) int {
-	found, sig, writes := -2, "", 0
+	found, sig := -2, ""
 	for i, w := range ws {
-		mine := false
+		mine := ""
 		for k := range w.Ops {
 			op := &w.Ops[k]
 			var this string
@@ -135,21 +139,27 @@ func taken(ws []*graft.Write, id string, edge bool) int {
 				this = op.Label
 			case edge && op.Kind == graft.UpsertEdge && op.ID == id:
 				this = op.Label + "\x00" + op.From + "\x00" + op.To
+			case !edge && op.Kind == graft.DeleteVertex && op.ID == id,
+				edge && op.Kind == graft.DeleteEdge && op.ID == id,
+				edge && op.Kind == graft.DeleteVertex: // perhaps an endpoint of the edge
+				mine = ""
+				continue
 			default:
 				continue
 			}
-			if found == -2 {
-				found, sig = i, this
-			} else if this != sig && !mine {
-				sig = "\x00several"
+			if mine != "" && this != mine {
+				return i // it contradicts itself, whatever the store holds
 			}
-			if !mine {
-				mine = true
-				writes++
+			mine = this
+			switch {
+			case found == -2:
+				found, sig = i, this
+			case this != sig:
+				sig = "\x00several"
 			}
 		}
 	}
-	if writes > 1 && sig == "\x00several" {
+	if sig == "\x00several" {
 		return -1
 	}
 	return found
@@ -166,6 +176,7 @@ func classify(err error) *graft.Error {
 	if err == nil {
 		return nil
 	}
+	err = withoutStackTrace(err)
 	msg := err.Error()
 	for _, c := range codes {
 		if strings.Contains(msg, c.marker) {
@@ -179,3 +190,29 @@ func classify(err error) *graft.Error {
 	}
 	return graft.NewError(graft.Transient, fmt.Errorf("%w: %w", errUnknown, err))
 }
+
+// withoutStackTrace drops the Java stack trace Gremlin Server puts in an
+// error's attributes (gremlin-go prints them: hundreds of lines per error,
+// in every log line and dead letter). The message and the exception
+// classes stay: the markers above are found in them.
+func withoutStackTrace(err error) error {
+	msg := err.Error()
+	i := strings.Index(msg, " stackTrace:")
+	if i < 0 {
+		return err
+	}
+	end := strings.LastIndex(msg, "]}'")
+	if end < i {
+		end = len(msg)
+	}
+	return &trimmed{msg: msg[:i] + msg[end:], err: err}
+}
+
+// trimmed is an error with a shorter text than the error it wraps.
+type trimmed struct {
+	msg string
+	err error
+}
+
+func (t *trimmed) Error() string { return t.msg }
+func (t *trimmed) Unwrap() error { return t.err }

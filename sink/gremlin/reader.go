@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	gremlingo "github.com/apache/tinkerpop/gremlin-go/v3/driver"
 
@@ -80,35 +81,27 @@ func (st *Store) Edges(ctx context.Context, id string, dir graft.Direction, labe
 	return out, nil
 }
 
-// Export implements graft.Reader.
+// Export implements graft.Reader: two traversals (g.V()…, g.E()…) whose
+// results are handed over as they arrive, never held all at once (see
+// stream).
 func (st *Store) Export(ctx context.Context, vf func(*graft.Vertex) error, ef func(*graft.Edge) error) error {
-	rows, err := st.read(ctx, st.b.vertexProjection(traversal{s("V")}))
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
+	err := st.stream(ctx, st.b.vertexProjection(traversal{s("V")}), func(r map[any]any) error {
 		v, err := st.vertexOf(r)
 		if err != nil {
 			return err
 		}
-		if err := vf(v); err != nil {
-			return err
-		}
-	}
-	rows, err = st.read(ctx, st.b.edgeProjection(traversal{s("E")}))
+		return vf(v)
+	})
 	if err != nil {
 		return err
 	}
-	for _, r := range rows {
+	return st.stream(ctx, st.b.edgeProjection(traversal{s("E")}), func(r map[any]any) error {
 		e, err := st.edgeOf(r)
 		if err != nil {
 			return err
 		}
-		if err := ef(e); err != nil {
-			return err
-		}
-	}
-	return nil
+		return ef(e)
+	})
 }
 
 // startV starts at the vertex with Graft id id.
@@ -122,45 +115,86 @@ func (b *builder) startV(id string) traversal {
 // read runs a read traversal on the reader connection and returns its
 // results as maps.
 func (st *Store) read(ctx context.Context, t traversal) ([]map[any]any, error) {
-	ctx, cancel := context.WithTimeout(ctx, st.cfg.Timeout)
-	defer cancel()
-	type answer struct {
-		rows []map[any]any
-		err  error
+	var rows []map[any]any
+	err := st.stream(ctx, t, func(r map[any]any) error {
+		rows = append(rows, r)
+		return nil
+	})
+	return rows, err
+}
+
+// stream runs a read traversal on the reader connection and hands each
+// result to each as it arrives. The server sends results in frames of 64
+// and the driver buffers a bounded channel of them (its read loop waits
+// when it is full), so a read of any size uses bounded memory. The timeout
+// bounds the wait for the next result, not the whole read: an export of
+// millions of elements takes as long as it takes, a server that stops
+// answering does not. When stream returns early (each failed, no answer,
+// ctx done), the rest of the results are read and dropped in the
+// background: a reader that stopped would stall the driver's connection
+// for every other request on it.
+func (st *Store) stream(ctx context.Context, t traversal, each func(map[any]any) error) error {
+	type started struct {
+		rs  gremlingo.ResultSet
+		err error
 	}
-	done := make(chan answer, 1)
+	start := make(chan started, 1)
 	go func() {
 		gt := st.reader.GetGraphTraversal()
 		t.appendTo(gt.Bytecode)
 		rs, err := gt.GetResultSet()
-		if err != nil {
-			done <- answer{err: err}
-			return
-		}
-		results, err := rs.All()
-		if err != nil {
-			done <- answer{err: err}
-			return
-		}
-		var rows []map[any]any
-		for _, r := range results {
-			m, ok := r.GetInterface().(map[any]any)
-			if !ok {
-				done <- answer{err: fmt.Errorf("unexpected result %T", r.GetInterface())}
-				return
-			}
-			rows = append(rows, m)
-		}
-		done <- answer{rows: rows}
+		start <- started{rs, err}
 	}()
+	timer := time.NewTimer(st.cfg.Timeout)
+	defer timer.Stop()
+	noAnswer := func(err error) error {
+		return graft.NewError(graft.Transient, fmt.Errorf("%s: no answer: %w", st.readerURL, err))
+	}
+	var rs gremlingo.ResultSet
 	select {
-	case a := <-done:
-		if a.err != nil {
-			return nil, classify(fmt.Errorf("%s: %w", st.readerURL, a.err))
+	case s := <-start:
+		if s.err != nil {
+			return classify(fmt.Errorf("%s: %w", st.readerURL, s.err))
 		}
-		return a.rows, nil
+		rs = s.rs
+	case <-timer.C:
+		return noAnswer(context.DeadlineExceeded)
 	case <-ctx.Done():
-		return nil, graft.NewError(graft.Transient, fmt.Errorf("%s: no answer: %w", st.readerURL, ctx.Err()))
+		return ctx.Err()
+	}
+	results := rs.Channel()
+	finished := false
+	defer func() {
+		if !finished {
+			go func() {
+				for range results {
+				}
+			}()
+		}
+	}()
+	for {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				finished = true
+				if err := rs.GetError(); err != nil {
+					return classify(fmt.Errorf("%s: %w", st.readerURL, err))
+				}
+				return nil
+			}
+			m, isMap := r.GetInterface().(map[any]any)
+			if !isMap {
+				return fmt.Errorf("%s: unexpected result %T", st.readerURL, r.GetInterface())
+			}
+			if err := each(m); err != nil {
+				return err
+			}
+			timer.Reset(st.cfg.Timeout)
+		case <-timer.C:
+			return noAnswer(context.DeadlineExceeded)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

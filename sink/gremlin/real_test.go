@@ -5,7 +5,11 @@ package gremlin
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -91,7 +95,14 @@ func TestAttribute(t *testing.T) {
 		`{"ops":[{"op":"upsertVertex","id":"d","label":"x"},{"op":"upsertVertex","id":"d","label":"y"}]}`,
 		`{"ops":[{"op":"upsertEdge","id":"e1","label":"e","from":"a","to":"d"}]}`,
 		`{"ops":[{"op":"upsertVertex","id":"two","label":"x"}]}`,
-		`{"ops":[{"op":"upsertVertex","id":"two","label":"y"}]}`)
+		`{"ops":[{"op":"upsertVertex","id":"two","label":"y"}]}`,
+		`{"ops":[{"op":"upsertVertex","id":"s0","label":"x"}]}`,
+		`{"ops":[{"op":"upsertVertex","id":"s0","label":"x"},{"op":"upsertVertex","id":"s0","label":"y"}]}`,
+		`{"ops":[{"op":"upsertVertex","id":"s0","label":"x"}]}`,
+		`{"ops":[{"op":"upsertVertex","id":"r","label":"x"},{"op":"deleteVertex","id":"r"},{"op":"upsertVertex","id":"r","label":"y"}]}`,
+		`{"ops":[{"op":"upsertVertex","id":"r","label":"x"}]}`,
+		`{"ops":[{"op":"upsertVertex","id":"same","label":"x"}]}`,
+		`{"ops":[{"op":"upsertVertex","id":"same","label":"x"}]}`)
 	msg := func(marker, id string) string {
 		return "E0502: error in read loop, error message '{code:244 message:" + marker + id + " attributes:map[exceptions:[…]]}'"
 	}
@@ -105,6 +116,9 @@ func TestAttribute(t *testing.T) {
 		{msg(markerVertexTaken, "two"), -1},      // two writes, two labels: the store decides
 		{msg(markerVertexTaken, "e1"), 4},        // Gremlin Server says "Vertex" for an edge id too
 		{msg(markerEdgeTaken, "e1"), 4},
+		{msg(markerVertexTaken, "s0"), 8},    // among writes that agree, one contradicts itself (found by the real server)
+		{msg(markerVertexTaken, "r"), -1},    // deleted between its two labels: not a contradiction
+		{msg(markerVertexTaken, "same"), 12}, // all agree, the store holds another label: the first
 		{"fail() Step Triggered … Message > " + markerWrite + "6: edge id …", 6},
 		{"fail() … " + markerWrite + "99: …", -1}, // not a write of this batch
 		{"E0104: no connection", -1},
@@ -128,5 +142,105 @@ func TestUnreachableEndpoint(t *testing.T) {
 	}
 	if want := "cannot reach sink gremlin+ws://127.0.0.1:1/gremlin: connection refused"; err.Error() != want || graft.ClassOf(err) != graft.Reconnect {
 		t.Fatalf("got %q (%s), want %q (reconnect)", err, graft.ClassOf(err), want)
+	}
+}
+
+// A server error keeps its message and exception class, not the Java
+// stack trace the server attaches (hundreds of lines in every log line
+// and dead letter).
+func TestServerErrorWithoutStackTrace(t *testing.T) {
+	s := emptyGraph(t, "gtx")
+	err := s.Apply(context.Background(), writes(t, `{"ops":[{"op":"upsertEdge","label":"e","from":"nowhere","to":"nobody"}]}`))
+	if graft.ClassOf(err) != graft.MissingEndpoint {
+		t.Fatalf("got %v (%s), want a missing endpoint", err, graft.ClassOf(err))
+	}
+	msg := err.Error()
+	for _, want := range []string{markerNoEndpoint + "nowhere", "exceptions:["} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "stackTrace") || strings.Contains(msg, "\tat org.apache") || len(msg) > 600 {
+		t.Errorf("the error carries the stack trace (%d bytes): %.300s…", len(msg), msg)
+	}
+}
+
+// Export pages through a graph of 120,000 elements as the server streams
+// it: every element arrives once, with its properties, and the heap never
+// holds the graph. The graph is loaded with bulk traversals of the test's
+// own (inject(maps).mergeV()), not with the sink.
+func TestExportOf120000ElementsInBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads 120,000 elements")
+	}
+	s := emptyGraph(t, "g")
+	const n = 60_000 // vertices, and as many edges (a ring)
+	g := gremlingo.Traversal_().WithRemote(s.conn)
+	pad := strings.Repeat("x", 200) // a property of some size: the graph is about 30 MB as Go values
+	for off := 0; off < n; off += 1000 {
+		var vs []any
+		for i := off; i < off+1000; i++ {
+			vs = append(vs, map[any]any{gremlingo.T.Id: fmt.Sprintf("v%d", i), gremlingo.T.Label: "v", "n": int64(i), "pad": pad})
+		}
+		if _, err := g.Inject(vs...).MergeV().Count().ToList(); err != nil {
+			t.Fatalf("loading vertices: %v", err)
+		}
+		if off+1000 == n { // every endpoint exists now
+			for o := 0; o < n; o += 1000 {
+				var es []any
+				for i := o; i < o+1000; i++ {
+					es = append(es, map[any]any{gremlingo.T.Label: "next", gremlingo.Direction.From: fmt.Sprintf("v%d", i), gremlingo.Direction.To: fmt.Sprintf("v%d", (i+1)%n), "n": int64(i)})
+				}
+				if _, err := g.Inject(es...).MergeE().Count().ToList(); err != nil {
+					t.Fatalf("loading edges: %v", err)
+				}
+			}
+		}
+	}
+	seenV := make([]bool, n)
+	seenE := make([]bool, n)
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base, peak := ms.HeapAlloc, ms.HeapAlloc
+	sample := func(i int) {
+		if i%2000 == 0 {
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+		}
+	}
+	count := 0
+	err := s.Export(context.Background(), func(v *graft.Vertex) error {
+		i, err := strconv.Atoi(strings.TrimPrefix(v.ID, "v"))
+		if err != nil || i >= n || seenV[i] || v.Props["n"] != graft.Int(int64(i)) || v.Props["pad"] != graft.String(pad) {
+			return fmt.Errorf("vertex %+v: unexpected or repeated", v)
+		}
+		seenV[i] = true
+		count++
+		sample(count)
+		return nil
+	}, func(e *graft.Edge) error {
+		i, err := strconv.Atoi(strings.TrimPrefix(e.From, "v"))
+		if err != nil || i >= n || seenE[i] || e.To != fmt.Sprintf("v%d", (i+1)%n) || e.Props["n"] != graft.Int(int64(i)) {
+			return fmt.Errorf("edge %+v: unexpected or repeated", e)
+		}
+		seenE[i] = true
+		count++
+		sample(count)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count != 2*n {
+		t.Fatalf("exported %d elements, want %d", count, 2*n)
+	}
+	growth := int64(peak) - int64(base)
+	t.Logf("heap grew by at most %.1f MiB while exporting %d elements", float64(growth)/(1<<20), count)
+	// Held whole, the vertices alone (60,000 maps with a 200-byte string)
+	// take over 30 MiB; streamed, a few frames of 64 results are in memory.
+	if growth > 8<<20 {
+		t.Errorf("heap grew by %.1f MiB during the export: it holds the graph instead of streaming it", float64(growth)/(1<<20))
 	}
 }

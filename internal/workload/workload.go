@@ -1,39 +1,43 @@
-package engine_test
+package workload
 
 import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/internal/model"
 )
 
-// testWorkload is a random stream of writes over a few keys and a few hot
+// Workload is a random stream of writes over a few keys and a few hot
 // vertices, and the graph that applying it in order must produce: the model,
-// computed by applying each write to a memgraph one at a time, independently
-// of the engine. Writes the model rejects must be dead-lettered.
+// computed by applying each write to internal/model one at a time, which
+// shares no code with the engine or any sink. Writes the model rejects must be dead-lettered.
 //
 // Besides stable vertices (never deleted) and ephemeral ones (deleted and
 // recreated, always by writes that upsert them with their edges), mortal
 // vertices are created once, linked to by writes of any key that do not
 // upsert them, and deleted by a write of any key, for good; a batch holding
 // an edge to one and its deletion, committed in doubt, must replay to the
-// same graph (issue 27). No write links to a mortal after its deletion:
+// same graph. No write links to a mortal after its deletion:
 // such a write parks, the writes of its key behind it are set aside, and
 // later writes of other keys go first (invariant 12), which an
-// arrival-order model cannot follow; park_test.go covers those.
-type testWorkload struct {
-	lines  []string
-	model  *model.Graph
-	poison map[string]graft.Class // write ids the model rejected, and why
+// arrival-order model cannot follow; the engine's park_test.go covers those.
+type Workload struct {
+	Lines  []string               // the writes, in the wire format, in order
+	Model  *model.Graph           // the graph applying them one at a time gives
+	Poison map[string]graft.Class // write ids the model rejected, and why
 }
 
-func genWorkload(t testing.TB, seed uint64, n, keys, stable int) *testWorkload {
+// Random generates n writes over keys keys and stable hot vertices (a Zipf
+// law picks them), from seed.
+func Random(t testing.TB, seed uint64, n, keys, stable int) *Workload {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	zipf := rand.NewZipf(rng, 1.3, 1, uint64(stable-1))
-	wl := &testWorkload{model: model.New(), poison: map[string]graft.Class{}}
+	wl := &Workload{Model: model.New(), Poison: map[string]graft.Class{}}
 	sv := func(i uint64) string { return fmt.Sprintf("s%d", i) }
 	mv := func(i int) string { return fmt.Sprintf("m%d", i) }
 	mortals := max(stable/2, 1)
@@ -64,9 +68,9 @@ func genWorkload(t testing.TB, seed uint64, n, keys, stable int) *testWorkload {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wl.lines = append(wl.lines, string(b))
-		if err := wl.model.ApplyWrite(w); err != nil {
-			wl.poison[w.ID] = graft.ClassOf(err)
+		wl.Lines = append(wl.Lines, string(b))
+		if err := wl.Model.ApplyWrite(w); err != nil {
+			wl.Poison[w.ID] = graft.ClassOf(err)
 		}
 	}
 	seq := 0
@@ -88,7 +92,7 @@ func genWorkload(t testing.TB, seed uint64, n, keys, stable int) *testWorkload {
 		emit(w)
 	}
 	ephemeral := 0
-	for len(wl.lines) < n {
+	for len(wl.Lines) < n {
 		key := fmt.Sprintf("k%d", rng.IntN(keys))
 		w := next(key)
 		a, b := zipf.Uint64(), zipf.Uint64()
@@ -190,4 +194,35 @@ func wireOf(w *graft.Write) map[string]any {
 		ops[i] = m
 	}
 	return map[string]any{"key": w.Key, "id": w.ID, "ops": ops}
+}
+
+// CheckLetters compares the dead letters with the writes the model
+// rejected: each rejected write is dead-lettered with the class the model
+// gives (a poison write for its label), and nothing else is.
+func (wl *Workload) CheckLetters(t testing.TB, letters []*graft.Letter) {
+	t.Helper()
+	got := map[string]*graft.Letter{}
+	for _, l := range letters {
+		got[l.WriteID] = l
+	}
+	for id, class := range wl.Poison {
+		l, ok := got[id]
+		if !ok {
+			t.Errorf("write %s: rejected by the model (%s) but not dead-lettered", id, class)
+			continue
+		}
+		switch {
+		case class == graft.Permanent && (l.Class != class.String() || !strings.Contains(l.Error, "label")):
+			t.Errorf("write %s: dead letter %s %q, want a permanent label error", id, l.Class, l.Error)
+		case class == graft.MissingEndpoint && l.Class != class.String():
+			t.Errorf("write %s: dead letter %s %q, want a missing endpoint", id, l.Class, l.Error)
+		case class != graft.Permanent && class != graft.MissingEndpoint:
+			t.Errorf("write %s: the model rejects it as %s, which the workload never means to write", id, class)
+		}
+	}
+	for id, l := range got {
+		if _, ok := wl.Poison[id]; !ok {
+			t.Errorf("write %s: dead-lettered (%s: %s) but the model applies it", id, l.Class, l.Error)
+		}
+	}
 }
