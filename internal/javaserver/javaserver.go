@@ -1,5 +1,5 @@
 // Package javaserver starts a Java server the tests need (Apache TinkerPop
-// Gremlin Server today) from the jars of a pinned Maven project under test/:
+// Gremlin Server, JanusGraph, Apache Kafka) from the jars of a pinned Maven project under test/:
 // java -cp '<jars>/*' MAIN ARGS, on free loopback ports, in a throwaway
 // directory; it waits until the server answers and kills it after.
 //

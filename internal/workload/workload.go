@@ -35,6 +35,18 @@ type Workload struct {
 // law picks them), from seed.
 func Random(t testing.TB, seed uint64, n, keys, stable int) *Workload {
 	t.Helper()
+	return generate(t, seed, n, keys, stable, false)
+}
+
+// RandomTypedKeys is Random with one value type per property key (p0 an
+// integer, p1 a float, p2 a boolean, p3 a string), for stores whose keys
+// are typed by their first value (JanusGraph).
+func RandomTypedKeys(t testing.TB, seed uint64, n, keys, stable int) *Workload {
+	t.Helper()
+	return generate(t, seed, n, keys, stable, true)
+}
+
+func generate(t testing.TB, seed uint64, n, keys, stable int, typed bool) *Workload {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	zipf := rand.NewZipf(rng, 1.3, 1, uint64(stable-1))
 	wl := &Workload{Model: model.New(), Poison: map[string]graft.Class{}}
@@ -45,8 +57,8 @@ func Random(t testing.TB, seed uint64, n, keys, stable int) *Workload {
 	// two ops a write.
 	pDelete := min(float64(mortals)/(0.1*2*float64(n)), 0.5)
 	label := func(i uint64) string { return []string{"software", "device", "org"}[i%3] }
-	prop := func() graft.Value {
-		switch rng.IntN(4) {
+	prop := func(kind int) graft.Value {
+		switch kind {
 		case 0:
 			return graft.Int(rng.Int64() - rng.Int64())
 		case 1:
@@ -59,7 +71,12 @@ func Random(t testing.TB, seed uint64, n, keys, stable int) *Workload {
 	props := func() graft.Props {
 		p := graft.Props{}
 		for i := rng.IntN(3); i > 0; i-- {
-			p[fmt.Sprintf("p%d", rng.IntN(4))] = prop()
+			key := rng.IntN(4)
+			kind := key
+			if !typed {
+				kind = rng.IntN(4)
+			}
+			p[fmt.Sprintf("p%d", key)] = prop(kind)
 		}
 		return p
 	}

@@ -40,7 +40,6 @@ var codes = []struct {
 	{"AccessDeniedException", graft.Fatal, "IAM denied the request: fix the credentials or the policy"},
 	{"MissingAuthenticationTokenException", graft.Fatal, "the server requires IAM authentication"},
 	// TinkerGraph / Gremlin Server / JanusGraph
-	{markerWrite, graft.Permanent, "the write contradicts the graph"},
 	{markerNoConnection, graft.Reconnect, "cannot reach the server"},
 	{"element modified in another transaction", graft.Conflict, "another transaction changed an element (TinkerTransactionGraph): retry"},
 	{markerNoEndpoint, graft.MissingEndpoint, "an edge endpoint does not exist"},
@@ -48,6 +47,7 @@ var codes = []struct {
 	{markerEdgeTaken, graft.Permanent, "an edge with this id has another label or other endpoints"},
 	{"does not exist", graft.MissingEndpoint, "an edge endpoint does not exist"},
 	{"SchemaViolationException", graft.Permanent, "the schema refuses the element"},
+	{"Name contains reserved character", graft.Permanent, "JanusGraph refuses this character in a label or property key"},
 	{"PermanentLockingException", graft.Conflict, "JanusGraph lock contention: retry"},
 	{"TemporaryLockingException", graft.Conflict, "JanusGraph lock contention: retry"},
 }
@@ -55,7 +55,8 @@ var codes = []struct {
 // What Gremlin Server (TinkerGraph) says, naming the element after the
 // marker; attribute reads the id back.
 const (
-	markerWrite        = "graft write " // a fail() step of Graft's own, naming the write by its index
+	markerWrite        = "graft write "                   // a fail() step of Graft's own, naming the write by its index
+	markerMissing      = "graft missing endpoint, write " // the same, for a missing edge endpoint (JanusGraph dialect)
 	markerNoConnection = "no successful connections could be made"
 	markerNoEndpoint   = "Vertex id could not be resolved from mergeE: "
 	markerVertexTaken  = "Vertex with id already exists: "
@@ -68,8 +69,8 @@ const (
 // -1 when the message names no id or the id does not point at exactly one
 // write (the engine then bisects).
 func attribute(ws []*graft.Write, msg string) int {
-	if i := strings.Index(msg, markerWrite); i >= 0 {
-		rest := msg[i+len(markerWrite):]
+	if m, i := ownFailure(msg); i >= 0 {
+		rest := msg[i+len(m):]
 		if j := strings.IndexByte(rest, ':'); j > 0 {
 			if n, err := strconv.Atoi(rest[:j]); err == nil && n >= 0 && n < len(ws) {
 				return n
@@ -165,6 +166,21 @@ func taken(ws []*graft.Write, id string, edge bool) int {
 	return found
 }
 
+// ownFailure finds the fail() step of Graft's own that stopped a traversal:
+// its marker (markerWrite or markerMissing) and where it starts in msg, or
+// -1. The earliest one is it: the server's message names the fail() that
+// fired, then prints the whole traversal, other fail() steps included.
+func ownFailure(msg string) (string, int) {
+	w, m := strings.Index(msg, markerWrite), strings.Index(msg, markerMissing)
+	switch {
+	case w >= 0 && (m < 0 || w < m):
+		return markerWrite, w
+	case m >= 0:
+		return markerMissing, m
+	}
+	return "", -1
+}
+
 // errUnknown marks a server error no marker classifies: transient, but
 // counted (Store.bound).
 var errUnknown = errors.New("unclassified server error")
@@ -178,6 +194,12 @@ func classify(err error) *graft.Error {
 	}
 	err = withoutStackTrace(err)
 	msg := err.Error()
+	switch m, _ := ownFailure(msg); m {
+	case markerWrite:
+		return graft.NewError(graft.Permanent, fmt.Errorf("the write contradicts the graph: %w", err))
+	case markerMissing:
+		return graft.NewError(graft.MissingEndpoint, fmt.Errorf("an edge endpoint does not exist: %w", err))
+	}
 	for _, c := range codes {
 		if strings.Contains(msg, c.marker) {
 			return graft.NewError(c.class, fmt.Errorf("%s: %w", c.why, err))

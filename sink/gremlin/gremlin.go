@@ -244,7 +244,11 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 	}
 	err := s.bound(s.submit(ctx, t))
 	if c := graft.ClassOf(err); (c == graft.MissingEndpoint || c == graft.Permanent) && graft.IndexOf(err) < 0 {
-		if i := attribute(b.Writes, err.Error()); i >= 0 {
+		i := attribute(b.Writes, err.Error())
+		if i < 0 && len(b.Writes) == 1 {
+			i = 0 // one write: it is the one
+		}
+		if i >= 0 {
 			return graft.Errorf(c, i, "write %d: %w", i, err)
 		}
 	}

@@ -33,14 +33,31 @@ func TestRandomWorkloadOnRealServer(t *testing.T) {
 		name         string
 		seed         uint64
 		keys, stable int
+		janus        bool
 	}{
-		{"hot vertices, few keys", 1, 6, 12},
-		{"many keys", 2, 200, 150},
+		{"hot vertices, few keys", 1, 6, 12, false},
+		{"many keys", 2, 200, 150, false},
+		{"JanusGraph, four batches at once", 3, 20, 40, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := emptyGraph(t, "gtx")
+			var s, w *Store
+			if tc.janus {
+				graphMu.Lock()
+				t.Cleanup(graphMu.Unlock)
+				s = open(t, janusGraph(t).URL("g"))
+				if err := s.Reset(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				w = s
+			} else {
+				s = emptyGraph(t, "gtx")
+				w = open(t, gremlinServer(t).URL("gtx")+"&writes=50&concurrency=1")
+			}
 			wl := workload.Random(t, tc.seed, 2000, tc.keys, tc.stable)
-			sink := &inDoubt{Store: open(t, gremlinServer(t).URL("gtx")+"&writes=50&concurrency=1"), p: 0.125, t: t, rng: rand.New(rand.NewPCG(tc.seed, 3))}
+			if tc.janus {
+				wl = workload.RandomTypedKeys(t, tc.seed, 2000, tc.keys, tc.stable) // its keys are typed by their first value
+			}
+			sink := &inDoubt{Store: w, p: 0.125, t: t, rng: rand.New(rand.NewPCG(tc.seed, 3))}
 			cfg := engine.Default()
 			cfg.BackoffBase, cfg.BackoffMax = time.Millisecond, 20*time.Millisecond
 			cfg.ParkDelay, cfg.ParkFor = 5*time.Millisecond, 500*time.Millisecond

@@ -201,14 +201,14 @@ func (b *builder) batch(ws []*graft.Write) traversal {
 func (b *builder) op(t traversal, op *graft.Op, write int) traversal {
 	switch op.Kind {
 	case graft.UpsertVertex:
-		t = b.upsertVertex(t, op.ID, op.Label)
+		t = b.upsertVertex(t, op.ID, op.Label, write)
 		return b.props(t, op.Props, true)
 	case graft.DeleteVertex:
 		return append(t, s("sideEffect", append(b.vertex(op.ID), s("drop"))))
 	case graft.DropVertexProps:
 		return append(t, s("sideEffect", append(b.vertex(op.ID), s("properties", anys(op.Keys)...), s("drop"))))
 	case graft.UpsertEdge:
-		t = b.upsertEdge(t, op)
+		t = b.upsertEdge(t, op, write)
 		return b.props(t, op.Props, false)
 	case graft.DeleteEdge:
 		t = b.sameEdge(t, op, write)
@@ -226,7 +226,7 @@ func (b *builder) op(t traversal, op *graft.Op, write int) traversal {
 		drop := append(b.vertex(op.From), s("outE", op.Label), s("where", traversal{s("inV"), s("not", b.hasIDs(targets))}), s("drop"))
 		t = append(t, s("sideEffect", drop))
 		for _, to := range targets {
-			t = b.upsertEdge(t, &graft.Op{Kind: graft.UpsertEdge, Label: op.Label, From: op.From, To: to})
+			t = b.upsertEdge(t, &graft.Op{Kind: graft.UpsertEdge, Label: op.Label, From: op.From, To: to}, write)
 		}
 		return t
 	}
@@ -237,15 +237,31 @@ func (b *builder) op(t traversal, op *graft.Op, write int) traversal {
 // with another label or other endpoints (upserts fail on the id by
 // themselves). The message names the write: attribute reads it back.
 func (b *builder) sameEdge(t traversal, op *graft.Op, write int) traversal {
-	if op.ID == "" || b.dialect == JanusGraph {
+	if op.ID == "" {
 		return t
 	}
 	other := traversal{s("or",
 		traversal{s("not", traversal{s("hasLabel", op.Label)})},
-		traversal{s("outV"), s("not", traversal{s("hasId", op.From)})},
-		traversal{s("inV"), s("not", traversal{s("hasId", op.To)})})}
+		traversal{s("outV"), s("not", b.hasID(op.From))},
+		traversal{s("inV"), s("not", b.hasID(op.To))})}
 	msg := fmt.Sprintf("%s%d: edge id %q names an edge with another label or other endpoints", markerWrite, write, op.ID)
-	return append(t, s("sideEffect", append(append(traversal{s("E", op.ID)}, other...), s("fail", msg))))
+	return append(t, s("sideEffect", append(append(b.edgeByID(op.ID), other...), s("fail", msg))))
+}
+
+// edgeByID is an anonymous traversal to the edge with Graft id id.
+func (b *builder) edgeByID(id string) traversal {
+	if b.dialect == JanusGraph {
+		return traversal{s("E"), s("has", b.idProp, id)}
+	}
+	return traversal{s("E", id)}
+}
+
+// mustExist fails the traversal, naming the write, when vertex id does not
+// exist: JanusGraph's addE would fail without naming it (to) or add nothing
+// and end the traversal, skipping the rest of the batch (from).
+func (b *builder) mustExist(t traversal, id string, write int) traversal {
+	msg := fmt.Sprintf("%s%d: %s", markerMissing, write, id)
+	return append(t, s("sideEffect", traversal{s("coalesce", b.vertex(id), traversal{s("fail", msg)})}))
 }
 
 // vertex is an anonymous traversal to the vertex with Graft id id.
@@ -254,6 +270,14 @@ func (b *builder) vertex(id string) traversal {
 		return traversal{s("V"), s("has", b.idProp, id)}
 	}
 	return traversal{s("V", id)}
+}
+
+// hasID filters vertices whose Graft id is id.
+func (b *builder) hasID(id string) traversal {
+	if b.dialect == JanusGraph {
+		return traversal{s("has", b.idProp, id)}
+	}
+	return traversal{s("hasId", id)}
 }
 
 // hasIDs filters vertices whose Graft id is one of ids.
@@ -281,19 +305,26 @@ func (b *builder) edge(op *graft.Op) traversal {
 	return append(b.vertex(op.From), s("outE", op.Label), s("hasNot", named), s("where", append(traversal{s("inV")}, b.hasIDs([]string{op.To})...)))
 }
 
-func (b *builder) upsertVertex(t traversal, id, label string) traversal {
+func (b *builder) upsertVertex(t traversal, id, label string, write int) traversal {
 	if b.dialect == JanusGraph {
 		find := traversal{s("V"), s("has", label, b.idProp, id)}
+		// Not found with this label but found: another label.
+		taken := traversal{s("V"), s("has", b.idProp, id), s("fail", fmt.Sprintf("%s%d: a vertex with this id has another label: %s", markerWrite, write, id))}
 		create := traversal{s("addV", label), s("property", b.idProp, id)}
-		return append(t, s("coalesce", find, create))
+		return append(t, s("coalesce", find, taken, create))
 	}
 	// A vertex with this id and another label is not matched: creating it
 	// fails on the id, and the engine dead-letters the write.
 	return append(t, s("mergeV", mergeMap{{tID, id}, {tLabel, label}}))
 }
 
-func (b *builder) upsertEdge(t traversal, op *graft.Op) traversal {
+func (b *builder) upsertEdge(t traversal, op *graft.Op, write int) traversal {
 	if b.dialect == JanusGraph {
+		t = b.mustExist(t, op.From, write)
+		if op.To != op.From {
+			t = b.mustExist(t, op.To, write)
+		}
+		t = b.sameEdge(t, op, write)
 		to := traversal{s("V"), s("has", b.idProp, op.To)}
 		create := append(b.vertex(op.From), s("addE", op.Label), s("to", to))
 		find := b.edge(op)
