@@ -76,9 +76,15 @@ func Start(t testing.TB) *Server {
 			if err := os.WriteFile(conf, []byte(fmt.Sprintf(properties, port, cport, filepath.Join(dir, "data"))), 0o644); err != nil {
 				return nil, err
 			}
-			var id [16]byte
-			rand.Read(id[:])
-			cluster := base64.RawURLEncoding.EncodeToString(id[:])
+			// A cluster id as Kafka makes them: never starting with '-',
+			// which the tool's argument parser takes for an option (one
+			// start in 64 failed so, in CI).
+			var cluster string
+			for cluster == "" || cluster[0] == '-' {
+				var id [16]byte
+				rand.Read(id[:])
+				cluster = base64.RawURLEncoding.EncodeToString(id[:])
+			}
 			out, err := exec.Command("java", "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", conf, "--standalone").CombinedOutput()
 			if err != nil {
 				return nil, fmt.Errorf("kafka-storage format: %v\n%s", err, out)
