@@ -58,13 +58,25 @@ MaxClientConnections = 10
 ServerThreads        = 10
 Charset              = UTF-8
 [SPARQL]
-ResultSetMaxRows      = 1000000
+ResultSetMaxRows      = %[4]d
 MaxQueryExecutionTime = 60
 `
 
+// DefaultMaxRows is Virtuoso's own default ResultSetMaxRows: a SELECT
+// returns at most that many rows, and says so only in a response header.
+const DefaultMaxRows = 10000
+
 // Start starts a server for the test (or the package: call it from
-// TestMain with a testing.TB that fails the run) and stops it at cleanup.
+// TestMain with a testing.TB that fails the run) and stops it at cleanup,
+// with Virtuoso's default row cap.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartCapped(t, DefaultMaxRows)
+}
+
+// StartCapped starts a server whose SELECTs return at most maxRows rows
+// (ResultSetMaxRows).
+func StartCapped(t testing.TB, maxRows int) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("virtuoso-t")
 	if err != nil {
@@ -87,7 +99,7 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(s.dir, "virtuoso.ini")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, ini, s.dir, s.sqlPort, httpPort), 0o644); err != nil {
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, ini, s.dir, s.sqlPort, httpPort, maxRows), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.cmd = exec.Command(bin, "+foreground", "+configfile", cfg)

@@ -103,7 +103,7 @@ func TestConformanceJanusGraph(t *testing.T) {
 		if err := s.Reset(context.Background()); err != nil {
 			t.Fatalf("emptying the graph: %v", err)
 		}
-		return conformance.Target{Sink: s, Reader: s, NoFencing: noFencing, SharedNames: true, ReservedChars: `"{}`}
+		return conformance.Target{Sink: s, Reader: s, NoFencing: noFencing, SharedNames: true, ReservedChars: `"{}`, TypedKeys: true}
 	})
 }
 

@@ -4,24 +4,36 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/graftdb/graft/internal/conformance"
+	"github.com/graftdb/graft/internal/fuseki"
 	"github.com/graftdb/graft/internal/virtuosotest"
 )
 
 var (
 	server  *virtuosotest.Server
 	graphNo atomic.Int64
+
+	fusekiMu     sync.Mutex
+	fusekiServer *fuseki.Server
 )
 
 // TestMain starts one Virtuoso for the package; every conformance target
-// gets its own named graph.
+// gets its own named graph. Its SELECTs return at most maxRows rows, far
+// below Virtuoso's default (10,000): every read of the sink must page
+// through the cap, or fail, never return part of a result.
+const maxRows = 300
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if server != nil {
 		server.Stop()
+	}
+	if fusekiServer != nil {
+		fusekiServer.Stop()
 	}
 	os.Exit(code)
 }
@@ -33,7 +45,7 @@ func virtuosoB(b *testing.B) *virtuosotest.Server { return shared(b) }
 func shared(t testing.TB) *virtuosotest.Server {
 	t.Helper()
 	if server == nil {
-		server = virtuosotest.Start(&keepAlive{TB: t})
+		server = virtuosotest.StartCapped(&keepAlive{TB: t}, maxRows)
 	}
 	return server
 }
@@ -49,6 +61,37 @@ func (k *keepAlive) TempDir() string {
 		k.TB.Fatal(err)
 	}
 	return d
+}
+
+// fusekiEndpoint is the package's Apache Jena Fuseki, started by the first
+// test that needs it.
+func fusekiEndpoint(t testing.TB) string {
+	t.Helper()
+	fusekiMu.Lock()
+	defer fusekiMu.Unlock()
+	if fusekiServer == nil {
+		fusekiServer = fuseki.Start(t)
+	}
+	return fusekiServer.Endpoint
+}
+
+// The conformance suite on Apache Jena Fuseki (in memory, no row cap).
+func TestConformanceFuseki(t *testing.T) {
+	endpoint := fusekiEndpoint(t)
+	conformance.RunSink(t, func(t *testing.T) conformance.Target {
+		cfg, err := ParseURL(fmt.Sprintf("sparql+%s?graph=urn:graft:test:%d", endpoint, graphNo.Add(1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Ping(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return conformance.Target{Sink: s, Reader: s}
+	})
 }
 
 func TestConformance(t *testing.T) {
