@@ -26,13 +26,7 @@ func RawApply(b *testing.B, open Open, ws []*graft.Write, ops int, sizes ...int)
 			var total time.Duration
 			for range b.N {
 				s := open(b)
-				start := time.Now()
-				for j := 0; j < len(ws); j += size {
-					if err := s.Apply(context.Background(), &graft.Batch{Writes: ws[j:min(j+size, len(ws))]}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				total += time.Since(start)
+				total += ApplyAll(b, s, ws, size)
 				s.Close()
 			}
 			b.ReportMetric(float64((len(ws)+size-1)/size*b.N)/total.Seconds(), "batches/s")
@@ -40,6 +34,19 @@ func RawApply(b *testing.B, open Open, ws []*graft.Write, ops int, sizes ...int)
 			b.ReportMetric(float64(len(ws)*b.N)/total.Seconds(), "writes/s")
 		})
 	}
+}
+
+// ApplyAll applies ws in order in batches of size, one goroutine, and
+// returns how long it took.
+func ApplyAll(b *testing.B, s graft.Sink, ws []*graft.Write, size int) time.Duration {
+	b.Helper()
+	start := time.Now()
+	for j := 0; j < len(ws); j += size {
+		if err := s.Apply(context.Background(), &graft.Batch{Writes: ws[j:min(j+size, len(ws))]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
 }
 
 type noLetters struct{}

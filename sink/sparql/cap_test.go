@@ -16,20 +16,7 @@ import (
 // SELECTs return at most maxRows rows.
 func capped(t *testing.T) *Store {
 	t.Helper()
-	return on(t, virtuoso(t))
-}
-
-func on(t *testing.T, srv *virtuosotest.Server) *Store {
-	t.Helper()
-	cfg, err := ParseURL(fmt.Sprintf("sparql+%s?graph=urn:graft:cap:%d", srv.Endpoint, graphNo.Add(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return openGraph(t, virtuoso(t).Endpoint)
 }
 
 func apply(t *testing.T, s *Store, want *model.Graph, ws ...*graft.Write) {
@@ -52,7 +39,7 @@ func TestExportThroughTheRowCap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 110,000 triples")
 	}
-	s := on(t, virtuosotest.StartCapped(t, 2000))
+	s := openGraph(t, virtuosotest.StartCapped(t, 2000).Endpoint)
 	want := model.New()
 	const n = 12_000
 	start := time.Now()

@@ -63,6 +63,20 @@ func (k *keepAlive) TempDir() string {
 	return d
 }
 
+// openGraph opens the sink on a fresh named graph of the endpoint.
+func openGraph(t testing.TB, endpoint string) *Store {
+	t.Helper()
+	cfg, err := ParseURL(fmt.Sprintf("sparql+%s?graph=urn:graft:test:%d", endpoint, graphNo.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // fusekiEndpoint is the package's Apache Jena Fuseki, started by the first
 // test that needs it.
 func fusekiEndpoint(t testing.TB) string {
@@ -79,14 +93,7 @@ func fusekiEndpoint(t testing.TB) string {
 func TestConformanceFuseki(t *testing.T) {
 	endpoint := fusekiEndpoint(t)
 	conformance.RunSink(t, func(t *testing.T) conformance.Target {
-		cfg, err := ParseURL(fmt.Sprintf("sparql+%s?graph=urn:graft:test:%d", endpoint, graphNo.Add(1)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openGraph(t, endpoint)
 		if err := s.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -97,14 +104,7 @@ func TestConformanceFuseki(t *testing.T) {
 func TestConformance(t *testing.T) {
 	srv := virtuoso(t)
 	conformance.RunSink(t, func(t *testing.T) conformance.Target {
-		cfg, err := ParseURL(fmt.Sprintf("sparql+%s?graph=urn:graft:test:%d", srv.Endpoint, graphNo.Add(1)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openGraph(t, srv.Endpoint)
 		if err := s.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/semantics"
@@ -31,6 +32,14 @@ type Store struct {
 	pFrom, pTo, pLabel, pToken string
 	// perRead: subjects per read by name; page: rows per scan (read.go)
 	perRead, page atomic.Int64
+	// time spent in Apply's phases, for the benchmarks (Phases)
+	readNanos, computeNanos, updateNanos atomic.Int64
+}
+
+// Phases returns the time Apply has spent so far reading what batches
+// touch, computing their difference in memory, and sending the updates.
+func (s *Store) Phases() (read, compute, update time.Duration) {
+	return time.Duration(s.readNanos.Load()), time.Duration(s.computeNanos.Load()), time.Duration(s.updateNanos.Load())
 }
 
 var (
@@ -138,6 +147,7 @@ const dataChunk = 500
 // difference as one update request: the deletes of deleted vertices, then
 // DELETE DATA and INSERT DATA.
 func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
+	start := time.Now()
 	touched := semantics.TouchedBy(b.Writes)
 	edges := map[string]bool{} // edge resource IRIs
 	for r := range touched.Natural {
@@ -200,6 +210,8 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 		}
 	}
 
+	read := time.Now()
+	s.readNanos.Add(int64(read.Sub(start)))
 	deleted, err := g.ApplyAttributed(b.Writes, func(id string) bool { return before[id] != nil })
 	if err != nil {
 		return err
@@ -255,6 +267,9 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 		}
 		ops = append(ops, "DELETE { GRAPH "+s.graph+" { ?f "+s.pToken+" ?t } } WHERE { GRAPH "+s.graph+" { VALUES ?f { "+strings.Join(vals, " ")+" } ?f "+s.pToken+" ?t } }")
 	}
+	computed := time.Now()
+	s.computeNanos.Add(int64(computed.Sub(read)))
+	defer func() { s.updateNanos.Add(int64(time.Since(computed))) }()
 	// Deletes Virtuoso would merge with an insert of the same request go
 	// first, in a request of their own (see collisions).
 	if first, rest := collisions(del, ins); len(first) > 0 {
