@@ -83,6 +83,19 @@ type Abandoner interface {
 	SetAbandon(abandon func(partition string, through int64))
 }
 
+// Pauser is a Source that can stop delivering some of its partitions for a
+// while (Kafka). The engine pauses a partition that holds as many records
+// not yet done as its per-partition bound, so that a revoke or a handoff
+// drains quickly under a backlog, and resumes it at half; a partition with
+// a parked write (it may wait for a vertex a later record of the
+// partition creates) is never paused. A source forgets a pause when the
+// partition is revoked or lost, and ignores one for a partition it does not
+// own.
+type Pauser interface {
+	Pause(partitions ...string)
+	Resume(partitions ...string)
+}
+
 // Batch is an ordered list of writes the sink applies in one transaction.
 type Batch struct {
 	Writes []*Write

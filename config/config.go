@@ -75,7 +75,11 @@ type Config struct {
 	Concurrency        int `yaml:"concurrency"`
 	MaxInflightRecords int `yaml:"max_inflight_records"`
 	MaxInflightBytes   int `yaml:"max_inflight_bytes"`
-	Retry              struct {
+	// MaxInflightPerPartition: a Kafka partition holding this many records
+	// not yet done is paused (resumed at half), so that a rebalance drains
+	// quickly under a backlog; -1: no bound.
+	MaxInflightPerPartition int `yaml:"max_inflight_per_partition"`
+	Retry                   struct {
 		BackoffBase time.Duration `yaml:"backoff_base"`
 		BackoffMax  time.Duration `yaml:"backoff_max"`
 		ParkDelay   time.Duration `yaml:"park_delay"`
@@ -120,6 +124,7 @@ func Default() Config {
 	c.Batch.MaxWrites, c.Batch.MaxUnits, c.Batch.MaxBytes, c.Batch.Linger = e.MaxBatchWrites, e.MaxBatchUnits, e.MaxBatchBytes, e.Linger
 	c.Concurrency = e.Concurrency
 	c.MaxInflightRecords, c.MaxInflightBytes = e.MaxInflightRecords, e.MaxInflightBytes
+	c.MaxInflightPerPartition = e.MaxInflightPerPartition
 	c.Retry.BackoffBase, c.Retry.BackoffMax, c.Retry.ParkDelay, c.Retry.ParkFor = e.BackoffBase, e.BackoffMax, e.ParkDelay, e.ParkFor
 	c.DeadLetters.Policy = string(e.Policy)
 	c.Cache.Use = "memory"
@@ -257,7 +262,8 @@ func (c Config) Engine() engine.Config {
 		MaxRecordAge:       c.Limits.MaxRecordAge,
 		LockTTL:            c.Lock.TTL,
 		MaxInflightRecords: c.MaxInflightRecords, MaxInflightBytes: c.MaxInflightBytes,
-		MaxBatchWrites: c.Batch.MaxWrites, MaxBatchUnits: c.Batch.MaxUnits, MaxBatchBytes: c.Batch.MaxBytes,
+		MaxInflightPerPartition: c.MaxInflightPerPartition,
+		MaxBatchWrites:          c.Batch.MaxWrites, MaxBatchUnits: c.Batch.MaxUnits, MaxBatchBytes: c.Batch.MaxBytes,
 		Concurrency: c.Concurrency, Linger: c.Batch.Linger,
 		BackoffBase: c.Retry.BackoffBase, BackoffMax: c.Retry.BackoffMax,
 		ParkDelay: c.Retry.ParkDelay, ParkFor: c.Retry.ParkFor,

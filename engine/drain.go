@@ -162,6 +162,7 @@ func (s *scheduler) retire(t *partitionTrack) {
 		return
 	}
 	t.retired = true
+	s.pacer.lost(t.name)
 	if s.tracks[t.name] == t {
 		delete(s.tracks, t.name)
 	}

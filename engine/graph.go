@@ -173,6 +173,7 @@ func (s *scheduler) complete(n *node) {
 		}
 	}
 	n.succ = nil
+	s.pacer.done(n.rec.Pos.Partition)
 	if n.track.markDone(n.trackIdx) && !n.track.retired {
 		s.acks.ack(graft.Position{Partition: n.track.name, Offset: n.track.acked})
 		if len(s.drains) > 0 && len(n.track.entries) == 0 {

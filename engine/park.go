@@ -164,6 +164,7 @@ func (s *scheduler) knownMissing(n *node) string {
 // vertex go ahead, and it is woken by what it names.
 func (s *scheduler) setAside(n *node) {
 	n.state = parked
+	s.pacer.parkedIn(n.rec.Pos.Partition, +1)
 	s.parkedKey[n.key()] = n
 	heap.Push(&s.parkQ, n)
 	s.detach(n)
@@ -198,8 +199,8 @@ func (s *scheduler) endpointOnItsWay(n *node) bool {
 	if n.doomed {
 		return false // nothing outside the write can give it what it deletes
 	}
-	if s.budget.starved() {
-		return true
+	if s.budget.starved() || s.pacer.holding() {
+		return true // the reader is held back: the endpoint may be unread
 	}
 	ids := n.missing
 	if !n.missingKnown {
@@ -315,6 +316,7 @@ func (s *scheduler) parkOn(n *node) {
 
 // unparkOn removes a node from the index (and from the witnesses).
 func (s *scheduler) unparkOn(n *node) {
+	s.pacer.parkedIn(n.rec.Pos.Partition, -1)
 	if v := n.witnessOf; v != "" {
 		n.witnessOf = ""
 		if s.missing[v]--; s.missing[v] <= 0 {

@@ -36,6 +36,7 @@ func (s *scheduler) readLoop(ctx context.Context) {
 				return
 			}
 			seq++
+			s.pacer.fetched(rec.Pos.Partition)
 			n := &node{seq: seq, rec: rec, size: size}
 			switch {
 			case rec.Lost != "": // nothing to decode: admit dead-letters it

@@ -30,6 +30,7 @@ type scheduler struct {
 	readySince   time.Time
 	parkQ        dueHeap
 	tracks       map[string]*partitionTrack
+	pacer        *pacer
 	pending      int // nodes admitted and not done
 	pendingBytes int
 	idle         int
@@ -71,6 +72,7 @@ func newScheduler(e *Engine, src graft.Source) *scheduler {
 		idle:      cfg.Concurrency,
 		unitsCap:  cfg.MaxBatchUnits,
 		budget:    newBudget(cfg.MaxInflightRecords, cfg.MaxInflightBytes),
+		pacer:     newPacer(src, cfg.MaxInflightPerPartition, &e.stats),
 		parkedOn:  map[string][]*node{},
 		creators:  map[string]map[*node]struct{}{},
 		parkedKey: map[string]*node{},
@@ -96,6 +98,7 @@ func (s *scheduler) run(ctx context.Context) error {
 		ab.SetAbandon(s.abandonPartition)
 		defer ab.SetAbandon(nil)
 	}
+
 	var wg sync.WaitGroup
 	for i := 0; i < s.cfg.Concurrency; i++ {
 		wg.Add(1)

@@ -37,6 +37,7 @@ type Stats struct {
 	ParkedAhead   atomic.Int64 // writes parked without a transaction: a vertex they need is known missing
 	InHotBatches  atomic.Int64 // writes batched behind a conflicting write of the same batch
 	Abandoned     atomic.Int64 // records dropped unapplied: their partition was lost (graft.Abandoner)
+	Paused        atomic.Int64 // partitions paused at the per-partition in-flight bound (graft.Pauser)
 	SourceErrors  atomic.Int64 // source errors that can heal, each retried after a backoff
 }
 
@@ -45,7 +46,7 @@ type Snapshot struct {
 	Records, Writes, Invalid, Expired, Lost, Skipped, Ops, Committed, DeadLetters int64
 	Eliminated, Coalesced                                                         int64
 	Batches, Applies, Retries, Conflicts, Bisections                              int64
-	Parked, ParkedAhead, InHotBatches, Abandoned                                  int64
+	Parked, ParkedAhead, InHotBatches, Abandoned, Paused                          int64
 	CacheHits, CacheMisses, CacheErrors                                           int64
 	LocksAcquired, LockWaits, LockWaitNanos, LeasesLost                           int64
 	SourceErrors                                                                  int64
@@ -99,6 +100,7 @@ var Counters = []Counter{
 	{"sink_transactions_total", "Sink transactions attempted.", "", 0, func(s *Stats) *atomic.Int64 { return &s.Applies }, func(s *Snapshot) *int64 { return &s.Applies }},
 	{"bisections_total", "Batches split to isolate a failing write.", "", 0, func(s *Stats) *atomic.Int64 { return &s.Bisections }, func(s *Snapshot) *int64 { return &s.Bisections }},
 	{"records_abandoned_total", "Records dropped unapplied because their partition was lost to another instance.", "", 0, func(s *Stats) *atomic.Int64 { return &s.Abandoned }, func(s *Snapshot) *int64 { return &s.Abandoned }},
+	{"partitions_paused_total", "Times a partition was paused at the per-partition in-flight bound (max_inflight_per_partition).", "", 0, func(s *Stats) *atomic.Int64 { return &s.Paused }, func(s *Snapshot) *int64 { return &s.Paused }},
 	{"source_errors_total", "Source errors that can heal (a missed heartbeat, a reconnection), each retried after a backoff.", "", 0, func(s *Stats) *atomic.Int64 { return &s.SourceErrors }, func(s *Snapshot) *int64 { return &s.SourceErrors }},
 	{"writes_batched_behind_conflict_total", "Writes put in the batch of a write they conflict with (conflicts avoided by scheduling).", "", 0, func(s *Stats) *atomic.Int64 { return &s.InHotBatches }, func(s *Snapshot) *int64 { return &s.InHotBatches }},
 }

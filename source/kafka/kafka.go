@@ -398,7 +398,8 @@ func names(parts map[string][]int32) []string {
 // read from now on is applied (the engine still drops what it held from
 // before the loss). Rebalances wait for Fetch (BlockRebalanceOnPoll), so
 // every record delivered before is already with the engine.
-func (s *Source) assigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+func (s *Source) assigned(_ context.Context, cl *kgo.Client, parts map[string][]int32) {
+	cl.ResumeFetchPartitions(parts) // a pause from an earlier ownership does not carry over
 	s.mu.Lock()
 	abandon := s.abandon
 	for _, n := range names(parts) {
@@ -412,9 +413,43 @@ func (s *Source) assigned(_ context.Context, _ *kgo.Client, parts map[string][]i
 	}
 }
 
+// Pause implements graft.Pauser: the client stops fetching the partitions
+// this member owns among them (franz-go drops what it buffered of them and
+// fetches it again on resume).
+func (s *Source) Pause(partitions ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if parts := s.split(partitions, true); len(parts) > 0 {
+		s.cl.PauseFetchPartitions(parts)
+	}
+}
+
+// Resume implements graft.Pauser.
+func (s *Source) Resume(partitions ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if parts := s.split(partitions, false); len(parts) > 0 {
+		s.cl.ResumeFetchPartitions(parts)
+	}
+}
+
+// split turns partition names into topics and partitions, only those this
+// member owns when owned is set; s.mu held.
+func (s *Source) split(partitions []string, owned bool) map[string][]int32 {
+	parts := map[string][]int32{}
+	for _, n := range partitions {
+		if topic, p, ok := splitPartition(n); ok && (!owned || s.owned[n]) {
+			parts[topic] = append(parts[topic], p)
+		}
+	}
+	return parts
+}
+
 // disown forgets partitions and whatever was acknowledged of them and not
-// committed: from now on only their new owner commits them.
+// committed: from now on only their new owner commits them, and a pause of
+// them is lifted (it would outlive the ownership in the client).
 func (s *Source) disown(parts map[string][]int32) {
+	s.cl.ResumeFetchPartitions(parts)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for topic, ps := range parts {

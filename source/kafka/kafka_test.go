@@ -119,6 +119,9 @@ func join(t *testing.T, e env, instance string, sink graft.Sink, letters *dlq) *
 		t.Fatal(err)
 	}
 	cfg := engine.Default()
+	// A low per-partition bound: partitions are paused and resumed all the
+	// time, through the kills, joins and rebalances of the tests.
+	cfg.MaxInflightPerPartition = 25
 	if instance == "b" {
 		cfg.DrainTimeout = time.Millisecond // it gets killed: it must stop writing at once, as a crashed process does
 	}
