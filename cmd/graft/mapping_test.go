@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/graftdb/graft/api"
+	"github.com/graftdb/graft/internal/kafkaserver"
 	"github.com/graftdb/graft/internal/kafkatest"
 )
 
@@ -59,31 +61,51 @@ func TestFleetExample(t *testing.T) {
 	}
 }
 
-// graft route on kfake: the example's events on two topics (as the graph writer's
-// services publish them) are mapped and produced to graph.write.<Rule>,
-// keyed by organizationId; the unmapped one is a dead letter; graft run on
-// graph.write.* then builds exactly the example's expected graph.
+// graft route on kfake and on a real broker: the example's events on two
+// topics (as the graph writer's services publish them) are mapped and
+// produced to graph.write.<Rule>, keyed by organizationId; the unmapped one
+// is a dead letter; graft run on graph.write.* then builds exactly the
+// example's expected graph. On the package's shared broker every topic name
+// is unique (a prefix of its own).
 func TestRouteEndToEnd(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "event.org", "event.device", "graph.write.OrganizationWrite", "graph.write.DeviceSoftwareUpdated"))
-	if err != nil {
-		t.Fatal(err)
+	for _, kind := range []string{"kfake", "kafka"} {
+		t.Run(kind, func(t *testing.T) { routeEndToEnd(t, kind) })
 	}
-	defer c.Close()
-	brokers := strings.Join(c.ListenAddrs(), ",")
+}
+
+func routeEndToEnd(t *testing.T, kind string) {
+	events, writes := "event.", "graph.write."
+	var addrs []string
+	if kind == "kfake" {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "event.org", "event.device", "graph.write.OrganizationWrite", "graph.write.DeviceSoftwareUpdated"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		addrs = c.ListenAddrs()
+	} else {
+		srv := kafkaserver.Shared(t)
+		events, writes = kafkaserver.UniqueName("event")+".", kafkaserver.UniqueName("graph.write")+"."
+		for _, topic := range []string{events + "org", events + "device", writes + "OrganizationWrite", writes + "DeviceSoftwareUpdated"} {
+			srv.CreateTopic(t, topic, 3)
+		}
+		addrs = srv.Brokers()
+	}
+	brokers := strings.Join(addrs, ",")
 	ex := filepath.Join("..", "..", "examples", "fleet")
 	raw, err := os.ReadFile(filepath.Join(ex, "events.ndjson"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var recs []*kgo.Record
 	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		topic := "event.org"
+		topic := events + "org"
 		if strings.Contains(line, "Device") {
-			topic = "event.device"
+			topic = events + "device"
 		}
 		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte(line)})
 	}
@@ -97,10 +119,10 @@ func TestRouteEndToEnd(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		done <- graftCtx(ctx, t, nil, "route", "--mapping", filepath.Join(ex, "mapping.yaml"), "--data-dir", routeDir,
-			"--source", "kafka://"+brokers+`/event\..*?group=router`, "--to", "kafka://"+brokers)
+			"--source", "kafka://"+brokers+"/"+regexp.QuoteMeta(events)+".*?group=router", "--to", "kafka://"+brokers, "--topic-prefix", writes)
 	}()
-	written := kafkatest.Records(t, c.ListenAddrs(), "graph.write.DeviceSoftwareUpdated", 3)
-	orgs := kafkatest.Records(t, c.ListenAddrs(), "graph.write.OrganizationWrite", 3)
+	written := kafkatest.Records(t, addrs, writes+"DeviceSoftwareUpdated", 3)
+	orgs := kafkatest.Records(t, addrs, writes+"OrganizationWrite", 3)
 	for _, r := range append(written, orgs...) {
 		if !strings.Contains(string(r.Value), `"key":"`+strings.ReplaceAll(string(r.Key), `"`, `\"`)+`"`) {
 			t.Fatalf("record key %q is not the write's key: %s", r.Key, r.Value)
@@ -127,7 +149,7 @@ func TestRouteEndToEnd(t *testing.T) {
 	rctx, rcancel := context.WithCancel(context.Background())
 	rdone := make(chan result, 1)
 	go func() {
-		rdone <- graftCtx(rctx, t, nil, "run", "--data-dir", dir, "--listen", addr, "--source", "kafka://"+brokers+`/graph\.write\..*?group=writer`)
+		rdone <- graftCtx(rctx, t, nil, "run", "--data-dir", dir, "--listen", addr, "--source", "kafka://"+brokers+"/"+regexp.QuoteMeta(writes)+".*?group=writer")
 	}()
 	waitStatus(t, addr, 30*time.Second, func(st api.Status) bool { return st.Committed == 6 },
 		func() string { rcancel(); return (<-rdone).stderr })
