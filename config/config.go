@@ -77,7 +77,7 @@ type Config struct {
 	MaxInflightBytes   int `yaml:"max_inflight_bytes"`
 	// MaxInflightPerPartition: a Kafka partition holding this many records
 	// not yet done is paused (resumed at half), so that a rebalance drains
-	// quickly under a backlog; 0: no bound.
+	// quickly under a backlog; 0: 1000; -1: no bound.
 	MaxInflightPerPartition int `yaml:"max_inflight_per_partition"`
 	Retry                   struct {
 		BackoffBase time.Duration `yaml:"backoff_base"`

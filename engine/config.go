@@ -36,10 +36,7 @@ type Config struct {
 	// MaxInflightPerPartition bounds the records of one partition read and
 	// not yet done, for sources that can pause a partition (graft.Pauser:
 	// Kafka): a revoke or a handoff then drains at most this many records of
-	// it, not the whole in-flight bound. 0 or negative: no bound (the
-	// default: with franz-go's pause, which drops what the client buffered
-	// of the partition, a bound that binds cost 6.6x of the consume
-	// throughput at 12 partitions; docs/benchmarks.md).
+	// it, not the whole in-flight bound. 0: 1000; negative: no bound.
 	MaxInflightPerPartition int
 	// MaxBatchWrites, MaxBatchUnits and MaxBatchBytes bound one batch; 0
 	// means what the sink reports, and a larger value is capped by it.
@@ -91,18 +88,19 @@ const MinLockTTL = 300 * time.Millisecond
 // Default returns the defaults.
 func Default() Config {
 	return Config{
-		Limits:             graft.DefaultLimits,
-		MaxInflightRecords: 10000,
-		MaxInflightBytes:   32 << 20,
-		Linger:             5 * time.Millisecond,
-		BackoffBase:        20 * time.Millisecond,
-		BackoffMax:         5 * time.Second,
-		ParkDelay:          100 * time.Millisecond,
-		ParkFor:            30 * time.Second,
-		Policy:             Continue,
-		DrainTimeout:       30 * time.Second,
-		CacheSize:          50000,
-		LockTTL:            10 * time.Second,
+		Limits:                  graft.DefaultLimits,
+		MaxInflightRecords:      10000,
+		MaxInflightBytes:        32 << 20,
+		MaxInflightPerPartition: 1000,
+		Linger:                  5 * time.Millisecond,
+		BackoffBase:             20 * time.Millisecond,
+		BackoffMax:              5 * time.Second,
+		ParkDelay:               100 * time.Millisecond,
+		ParkFor:                 30 * time.Second,
+		Policy:                  Continue,
+		DrainTimeout:            30 * time.Second,
+		CacheSize:               50000,
+		LockTTL:                 10 * time.Second,
 	}
 }
 
@@ -122,6 +120,7 @@ func (c Config) withDefaults() Config {
 	set(&c.Limits.MaxOps, d.Limits.MaxOps)
 	set(&c.MaxInflightRecords, d.MaxInflightRecords)
 	set(&c.MaxInflightBytes, d.MaxInflightBytes)
+	set(&c.MaxInflightPerPartition, d.MaxInflightPerPartition)
 	set(&c.CacheSize, d.CacheSize)
 	setD(&c.Linger, d.Linger)
 	setD(&c.BackoffBase, d.BackoffBase)
