@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 	if fusekiServer != nil {
 		fusekiServer.Stop()
 	}
+	if benchVirtuoso != nil {
+		benchVirtuoso.Stop()
+	}
 	os.Exit(code)
 }
 
