@@ -201,9 +201,6 @@ func TestServerErrorWithoutStackTrace(t *testing.T) {
 // holds the graph. The graph is loaded with bulk traversals of the test's
 // own (inject(maps).mergeV()), not with the sink.
 func TestExportOf120000ElementsInBoundedMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads 120,000 elements")
-	}
 	s := emptyGraph(t, "g")
 	const n = 60_000 // vertices, and as many edges (a ring)
 	g := gremlingo.Traversal_().WithRemote(s.conn)

@@ -36,9 +36,6 @@ func apply(t *testing.T, s *Store, want *model.Graph, ws ...*graft.Write) {
 // the export equals the model (it used to stop at the cap: Virtuoso says so
 // only in a response header).
 func TestExportThroughTheRowCap(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes 110,000 triples")
-	}
 	s := openGraph(t, virtuosotest.StartCapped(t, 2000).Endpoint)
 	want := model.New()
 	const n = 12_000

@@ -57,7 +57,7 @@ func cluster(t *testing.T, kind string, wl *bench.Workload) env {
 }
 
 // clusterN is cluster with a topic of the given partitions.
-func clusterN(t *testing.T, kind string, wl *bench.Workload, partitions int32) env {
+func clusterN(t testing.TB, kind string, wl *bench.Workload, partitions int32) env {
 	t.Helper()
 	e := env{topic: topic, group: "graft"}
 	switch kind {
@@ -151,7 +151,7 @@ func (m *member) kill() {
 	m.src.Kill()
 }
 
-func waitForModel(t *testing.T, g *semantics.Graph, wl *bench.Workload) {
+func waitForModel(t testing.TB, g *semantics.Graph, wl *bench.Workload) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	wv, we := wl.Model.Snapshot()
