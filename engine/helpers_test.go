@@ -13,6 +13,7 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/internal/memgraph"
+	"github.com/graftdb/graft/internal/workload"
 )
 
 // sliceSource delivers fixed records, several partitions interleaved, and
@@ -116,7 +117,7 @@ type faultySink struct {
 
 	mu        sync.Mutex
 	rng       *rand.Rand
-	inflight  map[string]int
+	overlap   workload.Overlap
 	lastSeq   map[string]int // key → seq of its last committed write
 	committed map[int]bool
 
@@ -127,8 +128,8 @@ type faultySink struct {
 func newFaultySink(t testing.TB, seed uint64, lim graft.SinkLimits) *faultySink {
 	return &faultySink{
 		Sink: &memgraph.Sink{Graph: memgraph.New(), Lim: lim}, t: t,
-		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		inflight: map[string]int{}, lastSeq: map[string]int{}, committed: map[int]bool{},
+		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		lastSeq: map[string]int{}, committed: map[int]bool{},
 	}
 }
 
@@ -138,26 +139,8 @@ func writeSeq(w *graft.Write) int {
 }
 
 func (f *faultySink) Apply(ctx context.Context, b *graft.Batch) error {
-	// The conflict domain, written here from the wire format's meaning
-	// (not with Op.Vertices, which the engine uses: a bug there must not
-	// blind this check).
-	vertices := map[string]bool{}
-	for _, w := range b.Writes {
-		for _, op := range w.Ops {
-			for _, id := range append([]string{op.ID, op.From, op.To}, op.Targets...) {
-				if id != "" && (id != op.ID || !op.Kind.IsEdge()) {
-					vertices[id] = true
-				}
-			}
-		}
-	}
+	defer f.overlap.Enter(f.t, b)()
 	f.mu.Lock()
-	for v := range vertices {
-		if f.inflight[v] > 0 {
-			f.t.Errorf("invariant 5: vertex %q is in two batches in flight", v)
-		}
-		f.inflight[v]++
-	}
 	f.concurrent++
 	f.maxConcurrent = max(f.maxConcurrent, f.concurrent)
 	r := f.rng.Float64()
@@ -165,9 +148,6 @@ func (f *faultySink) Apply(ctx context.Context, b *graft.Batch) error {
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
-		for v := range vertices {
-			f.inflight[v]--
-		}
 		f.concurrent--
 		f.mu.Unlock()
 	}()

@@ -47,20 +47,23 @@ func (p *pacer) of(partition string) *pace {
 	return s
 }
 
-// fetched counts a record read from partition (the reader).
-func (p *pacer) fetched(partition string) {
-	if p.src == nil {
+// fetched counts the records of a fetch (the reader), under one lock.
+func (p *pacer) fetched(recs []graft.Record) {
+	if p.src == nil || len(recs) == 0 {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := p.of(partition)
-	s.open++
-	if !s.paused && s.parked == 0 && s.open >= p.bound {
-		s.paused = true
-		p.paused++
-		p.stats.Paused.Add(1)
-		p.src.Pause(partition)
+	for i := range recs {
+		partition := recs[i].Pos.Partition
+		s := p.of(partition)
+		s.open++
+		if !s.paused && s.parked == 0 && s.open >= p.bound {
+			s.paused = true
+			p.paused++
+			p.stats.Paused.Add(1)
+			p.src.Pause(partition)
+		}
 	}
 }
 

@@ -127,18 +127,10 @@ func (s *slowSink) Apply(ctx context.Context, b *graft.Batch) error {
 // though the global bound lets in 40 times more.
 func TestPerPartitionBound(t *testing.T) {
 	var lines []string
-	want := model.New()
 	for i := range 6000 { // keys and vertices of one partition each (i%3): the model's order is each partition's
-		l := fmt.Sprintf(`{"key":"k%d-%d","ops":[{"op":"upsertVertex","id":"v%d-%d","label":"v","props":{"n":%d}}]}`, i%3, i%17, i%3, i%233, i)
-		lines = append(lines, l)
-		w, err := graft.Decode([]byte(l), "", graft.DefaultLimits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := want.ApplyWrite(w); err != nil {
-			t.Fatal(err)
-		}
+		lines = append(lines, fmt.Sprintf(`{"key":"k%d-%d","ops":[{"op":"upsertVertex","id":"v%d-%d","label":"v","props":{"n":%d}}]}`, i%3, i%17, i%3, i%233, i))
 	}
+	want := modelOf(t, lines)
 	src := newPausableSource(lines, 3)
 	sink := &slowSink{Sink: &memgraph.Sink{Graph: memgraph.New(), Lim: testLimits}, applied: map[string]int64{}}
 	src.applied = func(p string) int64 { // called with src.mu held; sink.mu is taken inside it only
@@ -169,33 +161,16 @@ func TestPerPartitionBound(t *testing.T) {
 // dead-lettered, every edge lands.
 func TestPerPartitionBoundNeverStarvesParkedWrites(t *testing.T) {
 	var lines []string
-	want := model.New()
-	add := func(l string) {
-		lines = append(lines, l)
-		w, err := graft.Decode([]byte(l), "", graft.DefaultLimits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want.ApplyWrite(w) // the edges before the hub fail here; the engine parks them
-	}
 	for i := range 400 {
-		add(fmt.Sprintf(`{"key":"k%d","ops":[{"op":"upsertVertex","id":"d%d","label":"d"},{"op":"upsertEdge","label":"to","from":"d%d","to":"hub"}]}`, i%40, i, i))
+		lines = append(lines, fmt.Sprintf(`{"key":"k%d","ops":[{"op":"upsertVertex","id":"d%d","label":"d"},{"op":"upsertEdge","label":"to","from":"d%d","to":"hub"}]}`, i%40, i, i))
 	}
 	for i := range 600 {
-		add(fmt.Sprintf(`{"key":"f%d","ops":[{"op":"upsertVertex","id":"x%d","label":"x"}]}`, i%40, i))
+		lines = append(lines, fmt.Sprintf(`{"key":"f%d","ops":[{"op":"upsertVertex","id":"x%d","label":"x"}]}`, i%40, i))
 	}
-	add(`{"key":"h","ops":[{"op":"upsertVertex","id":"hub","label":"hub"}]}`)
-	want = model.New() // what one-by-one application gives once the hub exists: every edge
-	for _, l := range lines[len(lines)-1:] {
-		w, _ := graft.Decode([]byte(l), "", graft.DefaultLimits)
-		want.ApplyWrite(w)
-	}
-	for _, l := range lines[:len(lines)-1] {
-		w, _ := graft.Decode([]byte(l), "", graft.DefaultLimits)
-		if err := want.ApplyWrite(w); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hub := `{"key":"h","ops":[{"op":"upsertVertex","id":"hub","label":"hub"}]}`
+	lines = append(lines, hub)
+	// What one-by-one application gives once the hub exists: every edge.
+	want := modelOf(t, append([]string{hub}, lines[:len(lines)-1]...))
 	src := newPausableSource(lines, 1) // one partition: the hub is its last record
 	sink := &memgraph.Sink{Graph: memgraph.New(), Lim: testLimits}
 	dlq := &memDLQ{}
@@ -207,4 +182,20 @@ func TestPerPartitionBoundNeverStarvesParkedWrites(t *testing.T) {
 		t.Errorf("dead letter %s: %s %s", l.WriteID, l.Class, l.Error)
 	}
 	conformance.CheckModel(t, sink.Graph, want)
+}
+
+// modelOf applies the lines to a model graph, in order; each must apply.
+func modelOf(t *testing.T, lines []string) *model.Graph {
+	t.Helper()
+	g := model.New()
+	for _, l := range lines {
+		w, err := graft.Decode([]byte(l), "", graft.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.ApplyWrite(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return g
 }

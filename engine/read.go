@@ -28,6 +28,7 @@ func (s *scheduler) readLoop(ctx context.Context) {
 	}
 	for {
 		recs, err := s.src.Fetch(ctx)
+		s.pacer.fetched(recs)
 		nodes := make([]*node, 0, len(recs))
 		for i := range recs {
 			rec := recs[i]
@@ -36,7 +37,6 @@ func (s *scheduler) readLoop(ctx context.Context) {
 				return
 			}
 			seq++
-			s.pacer.fetched(rec.Pos.Partition)
 			n := &node{seq: seq, rec: rec, size: size}
 			switch {
 			case rec.Lost != "": // nothing to decode: admit dead-letters it

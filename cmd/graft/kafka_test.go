@@ -83,22 +83,8 @@ func TestProduceAndRunWithKafka(t *testing.T) {
 }
 
 func produceAndRunWithKafka(t *testing.T, kind string) {
-	in, dead := "graph.write.Device", "graph.dlq"
-	var brokers []string
-	if kind == "kfake" {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, in), kfake.SeedTopics(1, dead))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		brokers = c.ListenAddrs()
-	} else {
-		srv := kafkaserver.Shared(t)
-		in, dead = kafkaserver.UniqueName(in+"."), kafkaserver.UniqueName(dead+".")
-		srv.CreateTopic(t, in, 6)
-		srv.CreateTopic(t, dead, 1)
-		brokers = srv.Brokers()
-	}
+	brokers, prefix := kafkatest.Broker(t, kind, map[string]int32{"graph.write.Device": 6, "graph.dlq": 1})
+	in, dead := prefix+"graph.write.Device", prefix+"graph.dlq"
 	cfg := bench.DefaultFleet()
 	cfg.Orgs, cfg.DevicesPerOrg, cfg.SoftwarePerOrg, cfg.SoftwarePerDevice = 8, 3, 10, 4
 	wl, err := bench.NewWorkload(cfg, 0)

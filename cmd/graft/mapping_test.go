@@ -9,11 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/graftdb/graft/api"
-	"github.com/graftdb/graft/internal/kafkaserver"
 	"github.com/graftdb/graft/internal/kafkatest"
 )
 
@@ -74,23 +72,8 @@ func TestRouteEndToEnd(t *testing.T) {
 }
 
 func routeEndToEnd(t *testing.T, kind string) {
-	events, writes := "event.", "graph.write."
-	var addrs []string
-	if kind == "kfake" {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "event.org", "event.device", "graph.write.OrganizationWrite", "graph.write.DeviceSoftwareUpdated"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		addrs = c.ListenAddrs()
-	} else {
-		srv := kafkaserver.Shared(t)
-		events, writes = kafkaserver.UniqueName("event")+".", kafkaserver.UniqueName("graph.write")+"."
-		for _, topic := range []string{events + "org", events + "device", writes + "OrganizationWrite", writes + "DeviceSoftwareUpdated"} {
-			srv.CreateTopic(t, topic, 3)
-		}
-		addrs = srv.Brokers()
-	}
+	addrs, prefix := kafkatest.Broker(t, kind, map[string]int32{"event.org": 3, "event.device": 3, "graph.write.OrganizationWrite": 3, "graph.write.DeviceSoftwareUpdated": 3})
+	events, writes := prefix+"event.", prefix+"graph.write."
 	brokers := strings.Join(addrs, ",")
 	ex := filepath.Join("..", "..", "examples", "fleet")
 	raw, err := os.ReadFile(filepath.Join(ex, "events.ndjson"))

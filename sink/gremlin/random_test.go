@@ -92,43 +92,14 @@ type inDoubt struct {
 	p float64
 	t testing.TB
 
-	mu       sync.Mutex
-	rng      *rand.Rand
-	count    int
-	inflight map[string]int
+	overlap workload.Overlap
+	mu      sync.Mutex
+	rng     *rand.Rand
+	count   int
 }
 
 func (s *inDoubt) Apply(ctx context.Context, b *graft.Batch) error {
-	// The conflict domain, from the wire format's meaning: every vertex id a
-	// write names, and an edge's endpoints.
-	vertices := map[string]bool{}
-	for _, w := range b.Writes {
-		for _, op := range w.Ops {
-			for _, id := range append([]string{op.ID, op.From, op.To}, op.Targets...) {
-				if id != "" && (id != op.ID || !op.Kind.IsEdge()) {
-					vertices[id] = true
-				}
-			}
-		}
-	}
-	s.mu.Lock()
-	if s.inflight == nil {
-		s.inflight = map[string]int{}
-	}
-	for v := range vertices {
-		if s.inflight[v] > 0 {
-			s.t.Errorf("invariant 5: vertex %q is in two batches in flight", v)
-		}
-		s.inflight[v]++
-	}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		for v := range vertices {
-			s.inflight[v]--
-		}
-		s.mu.Unlock()
-	}()
+	defer s.overlap.Enter(s.t, b)()
 	if err := s.Store.Apply(ctx, b); err != nil {
 		return err
 	}

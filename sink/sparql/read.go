@@ -145,18 +145,23 @@ func (s *Store) vertexFilter() string {
 
 // readVertices reads the vertices pattern binds to ?s, a page at a time.
 func (s *Store) readVertices(ctx context.Context, pattern string, each func(*graft.Vertex) error) error {
-	return s.scan(ctx, pattern, s.vertexFilter(), func(rows []map[string]Term) error {
-		vs, err := s.verticesOf(rows)
+	return s.scan(ctx, pattern, s.vertexFilter(), assembled(s.verticesOf, each))
+}
+
+// assembled turns a page of rows into elements with of, and hands each on.
+func assembled[E any](of func([]map[string]Term) ([]*E, error), each func(*E) error) func([]map[string]Term) error {
+	return func(rows []map[string]Term) error {
+		es, err := of(rows)
 		if err != nil {
 			return err
 		}
-		for _, v := range vs {
-			if err := each(v); err != nil {
+		for _, e := range es {
+			if err := each(e); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}
 }
 
 // verticesOf assembles vertices from their triples.
@@ -213,18 +218,7 @@ func (s *Store) prop(props graft.Props, r map[string]Term) error {
 // loadEdges reads the edge resources pattern binds to ?s, a page at a
 // time.
 func (s *Store) loadEdges(ctx context.Context, pattern string, each func(*graft.Edge) error) error {
-	return s.scan(ctx, pattern, "", func(rows []map[string]Term) error {
-		es, err := s.edgesOf(rows)
-		if err != nil {
-			return err
-		}
-		for _, e := range es {
-			if err := each(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.scan(ctx, pattern, "", assembled(s.edgesOf, each))
 }
 
 // edgesOf assembles edges from the triples of their resources.

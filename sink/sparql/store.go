@@ -171,22 +171,19 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 		g.Put(*v)
 		before[v.ID] = v
 	}
-	put := func(es []*graft.Edge) {
-		for _, e := range es {
-			g.PutEdge(*e)
-			beforeE[semantics.EdgeKey(e)] = e
-		}
+	put := func(e *graft.Edge) error {
+		g.PutEdge(*e)
+		beforeE[semantics.EdgeKey(e)] = e
+		return nil
 	}
 	if len(edges) > 0 {
 		rows, err := s.rowsOf(ctx, sortedKeys(edges), "")
 		if err != nil {
 			return err
 		}
-		es, err := s.edgesOf(rows)
-		if err != nil {
+		if err := assembled(s.edgesOf, put)(rows); err != nil {
 			return err
 		}
-		put(es)
 	}
 	if len(touched.Groups) > 0 {
 		var vals []string
@@ -194,11 +191,7 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 			vals = append(vals, "("+s.vertexIRI(k[0])+" "+quote(k[1])+")")
 		}
 		sort.Strings(vals)
-		err := s.loadEdges(ctx, "VALUES (?f ?l) { "+strings.Join(vals, " ")+" } ?s "+s.pFrom+" ?f ; "+s.pLabel+" ?l", func(e *graft.Edge) error {
-			put([]*graft.Edge{e})
-			return nil
-		})
-		if err != nil {
+		if err := s.loadEdges(ctx, "VALUES (?f ?l) { "+strings.Join(vals, " ")+" } ?s "+s.pFrom+" ?f ; "+s.pLabel+" ?l", put); err != nil {
 			return err
 		}
 	}
@@ -318,6 +311,9 @@ func sortedKeys[V any](m map[string]V) []string {
 // the two leaves the property missing until the engine applies the batch
 // again, which it does (the deletes are already done, the rest is not).
 func collisions(del, ins []string) (first, rest []string) {
+	if len(del) == 0 {
+		return nil, del
+	}
 	inserted := map[string]string{} // subject, predicate and value → datatype
 	for _, t := range ins {
 		if k, dt, ok := numericTriple(t); ok {

@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/bench"
 	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/kafkaserver"
+	"github.com/graftdb/graft/internal/kafkatest"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/model"
 	"github.com/graftdb/graft/semantics"
@@ -59,23 +59,8 @@ func cluster(t *testing.T, kind string, wl *bench.Workload) env {
 // clusterN is cluster with a topic of the given partitions.
 func clusterN(t testing.TB, kind string, wl *bench.Workload, partitions int32) env {
 	t.Helper()
-	e := env{topic: topic, group: "graft"}
-	switch kind {
-	case "kfake":
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic), kfake.GroupMinSessionTimeout(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		e.brokers = c.ListenAddrs()
-	case "kafka":
-		srv := kafkaserver.Shared(t)
-		e.topic, e.group = kafkaserver.UniqueName(topic+"."), kafkaserver.UniqueName("graft-")
-		srv.CreateTopic(t, e.topic, partitions)
-		e.brokers = srv.Brokers()
-	default:
-		t.Fatalf("broker kind %q", kind)
-	}
+	brokers, prefix := kafkatest.Broker(t, kind, map[string]int32{topic: partitions})
+	e := env{brokers: brokers, topic: prefix + topic, group: prefix + "graft"}
 	prod, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.DefaultProduceTopic(e.topic))
 	if err != nil {
 		t.Fatal(err)

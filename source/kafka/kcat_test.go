@@ -10,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
 	"github.com/graftdb/graft/engine"
-	"github.com/graftdb/graft/internal/kafkaserver"
+	"github.com/graftdb/graft/internal/kafkatest"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/source/kafka"
 )
@@ -45,22 +43,8 @@ func TestKcatInterop(t *testing.T) {
 func kcatInterop(t *testing.T, kind string) {
 	bin := kcat(t)
 	wl := workload(t)
-	topic, dead, group := topic, "graph.dlq", "graft"
-	var addrs []string
-	if kind == "kfake" {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, topic), kfake.SeedTopics(1, dead))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		addrs = c.ListenAddrs()
-	} else {
-		srv := kafkaserver.Shared(t)
-		topic, dead, group = kafkaserver.UniqueName(topic+".kcat."), kafkaserver.UniqueName("graph.dlq."), kafkaserver.UniqueName("graft-kcat-")
-		srv.CreateTopic(t, topic, 12)
-		srv.CreateTopic(t, dead, 1)
-		addrs = srv.Brokers()
-	}
+	addrs, prefix := kafkatest.Broker(t, kind, map[string]int32{topic: 12, "graph.dlq": 1})
+	topic, dead, group := prefix+topic, prefix+"graph.dlq", prefix+"graft"
 	brokers := strings.Join(addrs, ",")
 	var in bytes.Buffer
 	for i, w := range wl.Writes {
