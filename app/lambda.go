@@ -19,6 +19,15 @@ func Lambda(ctx context.Context, c config.Config, dlq string, log *slog.Logger) 
 	if c.Sink == "" {
 		return nil, configErr("sink: not set (GRAFT_SINK): the Lambda handler has no embedded store")
 	}
+	// Invocations for other shards or partitions run at the same time, in
+	// other execution environments: an element one of them cached can be
+	// changed by another (docs/cache.md).
+	switch c.Cache.Use {
+	case "memory":
+		return nil, configErr("cache.use (GRAFT_CACHE_USE): memory: concurrent invocations for other shards or partitions can change an element this one cached, and a write the stale fact eliminates would be lost; use redis://… (shared by every invocation) or off")
+	case "auto":
+		c.Cache.Use = "off"
+	}
 	cfg, err := EngineConfig(c, log)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,11 +69,6 @@ func Start(ctx context.Context, c config.Config, log *slog.Logger) (_ *Service, 
 	}
 	svc.closers = append(svc.closers, src.close)
 	svc.src = src
-	if shared := strings.HasPrefix(c.Source, "kafka://") || strings.HasPrefix(c.Source, "kinesis://"); shared && c.Cache.Use == "memory" {
-		// Partitions and shards move between the instances of a group: a
-		// fact this process cached may have been changed by another since.
-		log.Warn("the in-process write cache assumes this process is the graph's only writer; when several instances share this source, run them with --cache redis://… (shared) or --cache off (docs/cache.md)")
-	}
 	waiter := src.waiter
 	if waiter == nil {
 		waiter = committed

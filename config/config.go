@@ -89,9 +89,10 @@ type Config struct {
 		Policy string `yaml:"policy"`
 	} `yaml:"dead_letters"`
 	Cache struct {
-		// Use is memory (default: in-process), redis://HOST:PORT/DB (shared
-		// by every graft process of the graph; rediss:// for TLS; memory
-		// stays in front), or off.
+		// Use is auto (default: memory, or off with a source whose
+		// partitions move between instances), memory (in-process),
+		// redis://HOST:PORT/DB (shared by every graft process of the graph;
+		// rediss:// for TLS; memory stays in front), or off.
 		Use  string `yaml:"use"`
 		Size int    `yaml:"size"`
 	} `yaml:"cache"`
@@ -127,7 +128,7 @@ func Default() Config {
 	c.MaxInflightPerPartition = e.MaxInflightPerPartition
 	c.Retry.BackoffBase, c.Retry.BackoffMax, c.Retry.ParkDelay, c.Retry.ParkFor = e.BackoffBase, e.BackoffMax, e.ParkDelay, e.ParkFor
 	c.DeadLetters.Policy = string(e.Policy)
-	c.Cache.Use = "memory"
+	c.Cache.Use = "auto"
 	c.Cache.Size = e.CacheSize
 	c.DrainTimeout = e.DrainTimeout
 	c.Lock.TTL = e.LockTTL
@@ -223,13 +224,17 @@ func (c Config) Validate() error {
 		add("cache.size", "must be positive, or -1 to disable the write cache (got %d)", c.Cache.Size)
 	}
 	switch {
-	case c.Cache.Use == "memory" || c.Cache.Use == "off":
+	case c.Cache.Use == "memory" && c.sourceMoves():
+		// A fact cached here can be made stale by another instance of
+		// the group, and a write it eliminates is lost (docs/cache.md).
+		add("cache.use", "memory with source %s: its partitions move between the instances that share it, and a fact one instance caches can be changed by another, so the in-process cache alone would drop needed writes; use %s (shared by the instances), off, or auto (off here)", Redact(c.Source), Forms(Redis))
+	case c.Cache.Use == "auto" || c.Cache.Use == "memory" || c.Cache.Use == "off":
 	case isRedis(c.Cache.Use):
 		if c.Cache.Size < 0 {
 			add("cache.size", "-1 (off) with cache.use %s: the shared cache needs the in-process one in front of it", Redact(c.Cache.Use))
 		}
 	default:
-		add("cache.use", "%q: memory, %s, or off", Redact(c.Cache.Use), Forms(Redis))
+		add("cache.use", "%q: auto, memory, %s, or off", Redact(c.Cache.Use), Forms(Redis))
 	}
 	return errors.Join(errs...)
 }
@@ -237,6 +242,25 @@ func (c Config) Validate() error {
 func isRedis(u string) bool {
 	_, ok := Match(Redis, u)
 	return ok
+}
+
+// sourceMoves reports whether the source's partitions move between the
+// instances that share it (Scheme.Moves).
+func (c Config) sourceMoves() bool {
+	s, ok := Match(Sources, c.Source)
+	return ok && s.Moves
+}
+
+// CacheUse is the write cache in use: cache.use, with auto resolved to
+// memory, or to off for a source whose partitions move between instances.
+func (c Config) CacheUse() string {
+	if c.Cache.Use != "auto" {
+		return c.Cache.Use
+	}
+	if c.sourceMoves() {
+		return "off"
+	}
+	return "memory"
 }
 
 // SharedCache reports whether the write cache is shared through Redis.
@@ -254,7 +278,7 @@ func Redact(raw string) string {
 // a connection: see cmd/graft).
 func (c Config) Engine() engine.Config {
 	size := c.Cache.Size
-	if c.Cache.Use == "off" {
+	if c.CacheUse() == "off" {
 		size = -1
 	}
 	return engine.Config{

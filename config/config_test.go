@@ -112,3 +112,44 @@ func TestSecretsAndRedisSections(t *testing.T) {
 		}
 	}
 }
+
+// The write cache follows the source: auto is the in-process cache for a
+// source one instance reads, and off for one whose partitions move between
+// instances (Kafka, Kinesis), with which memory alone is refused.
+func TestCacheFollowsTheSource(t *testing.T) {
+	for _, c := range []struct {
+		source, use string
+		want        string // CacheUse, or the error's text
+		size        int    // the engine's CacheSize
+	}{
+		{"", "auto", "memory", 50000},
+		{"file:w.ndjson", "auto", "memory", 50000},
+		{"nats://h:4222/S/s", "auto", "memory", 50000},
+		{"kafka://h:9092/t?group=g", "auto", "off", -1},
+		{"kinesis://s?region=r", "auto", "off", -1},
+		{"kafka://h:9092/t?group=g", "redis://h:6379/0", "redis://h:6379/0", 50000},
+		{"kafka://h:9092/t?group=g", "off", "off", -1},
+		{"", "memory", "memory", 50000},
+		{"kafka://h:9092/t?group=g", "memory", "cache.use: memory with source kafka://h:9092/t?group=g", 0},
+		{"kinesis://s?region=r", "memory", "cache.use: memory with source kinesis://s", 0},
+	} {
+		cfg := config.Default()
+		cfg.Source, cfg.Cache.Use = c.source, c.use
+		err := cfg.Validate()
+		if c.size == 0 {
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "redis://") {
+				t.Errorf("%s with cache %s: %v, want an error with %q naming the shared cache", c.source, c.use, err, c.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s with cache %s: %v", c.source, c.use, err)
+		}
+		if got := cfg.CacheUse(); got != c.want {
+			t.Errorf("%s with cache %s: in use %s, want %s", c.source, c.use, got, c.want)
+		}
+		if got := cfg.Engine().CacheSize; got != c.size {
+			t.Errorf("%s with cache %s: engine CacheSize %d, want %d", c.source, c.use, got, c.size)
+		}
+	}
+}

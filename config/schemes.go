@@ -8,32 +8,37 @@ import "strings"
 type Scheme struct {
 	Prefix string // what a URL of the scheme starts with
 	Form   string // how a user writes it, for messages and help
+	// Moves: a source whose partitions move between the instances that
+	// share it (a Kafka group, Kinesis leases), so that another instance
+	// can change what this one wrote; the in-process write cache alone is
+	// refused with it (docs/cache.md).
+	Moves bool
 }
 
 // Sources are the forms of the source setting (empty: the embedded
 // JetStream).
 var Sources = []Scheme{
-	{"nats://", "nats://HOST:PORT/STREAM/SUBJECT"},
-	{"kafka://", "kafka://BROKERS/TOPICS?group=NAME"},
-	{"kinesis://", "kinesis://STREAM?region=R"},
-	{"file:", "file:PATH"},
+	{Prefix: "nats://", Form: "nats://HOST:PORT/STREAM/SUBJECT"},
+	{Prefix: "kafka://", Form: "kafka://BROKERS/TOPICS?group=NAME", Moves: true},
+	{Prefix: "kinesis://", Form: "kinesis://STREAM?region=R", Moves: true},
+	{Prefix: "file:", Form: "file:PATH"},
 }
 
 // Sinks are the forms of the sink setting (empty: the embedded store).
 var Sinks = []Scheme{
-	{"sqlite:", "sqlite:PATH"},
-	{"postgres://", "postgres://USER@HOST:PORT/DB?sslmode=…"},
-	{"postgresql://", "postgresql://…"},
-	{"gremlin+ws://", "gremlin+ws://HOST:PORT/gremlin"},
-	{"gremlin+wss://", "gremlin+wss://HOST:PORT/gremlin"},
-	{"sparql+http://", "sparql+http://HOST:PORT/sparql"},
-	{"sparql+https://", "sparql+https://HOST:PORT/sparql"},
+	{Prefix: "sqlite:", Form: "sqlite:PATH"},
+	{Prefix: "postgres://", Form: "postgres://USER@HOST:PORT/DB?sslmode=…"},
+	{Prefix: "postgresql://", Form: "postgresql://…"},
+	{Prefix: "gremlin+ws://", Form: "gremlin+ws://HOST:PORT/gremlin"},
+	{Prefix: "gremlin+wss://", Form: "gremlin+wss://HOST:PORT/gremlin"},
+	{Prefix: "sparql+http://", Form: "sparql+http://HOST:PORT/sparql"},
+	{Prefix: "sparql+https://", Form: "sparql+https://HOST:PORT/sparql"},
 }
 
 // Redis is the form of the shared cache's and the locker's URL.
 var Redis = []Scheme{
-	{"redis://", "redis://[USER:PASSWORD@]HOST:PORT/DB"},
-	{"rediss://", "rediss://… (TLS)"},
+	{Prefix: "redis://", Form: "redis://[USER:PASSWORD@]HOST:PORT/DB"},
+	{Prefix: "rediss://", Form: "rediss://… (TLS)"},
 }
 
 // Match returns the scheme of url in schemes.

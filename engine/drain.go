@@ -105,21 +105,14 @@ func (l *lostMarks) covers(n *node) bool {
 // records nor those still at the sink move its watermark: a partition read
 // again from its last commit (Kafka) starts a new track. A negative
 // through says the partition is (again) this engine's: it lifts the
-// abandonment for records admitted from now on, and forgets the write
-// cache.
+// abandonment for records admitted from now on. (What the write cache
+// holds of the partition's elements needs no purge: such a source runs
+// with the shared cache, which every batch consults afresh, or none; Run.)
 func (s *scheduler) abandon(a *abandonReq) {
 	if a.through < 0 {
 		if m, ok := s.e.lost.get(a.partition); ok && !m.lifted {
 			m.lifted = true
 			s.e.lost.set(a.partition, m)
-		}
-		// The partition was another instance's, maybe since this engine
-		// last wrote its keys: what the write cache remembers of the
-		// elements they touch may be stale. Forget it all (the shared
-		// cache, if any, is still consulted afresh at every batch).
-		if s.e.cache != nil {
-			s.e.cache.purge()
-			s.e.cache.gen.Add(1)
 		}
 		return
 	}

@@ -119,6 +119,24 @@ type FatalError struct{ Err error }
 func (e *FatalError) Error() string { return "fatal sink error: " + e.Err.Error() }
 func (e *FatalError) Unwrap() error { return e.Err }
 
+// ErrCacheNotShared: the in-process write cache, without a shared one, with
+// a source whose partitions move between processes. Another instance can
+// change an element after this one cached it, and a write the stale fact
+// eliminates would be lost (docs/cache.md).
+var ErrCacheNotShared = errors.New("the in-process write cache alone cannot serve a source whose partitions move between processes: give it a shared cache (SharedCache; --cache redis://…) or none (CacheSize -1; --cache off)")
+
+func (e *Engine) cacheFits(src graft.Source) error {
+	if e.cache == nil || e.cache.shared != nil {
+		return nil
+	}
+	_, rebalances := src.(graft.Rebalancer)
+	_, abandons := src.(graft.Abandoner)
+	if rebalances || abandons {
+		return fmt.Errorf("engine: %T: %w", src, ErrCacheNotShared)
+	}
+	return nil
+}
+
 // input is what the reader goroutine sends the scheduler.
 type input struct {
 	nodes   []*node
@@ -141,7 +159,14 @@ type result struct {
 // Run consumes src until it is exhausted (io.EOF) or ctx is cancelled, then
 // drains in-flight work (within DrainTimeout) and returns. A cancelled ctx is
 // a graceful stop: Run returns nil if the drain finished.
+//
+// A source whose partitions move between processes (a graft.Rebalancer or
+// graft.Abandoner: a Kafka group, Kinesis leases) is refused with the
+// in-process write cache alone (ErrCacheNotShared).
 func (e *Engine) Run(ctx context.Context, src graft.Source) error {
+	if err := e.cacheFits(src); err != nil {
+		return err
+	}
 	s := newScheduler(e, src)
 	return s.run(ctx)
 }

@@ -11,7 +11,8 @@
 //	GRAFT_SINK            the sink URL (required): postgres://…, gremlin+wss://…, sparql+https://…
 //	GRAFT_MAPPING         a mapping rules file shipped with the function (optional)
 //	GRAFT_CACHE_USE       redis://…: the write cache shared by every invocation (default
-//	                      memory: each invocation starts with an empty cache)
+//	                      off; memory is refused: invocations for other shards run at
+//	                      the same time and can change what one cached)
 //	GRAFT_LIMITS_MAX_RECORD_AGE (or GRAFT_MAX_RECORD_AGE)  e.g. 24h: older records are
 //	                      dead letters (class expired)
 //

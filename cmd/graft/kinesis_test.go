@@ -52,9 +52,10 @@ func TestProduceAndRunWithKinesis(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("run: exit %d %s", r.code, r.stderr)
 	}
-	// The default in-process cache is not safe for several instances.
-	if !strings.Contains(r.stderr, "in-process write cache assumes this process is the graph's only writer") {
-		t.Fatalf("run with --cache memory on a shared source: no warning\n%s", r.stderr)
+	// The in-process cache is not safe for several instances: the default
+	// is off with a shared source (docs/cache.md).
+	if !strings.Contains(r.stderr, "write cache off)") {
+		t.Fatalf("run on a shared source: the start line does not say the write cache is off\n%s", r.stderr)
 	}
 	exp := graftCmd(t, nil, "export", "--data-dir", dir)
 	if d := diffExport(t, exp.stdout, wl.Model); d != "" {

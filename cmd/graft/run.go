@@ -57,8 +57,13 @@ API on ` + defaultListen + `:
                                        checkpointed
                                      max_records=1000  per GetRecords
                                      endpoint=URL, dynamodb_endpoint=URL  emulators, VPC endpoints
-                                   Several instances: --cache redis://... or --cache off.
   file:PATH                        NDJSON writes from a file (ingest API disabled)
+
+The write cache (--cache) is auto by default: in-process with one instance's
+sources, off with kafka:// and kinesis://, whose partitions move between the
+instances sharing them (a fact one caches can be changed by another, and a
+write it eliminated would be lost). Give those a shared cache with
+--cache redis://HOST:PORT/DB; --cache memory is refused with them.
 
 SIGINT or SIGTERM stops fetching, finishes the writes in flight (within
 --drain-timeout), acknowledges what committed and exits 0.`
@@ -99,6 +104,6 @@ func runRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "graft: serving http://%s (sink %s, source %s)\n", svc.Addr(), config.Redact(f.c.SinkURL()), svc.SourceName())
+	fmt.Fprintf(stderr, "graft: serving http://%s (sink %s, source %s, write cache %s)\n", svc.Addr(), config.Redact(f.c.SinkURL()), svc.SourceName(), config.Redact(f.c.CacheUse()))
 	return svc.Wait(ctx)
 }

@@ -114,7 +114,7 @@ func consumeBench(b *testing.B, brokers []string, topic string) {
 			b.Fatal(err)
 		}
 		timed := &firstFetch{Source: src}
-		e, err := engine.New(sink, &dlq{}, engine.Default())
+		e, err := engine.New(sink, &dlq{}, groupConfig())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -64,7 +64,7 @@ func TestDeadLetterTopicAndExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := engine.Default()
+	cfg := groupConfig()
 	cfg.MaxRecordAge = 24 * time.Hour
 	g := memgraph.New()
 	e, err := engine.New(&memgraph.Sink{Graph: g}, dlq, cfg)

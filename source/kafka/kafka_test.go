@@ -103,7 +103,7 @@ func join(t *testing.T, e env, instance string, sink graft.Sink, letters *dlq) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := engine.Default()
+	cfg := groupConfig()
 	// A low per-partition bound: partitions are paused and resumed all the
 	// time, through the kills, joins and rebalances of the tests.
 	cfg.MaxInflightPerPartition = 25
@@ -134,6 +134,15 @@ func (m *member) kill() {
 	m.cancel()
 	<-m.done
 	m.src.Kill()
+}
+
+// groupConfig is the engine's defaults for a group member: no in-process
+// write cache, which the engine refuses alone with a source whose
+// partitions move (engine.ErrCacheNotShared).
+func groupConfig() engine.Config {
+	cfg := engine.Default()
+	cfg.CacheSize = -1
+	return cfg
 }
 
 func waitForModel(t testing.TB, g *semantics.Graph, wl *bench.Workload) {

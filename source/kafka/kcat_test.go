@@ -76,7 +76,7 @@ func kcatInterop(t *testing.T, kind string) {
 		t.Fatal(err)
 	}
 	g := memgraph.New()
-	e, err := engine.New(&memgraph.Sink{Graph: g}, dlqTopic, engine.Default())
+	e, err := engine.New(&memgraph.Sink{Graph: g}, dlqTopic, groupConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,7 +116,7 @@ func TestLostPartitionsAreNotApplied(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := engine.Default()
+		cfg := groupConfig()
 		cfg.BackoffBase, cfg.BackoffMax, cfg.MaxBatchWrites = 10*time.Millisecond, 50*time.Millisecond, 20
 		e, err := engine.New(sink, &dlq{}, cfg)
 		if err != nil {

@@ -51,7 +51,7 @@ func firstRecordAfterJoin(b *testing.B, wl *bench.Workload, bound int) time.Dura
 		if err != nil {
 			b.Fatal(err)
 		}
-		ec := engine.Default()
+		ec := groupConfig()
 		ec.MaxInflightPerPartition = bound
 		en, err := engine.New(sink, &dlq{}, ec)
 		if err != nil {

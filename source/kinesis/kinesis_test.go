@@ -50,7 +50,7 @@ func run(t *testing.T, cfg ksource.Config, g *semantics.Graph, want int64) engin
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(&memgraph.Sink{Graph: g}, &memgraph.Letters{}, engine.Default())
+	e, err := engine.New(&memgraph.Sink{Graph: g}, &memgraph.Letters{}, leaseConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func (s *slowSink) Apply(ctx context.Context, b *graft.Batch) error {
 
 func startInstance(t *testing.T, cfg ksource.Config, g *semantics.Graph) *instance {
 	t.Helper()
-	return startInstanceWith(t, cfg, g, engine.Default(), 4*time.Millisecond)
+	return startInstanceWith(t, cfg, g, leaseConfig(), 4*time.Millisecond)
 }
 
 // startInstanceWith starts an instance with an engine configuration and a
@@ -389,7 +389,7 @@ func TestLostLeaseDropsRecords(t *testing.T) {
 	put(t, kc, "lost", wl.Writes)
 	cfg := sourceConfig(t, "lost", kEndpoint, dEndpoint, "&lease_ttl=1s&worker=a")
 	g := memgraph.New()
-	slow := engine.Default()
+	slow := leaseConfig()
 	slow.Concurrency, slow.MaxBatchWrites = 1, 5
 	a := startInstanceWith(t, cfg, g, slow, 4*time.Millisecond)
 	waitFor(t, "a to be mid-stream", func() bool { return a.eng.Stats().Snapshot().Committed > 20 })
@@ -414,7 +414,7 @@ func TestLostLeaseDropsRecords(t *testing.T) {
 		t.Fatalf("a committed %d more writes after dropping the shard's records (at most the batch at the sink: %d)", c-settled, slow.MaxBatchWrites)
 	}
 	cfg.Worker = "b"
-	b := startInstanceWith(t, cfg, g, engine.Default(), 0)
+	b := startInstanceWith(t, cfg, g, leaseConfig(), 0)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		wv, we := wl.Model.Snapshot()
@@ -489,7 +489,7 @@ func TestDeadLettersNameTheRecord(t *testing.T) {
 	}
 	defer src.Close()
 	dl := &memgraph.Letters{}
-	e, err := engine.New(&memgraph.Sink{Graph: memgraph.New()}, dl, engine.Default())
+	e, err := engine.New(&memgraph.Sink{Graph: memgraph.New()}, dl, leaseConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -634,4 +634,13 @@ func renewAs(t *testing.T, db *dynamodb.Client, table, shard, owner string, word
 		UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: values}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// leaseConfig is the engine's defaults for an instance sharing the stream:
+// no in-process write cache, which the engine refuses alone with a source
+// whose shards move (engine.ErrCacheNotShared).
+func leaseConfig() engine.Config {
+	cfg := engine.Default()
+	cfg.CacheSize = -1
+	return cfg
 }

@@ -36,7 +36,11 @@ type Handler struct {
 	// the mapping's maximum retries, sends the batch to its on-failure
 	// destination.
 	Letters graft.DeadLetters
-	Config  engine.Config
+	// Config is every invocation's engine. Its write cache is used only
+	// when it is shared (SharedCache): invocations for other shards and
+	// partitions run at the same time and can change an element one of
+	// them cached, and a write eliminated on that stale fact would be lost.
+	Config engine.Config
 	// Margin is the time kept before the invocation's deadline to answer.
 	Margin time.Duration
 	// FailWhole answers an invocation with records not done by an error
@@ -215,6 +219,9 @@ func (h *Handler) run(ctx context.Context, recs []graft.Record, parts []string, 
 	src := &batch{recs: recs}
 	letters := &recorder{next: h.Letters}
 	cfg := h.Config
+	if cfg.SharedCache == nil {
+		cfg.CacheSize = -1 // see Config
+	}
 	margin := h.Margin
 	if margin <= 0 {
 		margin = 2 * time.Second
