@@ -52,6 +52,7 @@ type Server struct {
 	spec   Spec
 	argv   []string   // java and its arguments, for Restart
 	exited chan error // the process's Wait, once it returns (one Wait per process)
+	killed bool       // by Kill: Revive may start it again
 }
 
 // Start starts the server and waits until it is ready. It is meant for a
@@ -67,6 +68,36 @@ func Start(t testing.TB, spec Spec) *Server {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// StartAll starts the servers at once and waits until every one is ready
+// (nodes of one cluster, none of which is ready alone); if one fails, the
+// others are stopped.
+func StartAll(t testing.TB, specs []Spec) []*Server {
+	t.Helper()
+	servers := make([]*Server, len(specs))
+	errs := make([]error, len(specs))
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			servers[i], errs[i] = start(spec)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, s := range servers {
+			if s != nil {
+				s.Stop()
+			}
+		}
+		if errors.Is(err, errUnavailable) && os.Getenv("CI") != "true" {
+			t.Skipf("%v (CI=true makes this a failure)", err)
+		}
+		t.Fatal(err)
+	}
+	return servers
 }
 
 var errUnavailable = errors.New("unavailable")
@@ -107,13 +138,35 @@ func start(spec Spec) (*Server, error) {
 // Restart kills the server (as a crash would: no shutdown) and starts it
 // again on the same directory, data and ports; it waits until it is ready.
 func (s *Server) Restart() error {
+	if err := s.Kill(); err != nil {
+		return err
+	}
+	return s.Revive()
+}
+
+// Kill kills the server as a crash would (SIGKILL, no shutdown) and keeps
+// its directory, for Revive.
+func (s *Server) Kill() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
-		return errors.New("javaserver: restart of a stopped server")
+		return errors.New("javaserver: kill of a server not running")
 	}
 	s.cmd.Process.Kill() //nolint:errcheck // already gone is fine
 	<-s.exited
+	s.killed = true
+	return nil
+}
+
+// Revive starts a killed server again on the same directory, data and
+// ports, and waits until it is ready.
+func (s *Server) Revive() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.killed {
+		return errors.New("javaserver: revive of a server not killed")
+	}
+	s.killed = false
 	return s.run()
 }
 
@@ -173,7 +226,9 @@ func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Kill() //nolint:errcheck // already gone is fine
+	if !s.killed {
+		s.cmd.Process.Kill() //nolint:errcheck // already gone is fine
+	}
 	s.cmd = nil
 	s.log.Close()
 	time.Sleep(100 * time.Millisecond) // let the JVM release its files

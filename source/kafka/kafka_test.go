@@ -29,6 +29,7 @@ type env struct {
 	brokers []string
 	topic   string
 	group   string
+	session time.Duration // the members' session timeout (0: 2 s)
 }
 
 // brokerKinds: every group test runs on kfake (fast, in-process) and on a
@@ -79,6 +80,29 @@ func clusterN(t testing.TB, kind string, wl *bench.Workload, partitions int32) e
 	return e
 }
 
+// producer returns a function that produces writes to e's topic, keyed by
+// their key, with acks=all and retries through broker restarts and
+// failovers; it fails the test if they are not all stored within 90 s.
+func producer(t *testing.T, e env) func(ws []*graft.Write) {
+	prod, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.DefaultProduceTopic(e.topic), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prod.Close)
+	return func(ws []*graft.Write) {
+		t.Helper()
+		var recs []*kgo.Record
+		for _, w := range ws {
+			recs = append(recs, &kgo.Record{Key: []byte(w.Key), Value: w.AppendJSON(nil)})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 type member struct {
 	src    *kafka.Source
 	cancel context.CancelFunc
@@ -99,7 +123,11 @@ func (d *dlq) Append(_ context.Context, ls []*graft.Letter) error {
 
 func join(t *testing.T, e env, instance string, sink graft.Sink, letters *dlq) *member {
 	t.Helper()
-	src, err := kafka.New(kafka.Config{Brokers: e.brokers, Topics: []string{e.topic}, Group: e.group, InstanceID: instance, SessionTimeout: 2 * time.Second}, nil)
+	session := e.session
+	if session == 0 {
+		session = 2 * time.Second
+	}
+	src, err := kafka.New(kafka.Config{Brokers: e.brokers, Topics: []string{e.topic}, Group: e.group, InstanceID: instance, SessionTimeout: session}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -237,23 +237,7 @@ func TestBrokerRestartedMidStream(t *testing.T) {
 	wl := workload(t)
 	e := env{brokers: srv.Brokers(), topic: kafkaserver.UniqueName(topic + "."), group: kafkaserver.UniqueName("graft-restart-")}
 	srv.CreateTopic(t, e.topic, 12)
-	prod, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.DefaultProduceTopic(e.topic), kgo.RecordRetries(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	produce := func(ws []*graft.Write) {
-		t.Helper()
-		var recs []*kgo.Record
-		for _, w := range ws {
-			recs = append(recs, &kgo.Record{Key: []byte(w.Key), Value: w.AppendJSON(nil)})
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	produce := producer(t, e)
 	half := len(wl.Writes) / 2
 	produce(wl.Writes[:half])
 	g := memgraph.New()
