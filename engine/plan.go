@@ -47,6 +47,10 @@ func newPlanner(c *writeCache) *planner {
 // plan returns the writes to send, or nil for a write whose every op was
 // eliminated. The input writes are not modified.
 func (p *planner) plan(w *graft.Write) *graft.Write {
+	if w.Version != 0 {
+		p.opaque(w)
+		return w
+	}
 	var kept []graft.Op
 	dropped := false
 	for i := range w.Ops {
@@ -78,6 +82,27 @@ func (p *planner) plan(w *graft.Write) *graft.Write {
 	c := *w
 	c.Ops = kept
 	return &c
+}
+
+// opaque plans a versioned write: the sink may skip any of its ops (an
+// older version than what the graph holds), so nothing it does is known
+// afterwards, and none of its ops is a no-op on what is known before (an
+// op eliminated would not leave its version): every element it touches
+// becomes unknown, and the cache forgets them once the batch commits.
+func (p *planner) opaque(w *graft.Write) {
+	for i := range w.Ops {
+		op := &w.Ops[i]
+		switch op.Kind {
+		case graft.UpsertVertex, graft.DropVertexProps:
+			p.vertices[op.ID] = &vstate{}
+		case graft.DeleteVertex:
+			p.vertices[op.ID] = &vstate{}
+			p.deletedVertex = true
+			clear(p.groups) // they may hold edges into the vertex
+		default:
+			p.groups[groupKey(op.From, op.Label)] = nil
+		}
+	}
 }
 
 // vertex returns what is known of a vertex, and whether it came from the cache.

@@ -25,18 +25,32 @@ type Graph struct {
 	undo     []undoEntry                    // during a transaction
 	inTx     bool
 	fences   map[string]uint64 // highest fencing token committed per key
+	// What versioned writes left (versions.go): per element, and per
+	// (from, label) group of edges; tombstones outlive their elements.
+	metas  map[string]*meta
+	groups map[string]*group
 }
 
 type undoEntry struct {
-	vertex bool
-	key    string
-	vold   *graft.Vertex
-	eold   *graft.Edge
+	kind uint8 // undoVertex, undoEdge, undoMeta, undoGroup
+	key  string
+	vold *graft.Vertex
+	eold *graft.Edge
+	mold *meta
+	gold *group
 }
+
+const (
+	undoEdge uint8 = iota
+	undoVertex
+	undoMeta
+	undoGroup
+)
 
 // New returns an empty graph.
 func New() *Graph {
-	return &Graph{vertices: map[string]*graft.Vertex{}, edges: map[string]*graft.Edge{}, adj: map[string]map[string]struct{}{}}
+	return &Graph{vertices: map[string]*graft.Vertex{}, edges: map[string]*graft.Edge{}, adj: map[string]map[string]struct{}{},
+		metas: map[string]*meta{}, groups: map[string]*group{}}
 }
 
 func edgeKey(id, label, from, to string) string {
@@ -102,9 +116,17 @@ func (g *Graph) rollback() {
 	for i := len(g.undo) - 1; i >= 0; i-- {
 		u := g.undo[i]
 		switch {
-		case u.vertex && u.vold == nil:
+		case u.kind == undoMeta && u.mold == nil:
+			delete(g.metas, u.key)
+		case u.kind == undoMeta:
+			g.metas[u.key] = u.mold
+		case u.kind == undoGroup && u.gold == nil:
+			delete(g.groups, u.key)
+		case u.kind == undoGroup:
+			g.groups[u.key] = u.gold
+		case u.kind == undoVertex && u.vold == nil:
 			delete(g.vertices, u.key)
-		case u.vertex:
+		case u.kind == undoVertex:
 			g.vertices[u.key] = u.vold
 		default:
 			g.unindex(u.key)
@@ -120,7 +142,7 @@ func (g *Graph) rollback() {
 }
 
 func (g *Graph) saveVertex(id string) {
-	g.undo = append(g.undo, undoEntry{vertex: true, key: id, vold: g.vertices[id]})
+	g.undo = append(g.undo, undoEntry{kind: undoVertex, key: id, vold: g.vertices[id]})
 }
 
 func (g *Graph) saveEdge(k string) {
@@ -197,6 +219,12 @@ func drop(old graft.Props, keys []string) graft.Props {
 
 func (g *Graph) apply(w *graft.Write) error {
 	for i := range w.Ops {
+		if w.Version != 0 {
+			if err := g.applyVersioned(&w.Ops[i], w.Version); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := g.applyOp(&w.Ops[i]); err != nil {
 			return err
 		}
