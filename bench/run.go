@@ -12,7 +12,7 @@ import (
 )
 
 // Strategies are the strategies Run knows, in the order of the help.
-var Strategies = []string{"graft", "graft-nocache", "graft-redis", "graft-locker", "naive", "locked"}
+var Strategies = []string{"graft", "graft-nocache", "graft-versions", "graft-redis", "graft-locker", "naive", "locked"}
 
 // SharedCache is a shared write cache that a run can empty (Redis).
 type SharedCache interface {
@@ -37,7 +37,7 @@ type Options struct {
 func (o Options) Check() error {
 	for _, n := range o.Strategies {
 		switch n {
-		case "graft", "graft-nocache", "naive", "locked":
+		case "graft", "graft-nocache", "graft-versions", "naive", "locked":
 		case "graft-redis", "graft-locker":
 			if o.Shared == nil || o.Locker == nil {
 				return fmt.Errorf("%s needs Redis (--redis redis://HOST:PORT/DB)", n)
@@ -66,9 +66,12 @@ func Run(ctx context.Context, store Store, sinkName string, wl *Workload, o Opti
 		var r Result
 		var err error
 		switch name {
-		case "graft", "graft-nocache", "graft-redis", "graft-locker":
+		case "graft", "graft-nocache", "graft-versions", "graft-redis", "graft-locker":
 			ec := engine.Default()
+			run := wl
 			switch name {
+			case "graft-versions":
+				run = wl.WithVersions()
 			case "graft-nocache":
 				ec.CacheSize = -1
 			case "graft-redis":
@@ -79,7 +82,7 @@ func Run(ctx context.Context, store Store, sinkName string, wl *Workload, o Opti
 			case "graft-locker":
 				ec.Locker = o.Locker
 			}
-			r, err = RunGraft(ctx, name, store, wl, ec)
+			r, err = RunGraft(ctx, name, store, run, ec)
 		case "naive":
 			r, err = RunPool(ctx, name, store, wl, o.Workers, o.Attempts, false, nil)
 		case "locked":

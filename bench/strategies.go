@@ -261,3 +261,15 @@ func Check(ctx context.Context, s graft.Reader, wl *Workload) (bool, string, err
 	d := model.Diff(wv, we, gv, ge)
 	return d == "", d, nil
 }
+
+// WithVersions returns the workload with each write's version its place in
+// it (the model's order), for the guarded strategy (graft-versions).
+func (wl *Workload) WithVersions() *Workload {
+	out := &Workload{Writes: make([]*graft.Write, len(wl.Writes)), Ops: wl.Ops, Model: wl.Model}
+	for i, w := range wl.Writes {
+		c := *w
+		c.Version = int64(i + 1)
+		out.Writes[i] = &c
+	}
+	return out
+}

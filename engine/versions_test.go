@@ -2,12 +2,7 @@ package engine_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"hash/fnv"
 	"io"
-	"math/rand/v2"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -17,113 +12,29 @@ import (
 	"github.com/graftdb/graft/internal/workload"
 )
 
-// newKeyedSource is newSliceSource with each write in the partition of its
-// key (as a Kafka producer places them), partition n delivered lag*n
-// writes late: partitions read at different speeds, as after a rebalance
-// or behind a slow fetch.
-func newKeyedSource(t testing.TB, lines []string, partitions, lag int, from map[string]int64) *sliceSource {
-	s := &sliceSource{acks: map[string][]int64{}, chunk: 64, t: t}
-	offsets := map[string]int64{}
-	at := map[int64]int{} // a record's place in the delivery: its line, partition n lag*n lines later
-	for i, l := range lines {
-		var w struct{ Key string }
-		if err := json.Unmarshal([]byte(l), &w); err != nil {
-			t.Fatal(err)
-		}
-		h := fnv.New32a()
-		h.Write([]byte(w.Key))
-		n := int(h.Sum32() % uint32(partitions))
-		p := "p" + strconv.Itoa(n)
-		offsets[p]++
-		if offsets[p] <= from[p] {
-			continue
-		}
-		s.recs = append(s.recs, graft.Record{Value: []byte(l), Pos: graft.Position{Partition: p, Offset: offsets[p]}})
-		at[int64(len(s.recs)-1)] = i + lag*n
-	}
-	order := make([]int, len(s.recs))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return at[int64(a)] - at[int64(b)] })
-	recs := make([]graft.Record, len(order))
-	for i, j := range order {
-		recs[i] = s.recs[j]
-	}
-	s.recs = recs
-	return s
-}
-
-// withVersions gives every line the version of its place: the order the
-// writes were produced in, which the model applied them in.
-func withVersions(lines []string) []string {
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		out[i] = `{"version":` + strconv.Itoa(i+1) + `,` + l[1:]
-	}
-	return out
-}
-
 // Killed at random points many times, an engine restarts every partition
 // from its own acknowledged position, so writes of different keys that
 // share elements (the workload's hot vertices, in four partitions by key)
 // are re-applied in another relative order than the first time — and the
 // partitions are read at different speeds, so even the first time they
-// arrive out of version order. With versions, the final graph is the model's: the writes
-// applied one at a time in version order.
+// arrive out of version order. With versions, the final graph is the
+// model's: the writes applied one at a time in version order. (The same
+// runs on the stores that guard versions: sink/postgres.)
 func TestRestartAcrossPartitionsWithVersions(t *testing.T) {
-	const partitions = 4
 	wl := workload.Random(t, 13, 4000, 30, 50)
-	lines := withVersions(wl.Lines)
+	lines := workload.WithVersions(wl.Lines)
 	sink := newFaultySink(t, 13, testLimits)
 	sink.pTransient, sink.pInDoubt = 0.05, 0.05
 	dlq := &memDLQ{}
 	// The stable and mortal vertices first (the workload's first 75
 	// writes), as the model has them before any write links to them.
 	prefix := 50 + 25
-	run(t, sink, dlq, newKeyedSource(t, lines[:prefix], partitions, 0, nil), testConfig())
-	rng := rand.New(rand.NewPCG(13, 1))
-	from := map[string]int64{}
-	crashes := 0
-	for round := 0; ; round++ {
-		src := newKeyedSource(t, lines[prefix:], partitions, 300, from)
-		cfg := testConfig()
-		cfg.DrainTimeout = time.Millisecond // as after kill -9: what is in flight is not finished
-		e, err := engine.New(sink, dlq, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		if crashes < 10 {
-			at := int64(50 + rng.IntN(400))
-			go func() {
-				for e.Stats().Committed.Load() < at && ctx.Err() == nil {
-					time.Sleep(100 * time.Microsecond)
-				}
-				cancel()
-			}()
-		}
-		err = e.Run(ctx, src)
-		crashed := ctx.Err() != nil
-		cancel()
-		if err != nil && !errors.Is(err, engine.ErrDrainTimeout) {
-			t.Fatalf("round %d: %v", round, err)
-		}
-		for p, off := range src.acked() {
-			from[p] = max(from[p], off)
-		}
+	run(t, sink, dlq, workload.NewPartitioned(t, lines[:prefix], 4, 0, nil), testConfig())
+	workload.CrashAndRestart(t, sink, dlq, testConfig(), lines[prefix:], 4, 300, 10, 13, func() {
 		sink.mu.Lock()
 		clear(sink.lastSeq) // a restart replays: order is checked per run
 		sink.mu.Unlock()
-		if !crashed {
-			break
-		}
-		crashes++
-		if round > 60 {
-			t.Fatal("never finished")
-		}
-	}
-	t.Logf("%d crashes", crashes)
+	})
 	checkOutcome(t, wl, sink.Graph, dlq)
 }
 

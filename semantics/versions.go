@@ -2,6 +2,8 @@ package semantics
 
 import (
 	"maps"
+	"slices"
+	"strings"
 
 	"github.com/graftdb/graft"
 )
@@ -342,4 +344,77 @@ func (g *Graph) deleteEdgeAt(k string, v int64) {
 		return
 	}
 	g.delEdge(k)
+}
+
+// Versions is what versioned writes left on one element, for a sink that
+// stores it (a row per element): Up, the highest version that upserted it;
+// Floor, the highest that deleted it (its tombstone); Props, per property
+// the version that last set or dropped it.
+type Versions struct {
+	Up, Floor int64
+	Props     map[string]int64
+}
+
+// Group is what replaceEdges left on one (from, label) group: Newest, the
+// newest replace; Named, per target a replace named, the newest replace
+// that left it out (0: none). A target never named was left out by every
+// replace.
+type Group struct {
+	Newest int64
+	Named  map[string]int64
+}
+
+// VertexKey names a vertex's versions (EdgeKey an edge's).
+func VertexKey(id string) string { return vertexMeta(id) }
+
+// PutVersions loads an element's versions, outside any transaction.
+func (g *Graph) PutVersions(key string, v Versions) {
+	g.metas[key] = &meta{up: v.Up, floor: v.Floor, props: v.Props}
+}
+
+// PutGroup loads a group's replaces, outside any transaction.
+func (g *Graph) PutGroup(from, label string, gr Group) {
+	g.groups[groupOf(from, label)] = &group{newest: gr.Newest, named: gr.Named}
+}
+
+// AllVersions returns every element's versions, by key (a copy).
+func (g *Graph) AllVersions() map[string]Versions {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]Versions, len(g.metas))
+	for k, m := range g.metas {
+		out[k] = Versions{Up: m.up, Floor: m.floor, Props: maps.Clone(m.props)}
+	}
+	return out
+}
+
+// AllGroups returns every group's replaces, by {from, label} (a copy).
+func (g *Graph) AllGroups() map[[2]string]Group {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[[2]string]Group, len(g.groups))
+	for k, gr := range g.groups {
+		from, label, _ := strings.Cut(k, "\x00")
+		out[[2]string{from, label}] = Group{Newest: gr.newest, Named: maps.Clone(gr.named)}
+	}
+	return out
+}
+
+// Unversioned returns the writes without their versions, for a sink that
+// stores none yet: they apply unguarded, as before versions (a guard that
+// held only inside one batch would promise what the next cannot keep).
+func Unversioned(ws []*graft.Write) []*graft.Write {
+	out, copied := ws, false
+	for i, w := range ws {
+		if w.Version == 0 {
+			continue
+		}
+		if !copied {
+			out, copied = slices.Clone(ws), true
+		}
+		c := *w
+		c.Version = 0
+		out[i] = &c
+	}
+	return out
 }

@@ -29,6 +29,8 @@ the reference semantics, independently of any pipeline).
 Strategies:
   graft          the engine
   graft-nocache  the engine without the write cache (ablation)
+  graft-versions every write versioned by its place (guarded sinks check
+                 versions; the cache eliminates nothing of such writes)
   naive          the graph writer's first design: a pool of --workers taking events
                  in arrival order, one transaction per event, conflicts
                  retried after a random 50-250 ms sleep, up to --attempts

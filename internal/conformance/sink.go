@@ -39,6 +39,10 @@ type Target struct {
 	// NoFencing says why the sink does not check fencing tokens
 	// (graft.Batch.Fence) yet; empty: it does, and the case runs.
 	NoFencing string
+	// NoVersions says why the sink does not guard on versions yet
+	// (docs/DESIGN.md, "Versions"); empty: it does. Without, the version
+	// cases check that it applies versioned writes as they come.
+	NoVersions string
 }
 
 // Open returns a fresh, empty target for one test.
@@ -54,6 +58,9 @@ type sinkCase struct {
 	name  string
 	steps []step
 	want  string // the export of the final graph, one element per line, in any order
+	// changesType: a property takes values of several types (not run on a
+	// store with TypedKeys).
+	changesType bool
 }
 
 // fails reports whether a step of the case fails.
@@ -296,6 +303,7 @@ var sinkCases = []sinkCase{
 
 // RunSink runs the conformance suite against fresh targets from open.
 func RunSink(t *testing.T, open Open) {
+	runVersionCases(t, open)
 	for _, c := range sinkCases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -233,6 +233,18 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 		}
 	}
 
+	var versions *storedVersions
+	if versioned(b.Writes) {
+		if ids := deletedByVersioned(b.Writes); len(ids) > 0 {
+			if err := loadEdges(sqlLoadIncident, ids); err != nil {
+				return err
+			}
+		}
+		if versions, err = s.loadVersions(ctx, tx, g, touched, beforeE); err != nil {
+			return err
+		}
+	}
+
 	// Apply in order, in memory: a failing write is found before anything
 	// is written, and named by its index.
 	deleted, err := g.ApplyAttributed(b.Writes, func(id string) bool { _, ok := before[id]; return ok })
@@ -288,6 +300,9 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 	if len(upE[0]) > 0 {
 		batch.Queue(sqlUpsertEdges, upE[0], upE[1], upE[2], upE[3], upE[4])
 	}
+	if versions != nil {
+		saveVersions(batch, g, versions)
+	}
 	if batch.Len() == 0 {
 		return nil
 	}
@@ -329,6 +344,6 @@ func sortedKeys(m map[string]bool) []string {
 
 // Reset deletes the whole graph (for benchmarks: one store, several runs).
 func (s *Store) Reset(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `TRUNCATE edges, vertices, graft_fences`)
+	_, err := s.pool.Exec(ctx, `TRUNCATE edges, vertices, graft_fences, graft_versions, graft_groups`)
 	return err
 }

@@ -27,6 +27,29 @@ var migrations = []string{
 	// 2: fencing tokens (graft.Batch.Fence): the highest token committed
 	// per write key (bytea: a key may hold any byte).
 	`CREATE TABLE graft_fences (key bytea PRIMARY KEY, token bigint NOT NULL);`,
+	// 3: versions (versions.go): per vertex (kind v, a = id), natural edge
+	// (n: src, label, dst) or edge with an id (i: a = id), the highest
+	// version that upserted it, the highest that deleted it, and per
+	// property the version of its last change (JSON); per (src, label)
+	// group, the newest replaceEdges and per named target the newest
+	// replace that left it out (JSON).
+	`CREATE TABLE graft_versions (
+		kind  text NOT NULL,
+		a     text NOT NULL,
+		b     text NOT NULL DEFAULT '',
+		c     text NOT NULL DEFAULT '',
+		up    bigint NOT NULL,
+		floor bigint NOT NULL,
+		props text NOT NULL DEFAULT '{}',
+		PRIMARY KEY (kind, a, b, c)
+	);
+	CREATE TABLE graft_groups (
+		src    text NOT NULL,
+		label  text NOT NULL,
+		newest bigint NOT NULL,
+		named  text NOT NULL DEFAULT '{}',
+		PRIMARY KEY (src, label)
+	);`,
 }
 
 // sqlFence records the batch's token for each key (sorted: a fixed lock

@@ -100,7 +100,7 @@ func TestConformanceFuseki(t *testing.T) {
 		if err := s.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		return conformance.Target{Sink: s, Reader: s}
+		return conformance.Target{Sink: s, Reader: s, NoVersions: noVersions}
 	})
 }
 
@@ -111,6 +111,8 @@ func TestConformance(t *testing.T) {
 		if err := s.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		return conformance.Target{Sink: s, Reader: s}
+		return conformance.Target{Sink: s, Reader: s, NoVersions: noVersions}
 	})
 }
+
+const noVersions = "the SPARQL sink does not guard on versions yet (docs/DESIGN.md, \"Versions\")"

@@ -205,7 +205,8 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 
 	read := time.Now()
 	s.readNanos.Add(int64(read.Sub(start)))
-	deleted, err := g.ApplyAttributed(b.Writes, func(id string) bool { return before[id] != nil })
+	// SPARQL stores keep no versions yet (docs/DESIGN.md, "Versions").
+	deleted, err := g.ApplyAttributed(semantics.Unversioned(b.Writes), func(id string) bool { return before[id] != nil })
 	if err != nil {
 		return err
 	}
