@@ -169,9 +169,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 	}
 	touched := semantics.TouchedBy(b.Writes)
 	// Load it, locked, in a fixed order (fewer deadlocks between batches).
-	g := semantics.New()
-	before := map[string]graft.Vertex{}
-	beforeE := map[string]graft.Edge{}
+	l := semantics.NewLoaded()
 	rows, err := tx.Query(ctx, sqlLoadVertices, sortedKeys(touched.Vertices))
 	if err != nil {
 		return wrap(err, -1, "%s: read vertices", s.endpoint)
@@ -187,8 +185,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 			rows.Close()
 			return err
 		}
-		g.Put(v)
-		before[v.ID] = v
+		l.Vertices[v.ID] = v
 	}
 	if err := rows.Err(); err != nil {
 		return wrap(err, -1, "%s: read vertices", s.endpoint)
@@ -204,8 +201,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 			if err != nil {
 				return err
 			}
-			g.PutEdge(*e)
-			beforeE[semantics.EdgeKey(e)] = *e
+			l.Edges[semantics.EdgeKey(e)] = *e
 		}
 		return rows.Err()
 	}
@@ -232,77 +228,55 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 			return err
 		}
 	}
-
-	var versions *storedVersions
-	if versioned(b.Writes) {
-		if ids := deletedByVersioned(b.Writes); len(ids) > 0 {
+	if semantics.Versioned(b.Writes) {
+		if ids := semantics.DeletedByVersioned(b.Writes); len(ids) > 0 {
 			if err := loadEdges(sqlLoadIncident, ids); err != nil {
 				return err
 			}
 		}
-		if versions, err = s.loadVersions(ctx, tx, g, touched, beforeE); err != nil {
+		if err := s.loadVersions(ctx, tx, touched, &l); err != nil {
 			return err
 		}
 	}
+	g := semantics.New()
+	g.Load(l)
 
 	// Apply in order, in memory: a failing write is found before anything
 	// is written, and named by its index.
-	deleted, err := g.ApplyAttributed(b.Writes, func(id string) bool { _, ok := before[id]; return ok })
+	deleted, err := g.ApplyAttributed(b.Writes, func(id string) bool { _, ok := l.Vertices[id]; return ok })
 	if err != nil {
 		return err
 	}
 
 	// Write the difference.
-	afterV, afterE := g.Snapshot()
-	final := make(map[string]bool, len(afterV))
-	var upV [3][]string
-	for _, v := range afterV {
-		final[v.ID] = true
-		old, had := before[v.ID]
-		if !had || deleted[v.ID] || old.Label != v.Label || !old.Props.Equal(v.Props) {
-			upV[0], upV[1], upV[2] = append(upV[0], v.ID), append(upV[1], v.Label), append(upV[2], string(v.Props.AppendJSON(nil)))
-		}
-	}
-	var delV []string
-	for id := range before {
-		if !final[id] || deleted[id] {
-			delV = append(delV, id)
-		}
-	}
-	finalE := make(map[string]bool, len(afterE))
-	var upE [5][]string
-	for _, e := range afterE {
-		k := semantics.EdgeKey(&e)
-		finalE[k] = true
-		old, had := beforeE[k]
-		if !had || deleted[e.From] || deleted[e.To] || !old.Props.Equal(e.Props) {
-			upE[0], upE[1], upE[2], upE[3] = append(upE[0], e.From), append(upE[1], e.Label), append(upE[2], e.To), append(upE[3], e.ID)
-			upE[4] = append(upE[4], string(e.Props.AppendJSON(nil)))
-		}
-	}
-	var delE [4][]string
-	for k, e := range beforeE {
-		if !finalE[k] {
-			delE[0], delE[1], delE[2], delE[3] = append(delE[0], e.From), append(delE[1], e.Label), append(delE[2], e.To), append(delE[3], e.ID)
-		}
-	}
+	c := g.Changes(l, deleted)
 	batch := &pgx.Batch{}
-	if len(delV) > 0 {
-		sort.Strings(delV)
-		batch.Queue(sqlDeleteVertices, delV)
+	if len(c.DeleteVertices) > 0 {
+		batch.Queue(sqlDeleteVertices, c.DeleteVertices)
 	}
-	if len(delE[0]) > 0 {
-		batch.Queue(sqlDeleteEdges, delE[0], delE[1], delE[2], delE[3])
+	if len(c.DeleteEdges) > 0 {
+		var cols [4][]string
+		for _, e := range c.DeleteEdges {
+			cols[0], cols[1], cols[2], cols[3] = append(cols[0], e.From), append(cols[1], e.Label), append(cols[2], e.To), append(cols[3], e.ID)
+		}
+		batch.Queue(sqlDeleteEdges, cols[0], cols[1], cols[2], cols[3])
 	}
-	if len(upV[0]) > 0 {
-		batch.Queue(sqlUpsertVertices, upV[0], upV[1], upV[2])
+	if len(c.PutVertices) > 0 {
+		var cols [3][]string
+		for _, v := range c.PutVertices {
+			cols[0], cols[1], cols[2] = append(cols[0], v.ID), append(cols[1], v.Label), append(cols[2], string(v.Props.AppendJSON(nil)))
+		}
+		batch.Queue(sqlUpsertVertices, cols[0], cols[1], cols[2])
 	}
-	if len(upE[0]) > 0 {
-		batch.Queue(sqlUpsertEdges, upE[0], upE[1], upE[2], upE[3], upE[4])
+	if len(c.PutEdges) > 0 {
+		var cols [5][]string
+		for _, e := range c.PutEdges {
+			cols[0], cols[1], cols[2], cols[3] = append(cols[0], e.From), append(cols[1], e.Label), append(cols[2], e.To), append(cols[3], e.ID)
+			cols[4] = append(cols[4], string(e.Props.AppendJSON(nil)))
+		}
+		batch.Queue(sqlUpsertEdges, cols[0], cols[1], cols[2], cols[3], cols[4])
 	}
-	if versions != nil {
-		saveVersions(batch, g, versions)
-	}
+	saveVersions(batch, c)
 	if batch.Len() == 0 {
 		return nil
 	}

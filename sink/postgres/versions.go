@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -42,148 +40,78 @@ const (
 		ORDER BY 1, 2, 3, 4 FOR UPDATE`
 )
 
-func versioned(ws []*graft.Write) bool {
-	for _, w := range ws {
-		if w.Version != 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// versionRow is a semantics key as the columns of graft_versions: kind v
-// (a = id), n (a, b, c = src, label, dst) or i (a = explicit edge id).
-func versionRow(key string) (kind, a, b, c string) {
-	parts := strings.Split(key, "\x00")
-	switch parts[0] {
-	case "n":
-		return "n", parts[2], parts[1], parts[3]
-	default:
-		return parts[0], parts[1], "", ""
-	}
-}
-
-func versionKey(kind, a, b, c string) string {
-	switch kind {
-	case "v":
-		return semantics.VertexKey(a)
-	case "n":
-		return semantics.EdgeKey(&graft.Edge{Label: b, From: a, To: c})
-	default:
-		return semantics.EdgeKey(&graft.Edge{ID: a})
-	}
-}
-
-// storedVersions is what a batch loaded, to write back only what changed.
-type storedVersions struct {
-	elements map[string]semantics.Versions
-	groups   map[[2]string]semantics.Group
-}
-
-// loadVersions loads into g the versions of every vertex the batch names,
-// of every edge it addresses or g holds, and of the groups its edge ops
-// fall in.
-func (s *Store) loadVersions(ctx context.Context, tx pgx.Tx, g *semantics.Graph, t semantics.Touched, edges map[string]graft.Edge) (*storedVersions, error) {
-	keys := map[string]bool{}
-	for id := range t.Vertices {
-		keys[semantics.VertexKey(id)] = true
-	}
-	for r := range t.Natural {
-		keys[semantics.EdgeKey(&graft.Edge{From: r[0], Label: r[1], To: r[2]})] = true
-	}
-	for id := range t.IDs {
-		keys[semantics.EdgeKey(&graft.Edge{ID: id})] = true
-	}
-	for _, e := range edges {
-		keys[semantics.EdgeKey(&e)] = true
-	}
+// loadVersions loads into l the versions the batch needs
+// (semantics.VersionKeys).
+func (s *Store) loadVersions(ctx context.Context, tx pgx.Tx, t semantics.Touched, l *semantics.Loaded) error {
+	keys, groups := semantics.VersionKeys(t, l.Edges)
 	var cols [4][]string
-	for k := range keys {
-		kind, a, b, c := versionRow(k)
+	for _, k := range keys {
+		kind, a, b, c := semantics.RowOf(k)
 		cols[0], cols[1], cols[2], cols[3] = append(cols[0], kind), append(cols[1], a), append(cols[2], b), append(cols[3], c)
 	}
-	st := &storedVersions{elements: map[string]semantics.Versions{}, groups: map[[2]string]semantics.Group{}}
 	rows, err := tx.Query(ctx, sqlLoadVersions, cols[0], cols[1], cols[2], cols[3])
 	if err != nil {
-		return nil, wrap(err, -1, "%s: read versions", s.endpoint)
+		return wrap(err, -1, "%s: read versions", s.endpoint)
 	}
 	for rows.Next() {
 		var kind, a, b, c, raw string
 		var v semantics.Versions
 		if err := rows.Scan(&kind, &a, &b, &c, &v.Up, &v.Floor, &raw); err != nil {
 			rows.Close()
-			return nil, wrap(err, -1, "%s: read versions", s.endpoint)
+			return wrap(err, -1, "%s: read versions", s.endpoint)
 		}
 		if err := json.Unmarshal([]byte(raw), &v.Props); err != nil {
 			rows.Close()
-			return nil, graft.NewError(graft.Fatal, fmt.Errorf("%s: stored property versions %.60q do not decode: %w", s.endpoint, raw, err))
+			return graft.NewError(graft.Fatal, fmt.Errorf("%s: stored property versions %.60q do not decode: %w", s.endpoint, raw, err))
 		}
-		k := versionKey(kind, a, b, c)
-		g.PutVersions(k, v)
-		st.elements[k] = v
+		l.Versions[semantics.KeyOf(kind, a, b, c)] = v
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap(err, -1, "%s: read versions", s.endpoint)
-	}
-
-	groups := map[[2]string]bool{}
-	for k := range t.Groups {
-		groups[k] = true
-	}
-	for r := range t.Natural {
-		groups[[2]string{r[0], r[1]}] = true
+		return wrap(err, -1, "%s: read versions", s.endpoint)
 	}
 	var src, label []string
-	for k := range groups {
+	for _, k := range groups {
 		src, label = append(src, k[0]), append(label, k[1])
 	}
 	rows, err = tx.Query(ctx, sqlLoadGroupVersions, src, label)
 	if err != nil {
-		return nil, wrap(err, -1, "%s: read group versions", s.endpoint)
+		return wrap(err, -1, "%s: read group versions", s.endpoint)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var from, lbl, raw string
 		var gr semantics.Group
 		if err := rows.Scan(&from, &lbl, &gr.Newest, &raw); err != nil {
-			return nil, wrap(err, -1, "%s: read group versions", s.endpoint)
+			return wrap(err, -1, "%s: read group versions", s.endpoint)
 		}
 		if err := json.Unmarshal([]byte(raw), &gr.Named); err != nil {
-			return nil, graft.NewError(graft.Fatal, fmt.Errorf("%s: stored group versions %.60q do not decode: %w", s.endpoint, raw, err))
+			return graft.NewError(graft.Fatal, fmt.Errorf("%s: stored group versions %.60q do not decode: %w", s.endpoint, raw, err))
 		}
-		g.PutGroup(from, lbl, gr)
-		st.groups[[2]string{from, lbl}] = gr
+		l.Groups[[2]string{from, lbl}] = gr
 	}
-	return st, rows.Err()
+	return rows.Err()
 }
 
-// saveVersions queues the rows g changed since st was loaded.
-func saveVersions(batch *pgx.Batch, g *semantics.Graph, st *storedVersions) {
-	var cols [4][]string
-	var up, floor []int64
-	var props []string
-	for k, v := range g.AllVersions() {
-		if old, ok := st.elements[k]; ok && old.Up == v.Up && old.Floor == v.Floor && maps.Equal(old.Props, v.Props) {
-			continue
+// saveVersions queues the versions and groups the batch changed.
+func saveVersions(batch *pgx.Batch, c semantics.Changes) {
+	if len(c.PutVersions) > 0 {
+		var cols [4][]string
+		var up, floor []int64
+		var props []string
+		for k, v := range c.PutVersions {
+			kind, a, b, cc := semantics.RowOf(k)
+			cols[0], cols[1], cols[2], cols[3] = append(cols[0], kind), append(cols[1], a), append(cols[2], b), append(cols[3], cc)
+			up, floor, props = append(up, v.Up), append(floor, v.Floor), append(props, jsonOf(v.Props))
 		}
-		kind, a, b, c := versionRow(k)
-		cols[0], cols[1], cols[2], cols[3] = append(cols[0], kind), append(cols[1], a), append(cols[2], b), append(cols[3], c)
-		up, floor = append(up, v.Up), append(floor, v.Floor)
-		props = append(props, jsonOf(v.Props))
-	}
-	if len(up) > 0 {
 		batch.Queue(sqlSaveVersions, cols[0], cols[1], cols[2], cols[3], up, floor, props)
 	}
-	var src, label, named []string
-	var newest []int64
-	for k, gr := range g.AllGroups() {
-		if old, ok := st.groups[k]; ok && old.Newest == gr.Newest && maps.Equal(old.Named, gr.Named) {
-			continue
+	if len(c.PutGroups) > 0 {
+		var src, label, named []string
+		var newest []int64
+		for k, gr := range c.PutGroups {
+			src, label = append(src, k[0]), append(label, k[1])
+			newest, named = append(newest, gr.Newest), append(named, jsonOf(gr.Named))
 		}
-		src, label = append(src, k[0]), append(label, k[1])
-		newest, named = append(newest, gr.Newest), append(named, jsonOf(gr.Named))
-	}
-	if len(src) > 0 {
 		batch.Queue(sqlSaveGroupVersions, src, label, newest, named)
 	}
 }
@@ -194,20 +122,4 @@ func jsonOf(m map[string]int64) string {
 	}
 	b, _ := json.Marshal(m) // a map of strings to integers always encodes
 	return string(b)
-}
-
-// deletedByVersioned returns the vertices versioned writes delete.
-func deletedByVersioned(ws []*graft.Write) []string {
-	var ids []string
-	for _, w := range ws {
-		if w.Version == 0 {
-			continue
-		}
-		for i := range w.Ops {
-			if w.Ops[i].Kind == graft.DeleteVertex {
-				ids = append(ids, w.Ops[i].ID)
-			}
-		}
-	}
-	return ids
 }

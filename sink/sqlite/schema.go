@@ -31,6 +31,29 @@ var migrations = []string{
 		key   TEXT PRIMARY KEY,
 		token INTEGER NOT NULL
 	) WITHOUT ROWID;`,
+	// 3: versions (versions.go): per vertex (kind v, a = id), natural edge
+	// (n: src, label, dst) or edge with an id (i: a = id), the highest
+	// version that upserted it, the highest that deleted it, and per
+	// property the version of its last change (JSON); per (src, label)
+	// group, the newest replaceEdges and per named target the newest
+	// replace that left it out (JSON). Rows outlive their elements.
+	`CREATE TABLE graft_versions (
+		kind  TEXT NOT NULL,
+		a     TEXT NOT NULL,
+		b     TEXT NOT NULL DEFAULT '',
+		c     TEXT NOT NULL DEFAULT '',
+		up    INTEGER NOT NULL,
+		floor INTEGER NOT NULL,
+		props TEXT NOT NULL DEFAULT '{}',
+		PRIMARY KEY (kind, a, b, c)
+	) WITHOUT ROWID;
+	CREATE TABLE graft_groups (
+		src    TEXT NOT NULL,
+		label  TEXT NOT NULL,
+		newest INTEGER NOT NULL,
+		named  TEXT NOT NULL DEFAULT '{}',
+		PRIMARY KEY (src, label)
+	) WITHOUT ROWID;`,
 }
 
 // Migrations returns the schema migrations, in order (for tests of upgrades).

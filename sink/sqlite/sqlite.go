@@ -19,6 +19,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/semantics"
 )
 
 // Store is the embedded graph store. One connection writes; a pool reads.
@@ -260,6 +261,27 @@ func (w *writer) apply(ctx context.Context, b *graft.Batch) (err error) {
 			}
 		}
 	}
+	apply := w.applyOps
+	if semantics.Versioned(b.Writes) {
+		apply = w.applyVersioned // versions.go
+	}
+	if err := apply(stop, ctx, b); err != nil {
+		return err
+	}
+	for _, k := range fenceKeys {
+		if _, err := w.stmts[stmtFenceSet].ExecContext(ctx, k, int64(b.Fence)); err != nil {
+			return wrap(err, -1, "fence")
+		}
+	}
+	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return wrap(err, -1, "commit")
+	}
+	return nil
+}
+
+// applyOps applies the batch op by op (stop is checked between writes,
+// ctx runs the statements).
+func (w *writer) applyOps(stop, ctx context.Context, b *graft.Batch) error {
 	for i, wr := range b.Writes {
 		if err := stop.Err(); err != nil {
 			return graft.NewError(graft.Transient, err)
@@ -273,14 +295,6 @@ func (w *writer) apply(ctx context.Context, b *graft.Batch) (err error) {
 				return wrap(err, i, "ops[%d] %s", j, wr.Ops[j].Kind)
 			}
 		}
-	}
-	for _, k := range fenceKeys {
-		if _, err := w.stmts[stmtFenceSet].ExecContext(ctx, k, int64(b.Fence)); err != nil {
-			return wrap(err, -1, "fence")
-		}
-	}
-	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return wrap(err, -1, "commit")
 	}
 	return nil
 }
@@ -475,6 +489,6 @@ func (s *Store) Reset(ctx context.Context) error {
 		s.w.close()
 		s.w = nil
 	}
-	_, err := s.wdb.ExecContext(ctx, `DELETE FROM edges; DELETE FROM vertices; DELETE FROM fences;`)
+	_, err := s.wdb.ExecContext(ctx, `DELETE FROM edges; DELETE FROM vertices; DELETE FROM fences; DELETE FROM graft_versions; DELETE FROM graft_groups;`)
 	return err
 }

@@ -22,7 +22,7 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return conformance.Target{Sink: s, Reader: s, NoVersions: "the embedded store does not guard on versions yet (docs/DESIGN.md, \"Versions\")"}
+		return conformance.Target{Sink: s, Reader: s}
 	})
 }
 
