@@ -42,6 +42,30 @@ type Record struct {
 	// that the loss is counted, logged and kept, never skipped silently.
 	// Pos is the last lost position.
 	Lost string
+	// Version is the version the source derives for the record (0: none),
+	// which a pipeline with derived versions gives a write that carries
+	// none (engine.Config.DeriveVersions; docs/DESIGN.md, "Versions").
+	Version int64
+}
+
+// Versioner is a Source that derives a version for each of its records
+// (Record.Version), deterministically, so that a record read again gets
+// the same one. VersionOrder says what order the versions give across
+// partitions, for messages and docs.
+type Versioner interface {
+	VersionOrder() string
+}
+
+// VersionOf packs a time in milliseconds since 1970 and a tie-breaker into
+// one positive version: the milliseconds in the high 42 bits (enough until
+// the year 2109), the tie-breaker's low 21 bits below. Records of one
+// partition within one millisecond order by the tie-breaker (an offset)
+// until it wraps, every 2,097,152 records.
+func VersionOf(ms, tie int64) int64 {
+	if ms <= 0 || ms >= 1<<42 {
+		return 0
+	}
+	return ms<<21 | tie&(1<<21-1)
 }
 
 // Source delivers records and takes acknowledgements.

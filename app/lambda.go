@@ -28,6 +28,9 @@ func Lambda(ctx context.Context, c config.Config, dlq string, log *slog.Logger) 
 	case "auto":
 		c.Cache.Use = "off"
 	}
+	if c.Versions == "derive" {
+		return nil, configErr("versions (GRAFT_VERSIONS): derive: Lambda events derive no versions yet; use producer (docs/DESIGN.md, \"Versions\")")
+	}
 	cfg, err := EngineConfig(c, log)
 	if err != nil {
 		return nil, err

@@ -79,7 +79,11 @@ type Config struct {
 	// not yet done is paused (resumed at half), so that a rebalance drains
 	// quickly under a backlog; 0: 1000; -1: no bound.
 	MaxInflightPerPartition int `yaml:"max_inflight_per_partition"`
-	Retry                   struct {
+	// Versions is producer (default: a write's version is the one its
+	// producer gave, if any) or derive (a write without one gets the
+	// version its source derives: docs/DESIGN.md, "Versions").
+	Versions string `yaml:"versions"`
+	Retry    struct {
 		BackoffBase time.Duration `yaml:"backoff_base"`
 		BackoffMax  time.Duration `yaml:"backoff_max"`
 		ParkDelay   time.Duration `yaml:"park_delay"`
@@ -126,6 +130,7 @@ func Default() Config {
 	c.Concurrency = e.Concurrency
 	c.MaxInflightRecords, c.MaxInflightBytes = e.MaxInflightRecords, e.MaxInflightBytes
 	c.MaxInflightPerPartition = e.MaxInflightPerPartition
+	c.Versions = "producer"
 	c.Retry.BackoffBase, c.Retry.BackoffMax, c.Retry.ParkDelay, c.Retry.ParkFor = e.BackoffBase, e.BackoffMax, e.ParkDelay, e.ParkFor
 	c.DeadLetters.Policy = string(e.Policy)
 	c.Cache.Use = "auto"
@@ -194,6 +199,14 @@ func (c Config) Validate() error {
 	}
 	if _, ok := Match(Sinks, c.Sink); c.Sink != "" && !ok {
 		add("sink", "%q: unknown scheme (supported: %s)", Redact(c.Sink), Forms(Sinks))
+	}
+	switch c.Versions {
+	case "producer", "derive":
+		if s, _ := Match(Sources, c.Source); c.Versions == "derive" && s.Prefix == "kinesis://" {
+			add("versions", "derive with source %s: Kinesis records derive no version yet (docs/DESIGN.md, \"Versions\"); use producer", Redact(c.Source))
+		}
+	default:
+		add("versions", "%q: producer (a write's own version, if any) or derive (the source's for a write without one)", c.Versions)
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		add("http.max_body_bytes", "must be positive")
@@ -287,6 +300,7 @@ func (c Config) Engine() engine.Config {
 		LockTTL:            c.Lock.TTL,
 		MaxInflightRecords: c.MaxInflightRecords, MaxInflightBytes: c.MaxInflightBytes,
 		MaxInflightPerPartition: c.MaxInflightPerPartition,
+		DeriveVersions:          c.Versions == "derive",
 		MaxBatchWrites:          c.Batch.MaxWrites, MaxBatchUnits: c.Batch.MaxUnits, MaxBatchBytes: c.Batch.MaxBytes,
 		Concurrency: c.Concurrency, Linger: c.Batch.Linger,
 		BackoffBase: c.Retry.BackoffBase, BackoffMax: c.Retry.BackoffMax,

@@ -60,6 +60,12 @@ type Config struct {
 	Policy Policy
 	// DrainTimeout bounds the graceful stop.
 	DrainTimeout time.Duration
+	// DeriveVersions gives a write without a version the one its source
+	// derives for its record (graft.Versioner; docs/DESIGN.md, "Versions"):
+	// every write is then versioned, and a sink that guards versions
+	// applies them as if in version order. Run refuses a source that
+	// derives none.
+	DeriveVersions bool
 	// CacheSize is the number of elements the write cache remembers; negative
 	// disables it.
 	CacheSize int

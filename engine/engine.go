@@ -167,6 +167,9 @@ func (e *Engine) Run(ctx context.Context, src graft.Source) error {
 	if err := e.cacheFits(src); err != nil {
 		return err
 	}
+	if _, ok := src.(graft.Versioner); e.cfg.DeriveVersions && !ok {
+		return fmt.Errorf("engine: DeriveVersions with %T, which derives no versions: writes would carry only their producers' (docs/DESIGN.md, \"Versions\")", src)
+	}
 	s := newScheduler(e, src)
 	return s.run(ctx)
 }

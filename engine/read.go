@@ -48,6 +48,9 @@ func (s *scheduler) readLoop(ctx context.Context) {
 				n.w, n.derr = graft.Decode(rec.Value, rec.Key, s.cfg.Limits)
 			}
 			if n.w != nil {
+				if n.w.Version == 0 && s.cfg.DeriveVersions {
+					n.w.Version = rec.Version
+				}
 				n.units = n.w.Units()
 			}
 			if s.cfg.MaxRecordAge > 0 && !rec.Arrived.IsZero() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,3 +102,65 @@ func (s *feedSource) Fetch(ctx context.Context) ([]graft.Record, error) {
 
 func (s *feedSource) Ack(context.Context, graft.Position) error { return nil }
 func (s *feedSource) Close() error                              { return nil }
+
+// versionedFeed is a feedSource that derives versions (graft.Versioner).
+type versionedFeed struct{ feedSource }
+
+func (*versionedFeed) VersionOrder() string { return "the test's" }
+
+// With DeriveVersions, a write without a version takes its record's; one
+// with a version keeps it. Here a newer record of one partition is applied
+// before an older one of another: the older one's value does not win.
+// Without, the last applied wins; and a source that derives no versions
+// is refused.
+func TestDerivedVersions(t *testing.T) {
+	for _, derive := range []bool{true, false} {
+		sink := newFaultySink(t, 1, testLimits)
+		src := &versionedFeed{feedSource{steps: make(chan []graft.Record, 1)}}
+		cfg := testConfig()
+		cfg.DeriveVersions = derive
+		e, err := engine.New(sink, &memDLQ{}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- e.Run(context.Background(), src) }()
+		for i, r := range []struct {
+			partition      string
+			derived, value int
+			own            string
+		}{{"a", 20, 1, ""}, {"b", 10, 2, ""}, {"b", 5, 3, `"version":30,`}, {"a", 25, 4, ""}} {
+			src.steps <- []graft.Record{{Pos: graft.Position{Partition: r.partition, Offset: int64(i + 1)}, Version: int64(r.derived),
+				Value: []byte(`{` + r.own + `"id":"w` + strconv.Itoa(i+1) + `","key":"` + r.partition + `","ops":[{"op":"upsertVertex","id":"v","label":"x","props":{"p` + strconv.Itoa(i) + `":` + strconv.Itoa(r.value) + `,"q":` + strconv.Itoa(r.value) + `}}]}`)}}
+			for deadline := time.Now().Add(30 * time.Second); e.Stats().Committed.Load() < int64(i+1); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("write %d was not committed", i+1)
+				}
+			}
+		}
+		close(src.steps)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		v, err := sink.Graph.Vertex(context.Background(), "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// q: set by all four; with versions 20, 10, 30 (its own), 25, the
+		// third wins; without, the last.
+		want := int64(4)
+		if derive {
+			want = 3
+		}
+		if got := v.Props["q"]; !got.Equal(graft.Int(want)) {
+			t.Fatalf("derive %v: q = %v, want %d", derive, got, want)
+		}
+	}
+	e, err := engine.New(newFaultySink(t, 1, testLimits), &memDLQ{}, engine.Config{DeriveVersions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(context.Background(), &feedSource{steps: make(chan []graft.Record)}); err == nil || !strings.Contains(err.Error(), "derives no versions") {
+		t.Fatalf("DeriveVersions with a source that derives none: %v", err)
+	}
+}

@@ -42,6 +42,7 @@ func (f *engineFlags) register(fs *flagSet) {
 	fs.DurationVar(&c.Batch.Linger, "linger", c.Batch.Linger, "how long a partial batch waits for more writes")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "batches in flight at once (0: the sink's: 2 for sqlite, 8 for postgres)")
 	fs.IntVar(&c.MaxInflightRecords, "max-inflight", c.MaxInflightRecords, "records read but not yet committed; reading pauses at this bound")
+	fs.StringVar(&c.Versions, "versions", c.Versions, "producer: a write's version is its producer's, if any; derive: a write without one gets its record's (a file's line, the stream's sequence, a Kafka record's timestamp and offset), and sinks that guard versions apply writes as if in version order (docs/DESIGN.md, \"Versions\")")
 	fs.StringVar(&c.Cache.Use, "cache", c.Cache.Use, "write cache: auto (memory; off with a kafka:// or kinesis:// source), memory (in-process), redis://[USER:PASSWORD@]HOST:PORT/DB[?prefix=graft:&ttl=24h] (shared by every graft process of the graph, memory in front; rediss:// for TLS), or off")
 	fs.StringVar(&c.Lock.Use, "lock", c.Lock.Use, "locker: redis://[USER:PASSWORD@]HOST:PORT/DB[?prefix=graft:] gives every batch a lease on its keys (fencing tokens checked by the sink); for deployments where one key can reach several graft processes")
 	fs.DurationVar(&c.Lock.TTL, "lock-ttl", c.Lock.TTL, "lease time to live, renewed every third of it while a batch runs")

@@ -59,7 +59,7 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 		if ok {
 			s.line++
 			if v := bytes.TrimSpace(line); len(v) > 0 {
-				rec := graft.Record{Value: v, Pos: graft.Position{Partition: s.name, Offset: s.line}, Arrived: now}
+				rec := graft.Record{Value: v, Pos: graft.Position{Partition: s.name, Offset: s.line}, Arrived: now, Version: s.line}
 				if size > s.maxBytes {
 					rec.Truncated = size
 				}
@@ -112,3 +112,7 @@ func (s *Source) Ack(_ context.Context, pos graft.Position) error {
 
 // Close implements graft.Source.
 func (s *Source) Close() error { return nil }
+
+// VersionOrder implements graft.Versioner: a record's version is its line
+// number.
+func (s *Source) VersionOrder() string { return "line number: the file's order" }

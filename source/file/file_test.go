@@ -44,9 +44,10 @@ func TestLinesAndPositions(t *testing.T) {
 	}
 	for i, w := range want {
 		r := recs[i]
-		if string(r.Value) != w.value || r.Pos.Offset != w.line || r.Pos.Partition != "in.ndjson" || r.Truncated != w.truncated {
-			t.Errorf("record %d: %q line %d truncated %d; want %q line %d truncated %d",
-				i, r.Value, r.Pos.Offset, r.Truncated, w.value, w.line, w.truncated)
+		// The derived version is the line number (graft.Versioner).
+		if string(r.Value) != w.value || r.Pos.Offset != w.line || r.Pos.Partition != "in.ndjson" || r.Truncated != w.truncated || r.Version != w.line {
+			t.Errorf("record %d: %q line %d truncated %d version %d; want %q line %d truncated %d, version the line",
+				i, r.Value, r.Pos.Offset, r.Truncated, r.Version, w.value, w.line, w.truncated)
 		}
 	}
 	if s.BytesRead() != int64(len(in)) {

@@ -388,7 +388,7 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 		s.mu.Unlock()
 		recs = append(recs, graft.Record{
 			Value: msg.Data(), Key: msg.Headers().Get(KeyHeader), Arrived: meta.Timestamp,
-			Pos: graft.Position{Partition: s.cfg.Stream, Offset: int64(seq)},
+			Pos: graft.Position{Partition: s.cfg.Stream, Offset: int64(seq)}, Version: int64(seq),
 		})
 	}
 	return recs, nil
@@ -692,4 +692,11 @@ func (s *Source) Collectors() []prometheus.Collector {
 			Help: "Accepted records the stream lost (a damaged file: sequences skipped or cut off), each range dead-lettered with class lost."},
 			func() float64 { return float64(s.LostRecords()) }),
 	}
+}
+
+// VersionOrder implements graft.Versioner: a record's version is its
+// sequence number in the stream, the order the stream stored it in (for
+// HTTP ingest, the order requests were accepted).
+func (s *Source) VersionOrder() string {
+	return "stream sequence: the order the stream stored the records"
 }

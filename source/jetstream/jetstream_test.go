@@ -182,6 +182,11 @@ func TestRestartResumesAfterAcknowledged(t *testing.T) {
 		if r.Pos.Offset != int64(7+i) {
 			t.Fatalf("after restart: record %d at offset %d, want %d (%v)", i, r.Pos.Offset, 7+i, again)
 		}
+		// The derived version is the stream sequence, the same after a
+		// restart (graft.Versioner).
+		if r.Version != r.Pos.Offset {
+			t.Fatalf("after restart: record %d has version %d, want its sequence %d", i, r.Version, r.Pos.Offset)
+		}
 	}
 	if len(again) != 4 {
 		t.Fatalf("after restart: %d records, want 4", len(again))

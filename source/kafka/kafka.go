@@ -298,7 +298,7 @@ func (s *Source) Fetch(ctx context.Context) ([]graft.Record, error) {
 		recs := make([]graft.Record, 0, fs.NumRecords())
 		fs.EachRecord(func(r *kgo.Record) {
 			recs = append(recs, graft.Record{Value: r.Value, Key: string(r.Key), Arrived: r.Timestamp,
-				Pos: graft.Position{Partition: Partition(r.Topic, r.Partition), Offset: r.Offset}})
+				Pos: graft.Position{Partition: Partition(r.Topic, r.Partition), Offset: r.Offset}, Version: graft.VersionOf(r.Timestamp.UnixMilli(), r.Offset)})
 		})
 		return recs, nil
 	}
@@ -561,4 +561,12 @@ func (s *Source) Kill() {
 		<-s.done
 		s.closeClient()
 	})
+}
+
+// VersionOrder implements graft.Versioner: a record's version is its
+// timestamp (the producer's clock, or the broker's for a topic with
+// message.timestamp.type=LogAppendTime) in milliseconds, its offset
+// breaking ties (graft.VersionOf).
+func (s *Source) VersionOrder() string {
+	return "record timestamp in milliseconds, then offset: across partitions as good as the producers' clocks"
 }
