@@ -119,11 +119,22 @@ func DeletedByVersioned(ws []*graft.Write) []string {
 	return ids
 }
 
-// VersionKeys returns the keys of the versions a batch needs: of every
-// vertex it names, every edge it addresses or that was loaded, and the
-// groups its edge ops fall in.
-func VersionKeys(t Touched, edges map[string]graft.Edge) (keys []string, groups [][2]string) {
+// VersionKeys returns the keys of the versions the batch ws needs (t is
+// what it touches): of every vertex it names, every edge it addresses,
+// every edge its replaceEdges name as targets (a tombstone may forbid
+// creating one), every edge that was loaded, and the groups its edge ops
+// fall in.
+func VersionKeys(ws []*graft.Write, t Touched, edges map[string]graft.Edge) (keys []string, groups [][2]string) {
 	set := map[string]bool{}
+	for _, w := range ws {
+		for i := range w.Ops {
+			if op := &w.Ops[i]; op.Kind == graft.ReplaceEdges {
+				for _, to := range op.Targets {
+					set[EdgeKey(&graft.Edge{From: op.From, Label: op.Label, To: to})] = true
+				}
+			}
+		}
+	}
 	for id := range t.Vertices {
 		set[VertexKey(id)] = true
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/internal/model"
@@ -496,7 +497,16 @@ func applyStep(t *testing.T, s graft.Sink, lines []string) error {
 		}
 		b.Writes = append(b.Writes, w)
 	}
-	return s.Apply(context.Background(), b)
+	// A store shared by the cases running in parallel may refuse a
+	// transaction it deadlocked (Virtuoso's 40001): the engine retries
+	// those, and so does the suite, a few times.
+	for attempt := 1; ; attempt++ {
+		err := s.Apply(context.Background(), b)
+		if c := graft.ClassOf(err); err == nil || attempt == 5 || (c != graft.Conflict && c != graft.Transient) {
+			return err
+		}
+		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+	}
 }
 
 func mustApply(t *testing.T, s graft.Sink, lines ...string) {

@@ -82,6 +82,18 @@ var versionCases = []sinkCase{
 {"type":"edge","label":"linkedTo","from":"s","to":"t1","props":{"p":3}}`,
 	},
 	{
+		name: "an older replaceEdges does not create an edge a newer write deleted",
+		steps: []step{
+			ok(`{"version":1,"ops":[{"op":"upsertVertex","id":"s","label":"x"},{"op":"upsertVertex","id":"t","label":"x"},{"op":"upsertVertex","id":"u","label":"x"}]}`),
+			ok(`{"version":5,"ops":[{"op":"deleteEdge","label":"linkedTo","from":"s","to":"t"}]}`),
+			ok(`{"version":3,"ops":[{"op":"replaceEdges","label":"linkedTo","from":"s","to":["t","u"]}]}`),
+		},
+		want: `{"type":"vertex","id":"s","label":"x","props":{}}
+{"type":"vertex","id":"t","label":"x","props":{}}
+{"type":"vertex","id":"u","label":"x","props":{}}
+{"type":"edge","label":"linkedTo","from":"s","to":"u","props":{}}`,
+	},
+	{
 		name: "an edge deleted by a newer write stays deleted",
 		steps: []step{
 			ok(`{"version":1,"ops":[{"op":"upsertVertex","id":"s","label":"x"},{"op":"upsertVertex","id":"t","label":"x"}]}`),

@@ -234,7 +234,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *graft.Batch) error {
 				return err
 			}
 		}
-		if err := s.loadVersions(ctx, tx, touched, &l); err != nil {
+		if err := s.loadVersions(ctx, tx, b.Writes, touched, &l); err != nil {
 			return err
 		}
 	}

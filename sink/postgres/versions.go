@@ -42,8 +42,8 @@ const (
 
 // loadVersions loads into l the versions the batch needs
 // (semantics.VersionKeys).
-func (s *Store) loadVersions(ctx context.Context, tx pgx.Tx, t semantics.Touched, l *semantics.Loaded) error {
-	keys, groups := semantics.VersionKeys(t, l.Edges)
+func (s *Store) loadVersions(ctx context.Context, tx pgx.Tx, ws []*graft.Write, t semantics.Touched, l *semantics.Loaded) error {
+	keys, groups := semantics.VersionKeys(ws, t, l.Edges)
 	var cols [4][]string
 	for _, k := range keys {
 		kind, a, b, c := semantics.RowOf(k)

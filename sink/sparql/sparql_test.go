@@ -100,7 +100,7 @@ func TestConformanceFuseki(t *testing.T) {
 		if err := s.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		return conformance.Target{Sink: s, Reader: s, NoVersions: noVersions}
+		return conformance.Target{Sink: s, Reader: s}
 	})
 }
 
@@ -111,8 +111,6 @@ func TestConformance(t *testing.T) {
 		if err := s.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		return conformance.Target{Sink: s, Reader: s, NoVersions: noVersions}
+		return conformance.Target{Sink: s, Reader: s}
 	})
 }
-
-const noVersions = "the SPARQL sink does not guard on versions yet (docs/DESIGN.md, \"Versions\")"

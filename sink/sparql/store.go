@@ -29,7 +29,7 @@ type Store struct {
 	graph  string // <graph>
 	t      Terms
 	// predicates of edge resources
-	pFrom, pTo, pLabel, pToken string
+	pFrom, pTo, pLabel, pToken, pVersion string
 	// perRead: subjects per read by name; page: rows per scan (read.go)
 	perRead, page atomic.Int64
 	// time spent in Apply's phases, for the benchmarks (Phases)
@@ -63,6 +63,7 @@ func Open(cfg Config) (*Store, error) {
 	s.pTo, _ = IRI(cfg.Terms.Base + "edge-to")
 	s.pLabel, _ = IRI(cfg.Terms.Base + "edge-label")
 	s.pToken, _ = IRI(cfg.Terms.Base + "fence-token")
+	s.pVersion, _ = IRI(cfg.Terms.Base + "graft-version")
 	return s, nil
 }
 
@@ -203,10 +204,30 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 		}
 	}
 
+	versioned := semantics.Versioned(b.Writes)
+	loadedVersions := semantics.NewLoaded()
+	if versioned {
+		if ids := semantics.DeletedByVersioned(b.Writes); len(ids) > 0 {
+			var vals []string
+			for _, id := range ids {
+				vals = append(vals, s.vertexIRI(id))
+			}
+			sort.Strings(vals)
+			for _, p := range []string{s.pFrom, s.pTo} {
+				if err := s.loadEdges(ctx, "VALUES ?v { "+strings.Join(vals, " ")+" } ?s "+p+" ?v", put); err != nil {
+					return err
+				}
+			}
+		}
+		if err := s.loadVersions(ctx, b.Writes, touched, beforeE, &loadedVersions); err != nil {
+			return err
+		}
+		g.Load(loadedVersions)
+	}
+
 	read := time.Now()
 	s.readNanos.Add(int64(read.Sub(start)))
-	// SPARQL stores keep no versions yet (docs/DESIGN.md, "Versions").
-	deleted, err := g.ApplyAttributed(semantics.Unversioned(b.Writes), func(id string) bool { return before[id] != nil })
+	deleted, err := g.ApplyAttributed(b.Writes, func(id string) bool { return before[id] != nil })
 	if err != nil {
 		return err
 	}
@@ -250,6 +271,10 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 		if !oldT[t] {
 			ins = append(ins, t)
 		}
+	}
+	if versioned {
+		clear, vins := s.versionTriples(g.Changes(loadedVersions, nil))
+		ops, ins = append(ops, clear...), append(ins, vins...)
 	}
 	if len(fenceKeys) > 0 {
 		tok := quote(strconv.FormatUint(b.Fence, 10)) + "^^<" + XSDLong + ">"

@@ -111,7 +111,7 @@ func (w *writer) applyVersioned(stop, ctx context.Context, b *graft.Batch) error
 			return err
 		}
 	}
-	if err := w.loadVersions(ctx, t, &l); err != nil {
+	if err := w.loadVersions(ctx, b.Writes, t, &l); err != nil {
 		return err
 	}
 	g := semantics.New()
@@ -123,8 +123,8 @@ func (w *writer) applyVersioned(stop, ctx context.Context, b *graft.Batch) error
 	return w.write(ctx, g.Changes(l, deleted))
 }
 
-func (w *writer) loadVersions(ctx context.Context, t semantics.Touched, l *semantics.Loaded) error {
-	keys, groups := semantics.VersionKeys(t, l.Edges)
+func (w *writer) loadVersions(ctx context.Context, ws []*graft.Write, t semantics.Touched, l *semantics.Loaded) error {
+	keys, groups := semantics.VersionKeys(ws, t, l.Edges)
 	rowsOf := make([][4]string, len(keys))
 	for i, k := range keys {
 		rowsOf[i][0], rowsOf[i][1], rowsOf[i][2], rowsOf[i][3] = semantics.RowOf(k)
