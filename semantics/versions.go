@@ -2,7 +2,6 @@ package semantics
 
 import (
 	"maps"
-	"slices"
 	"strings"
 
 	"github.com/graftdb/graft"
@@ -396,25 +395,6 @@ func (g *Graph) AllGroups() map[[2]string]Group {
 	for k, gr := range g.groups {
 		from, label, _ := strings.Cut(k, "\x00")
 		out[[2]string{from, label}] = Group{Newest: gr.newest, Named: maps.Clone(gr.named)}
-	}
-	return out
-}
-
-// Unversioned returns the writes without their versions, for a sink that
-// stores none yet: they apply unguarded, as before versions (a guard that
-// held only inside one batch would promise what the next cannot keep).
-func Unversioned(ws []*graft.Write) []*graft.Write {
-	out, copied := ws, false
-	for i, w := range ws {
-		if w.Version == 0 {
-			continue
-		}
-		if !copied {
-			out, copied = slices.Clone(ws), true
-		}
-		c := *w
-		c.Version = 0
-		out[i] = &c
 	}
 	return out
 }
