@@ -153,3 +153,26 @@ func TestCacheFollowsTheSource(t *testing.T) {
 		}
 	}
 }
+
+// versions: derive needs a source that derives versions and a sink that
+// guards them; a bad value names the setting.
+func TestVersionsSetting(t *testing.T) {
+	for _, c := range []struct{ source, sink, versions, want string }{
+		{"", "", "derive", ""},
+		{"kafka://h:9092/t?group=g", "postgres://u@h/db", "derive", ""},
+		{"kinesis://s?region=r", "", "derive", "versions: derive with source kinesis://"},
+		{"", "gremlin+ws://h:8182/gremlin", "derive", "versions: derive with sink gremlin+ws://"},
+		{"", "gremlin+ws://h:8182/gremlin", "producer", ""},
+		{"", "", "newest", `versions: "newest"`},
+	} {
+		cfg := config.Default()
+		cfg.Source, cfg.Sink, cfg.Versions = c.source, c.sink, c.versions
+		err := cfg.Validate()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s → %s, versions %s: %v, want %q", c.source, c.sink, c.versions, err, c.want)
+		}
+		if c.want == "" && cfg.Engine().DeriveVersions != (c.versions == "derive") {
+			t.Errorf("versions %s: engine DeriveVersions %v", c.versions, cfg.Engine().DeriveVersions)
+		}
+	}
+}
