@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -155,6 +156,7 @@ type Store struct {
 	readerURL string
 	b         builder
 	unknown   atomic.Int64 // unclassified errors in a row
+	versions  sync.Once    // the warning that versions are not guarded
 }
 
 var (
@@ -238,6 +240,18 @@ func (s *Store) Limits() graft.SinkLimits {
 
 // Apply implements graft.Sink: the batch as one traversal.
 func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
+	for _, w := range b.Writes {
+		if w.Version != 0 {
+			s.versions.Do(func() {
+				log := s.cfg.Logger
+				if log == nil {
+					log = slog.Default()
+				}
+				log.Warn("gremlin: writes carry versions, which this sink does not guard yet: they apply in the order they come (docs/DESIGN.md, \"Versions\")", "sink", s.cfg.URL)
+			})
+			break
+		}
+	}
 	t := s.b.batch(b.Writes)
 	if n := t.steps(); n > s.cfg.MaxSteps {
 		return graft.NewError(graft.TooLarge, fmt.Errorf("%d steps, over the limit of %d (steps=)", n, s.cfg.MaxSteps))
