@@ -202,11 +202,12 @@ func (c Config) Validate() error {
 	}
 	switch c.Versions {
 	case "producer", "derive":
-		if s, _ := Match(Sources, c.Source); c.Versions == "derive" && s.Prefix == "kinesis://" {
-			add("versions", "derive with source %s: Kinesis records derive no version yet (docs/DESIGN.md, \"Versions\"); use producer", Redact(c.Source))
+		// The embedded stream derives versions, the embedded store guards them.
+		if s, ok := Match(Sources, c.Source); c.Versions == "derive" && ok && !s.Versions {
+			add("versions", "derive with source %s: its records derive no version yet (docs/DESIGN.md, \"Versions\"); use producer", Redact(c.Source))
 		}
-		if s, _ := Match(Sinks, c.Sink); c.Versions == "derive" && strings.HasPrefix(s.Prefix, "gremlin") {
-			add("versions", "derive with sink %s: the Gremlin sink does not guard versions yet, so derived versions would change nothing (docs/DESIGN.md, \"Versions\"); use producer", Redact(c.Sink))
+		if s, ok := Match(Sinks, c.Sink); c.Versions == "derive" && ok && !s.Versions {
+			add("versions", "derive with sink %s: it does not guard versions yet, so derived versions would change nothing (docs/DESIGN.md, \"Versions\"); use producer", Redact(c.Sink))
 		}
 	default:
 		add("versions", "%q: producer (a write's own version, if any) or derive (the source's for a write without one)", c.Versions)

@@ -13,26 +13,30 @@ type Scheme struct {
 	// can change what this one wrote; the in-process write cache alone is
 	// refused with it (docs/cache.md).
 	Moves bool
+	// Versions: a source that derives a version for each record
+	// (graft.Versioner), or a sink that guards versions (docs/DESIGN.md,
+	// "Versions"); versions: derive needs both.
+	Versions bool
 }
 
 // Sources are the forms of the source setting (empty: the embedded
 // JetStream).
 var Sources = []Scheme{
-	{Prefix: "nats://", Form: "nats://HOST:PORT/STREAM/SUBJECT"},
-	{Prefix: "kafka://", Form: "kafka://BROKERS/TOPICS?group=NAME", Moves: true},
+	{Prefix: "nats://", Form: "nats://HOST:PORT/STREAM/SUBJECT", Versions: true},
+	{Prefix: "kafka://", Form: "kafka://BROKERS/TOPICS?group=NAME", Moves: true, Versions: true},
 	{Prefix: "kinesis://", Form: "kinesis://STREAM?region=R", Moves: true},
-	{Prefix: "file:", Form: "file:PATH"},
+	{Prefix: "file:", Form: "file:PATH", Versions: true},
 }
 
 // Sinks are the forms of the sink setting (empty: the embedded store).
 var Sinks = []Scheme{
-	{Prefix: "sqlite:", Form: "sqlite:PATH"},
-	{Prefix: "postgres://", Form: "postgres://USER@HOST:PORT/DB?sslmode=…"},
-	{Prefix: "postgresql://", Form: "postgresql://…"},
+	{Prefix: "sqlite:", Form: "sqlite:PATH", Versions: true},
+	{Prefix: "postgres://", Form: "postgres://USER@HOST:PORT/DB?sslmode=…", Versions: true},
+	{Prefix: "postgresql://", Form: "postgresql://…", Versions: true},
 	{Prefix: "gremlin+ws://", Form: "gremlin+ws://HOST:PORT/gremlin"},
 	{Prefix: "gremlin+wss://", Form: "gremlin+wss://HOST:PORT/gremlin"},
-	{Prefix: "sparql+http://", Form: "sparql+http://HOST:PORT/sparql"},
-	{Prefix: "sparql+https://", Form: "sparql+https://HOST:PORT/sparql"},
+	{Prefix: "sparql+http://", Form: "sparql+http://HOST:PORT/sparql", Versions: true},
+	{Prefix: "sparql+https://", Form: "sparql+https://HOST:PORT/sparql", Versions: true},
 }
 
 // Redis is the form of the shared cache's and the locker's URL.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -133,26 +132,11 @@ func TestAbandonLostPartition(t *testing.T) {
 	}
 }
 
-// stepSource delivers the batches of records the test sends, then io.EOF.
+// stepSource is a feedSource that can lose partitions.
 type stepSource struct {
+	feedSource
 	abandoningSource
-	steps chan []graft.Record
 }
-
-func (s *stepSource) Fetch(ctx context.Context) ([]graft.Record, error) {
-	select {
-	case recs, ok := <-s.steps:
-		if !ok {
-			return nil, io.EOF
-		}
-		return recs, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (s *stepSource) Ack(context.Context, graft.Position) error { return nil }
-func (s *stepSource) Close() error                              { return nil }
 
 // A partition that moves to another instance and back (a Kafka rebalance,
 // a Kinesis lease) may find the elements its keys write changed by that
@@ -177,7 +161,7 @@ func TestMovingPartitionsRefuseTheCacheAlone(t *testing.T) {
 		}
 	}
 
-	src := &stepSource{steps: make(chan []graft.Record, 1)}
+	src := &stepSource{feedSource: feedSource{steps: make(chan []graft.Record, 1)}}
 	cfg := testConfig()
 	cfg.CacheSize = -1
 	e, err := engine.New(mem, &memDLQ{}, cfg)
@@ -191,16 +175,7 @@ func TestMovingPartitionsRefuseTheCacheAlone(t *testing.T) {
 			Value: fmt.Appendf(nil, `{"key":"k","ops":[{"op":"upsertVertex","id":"v","label":"x","props":{"p":%d}}]}`, p)}}
 	}
 	src.steps <- rec(1, 1)
-	for deadline := time.Now().Add(30 * time.Second); e.Stats().Committed.Load() < 1; time.Sleep(time.Millisecond) {
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned before the first write: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the first write was not committed")
-		}
-	}
+	waitCommitted(t, e, 1, done)
 	// Another instance, which held the partition meanwhile, sets v.p = 2.
 	w, _ := graft.Decode([]byte(`{"ops":[{"op":"upsertVertex","id":"v","label":"x","props":{"p":2}}]}`), "", graft.DefaultLimits)
 	if err := mem.Apply(context.Background(), &graft.Batch{Writes: []*graft.Write{w}}); err != nil {

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/graftdb/graft"
+	"github.com/graftdb/graft/engine"
 	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/workload"
 )
@@ -180,4 +182,39 @@ func (f *faultySink) Apply(ctx context.Context, b *graft.Batch) error {
 		f.committed[s] = true
 	}
 	return nil
+}
+
+// feedSource delivers the records the test sends, then io.EOF (one
+// instance's source: the in-process write cache serves it).
+type feedSource struct{ steps chan []graft.Record }
+
+func (s *feedSource) Fetch(ctx context.Context) ([]graft.Record, error) {
+	select {
+	case recs, ok := <-s.steps:
+		if !ok {
+			return nil, io.EOF
+		}
+		return recs, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *feedSource) Ack(context.Context, graft.Position) error { return nil }
+func (s *feedSource) Close() error                              { return nil }
+
+// waitCommitted waits until e committed n records; it fails the test if
+// Run (whose result done carries) returns first, or after 30 s.
+func waitCommitted(t *testing.T, e *engine.Engine, n int64, done <-chan error) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); e.Stats().Committed.Load() < n; time.Sleep(time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned before %d records were committed: %v", n, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records were not committed within 30 s (%d were)", n, e.Stats().Committed.Load())
+		}
+	}
 }

@@ -2,11 +2,9 @@ package engine_test
 
 import (
 	"context"
-	"io"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
@@ -60,16 +58,7 @@ func TestVersionedWritesAreNeverEliminated(t *testing.T) {
 		src.steps <- []graft.Record{{Pos: graft.Position{Partition: w.key, Offset: int64(i + 1)},
 			Value: []byte(`{"id":"w` + strconv.Itoa(i+1) + `","key":"` + w.key + `","version":` + strconv.Itoa(w.version) +
 				`,"ops":[{"op":"upsertVertex","id":"v","label":"x","props":{"p":` + strconv.Itoa(w.value) + `}}]}`)}}
-		for deadline := time.Now().Add(30 * time.Second); e.Stats().Committed.Load() < int64(i+1); time.Sleep(time.Millisecond) {
-			select {
-			case err := <-done:
-				t.Fatalf("Run returned before write %d committed: %v", i+1, err)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("write %d was not committed", i+1)
-			}
-		}
+		waitCommitted(t, e, int64(i+1), done)
 	}
 	close(src.steps)
 	if err := <-done; err != nil {
@@ -83,25 +72,6 @@ func TestVersionedWritesAreNeverEliminated(t *testing.T) {
 		t.Fatalf("%d ops eliminated, want none of a versioned write", st.Eliminated)
 	}
 }
-
-// feedSource delivers the records the test sends, then io.EOF (one
-// instance's source: the in-process write cache serves it).
-type feedSource struct{ steps chan []graft.Record }
-
-func (s *feedSource) Fetch(ctx context.Context) ([]graft.Record, error) {
-	select {
-	case recs, ok := <-s.steps:
-		if !ok {
-			return nil, io.EOF
-		}
-		return recs, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (s *feedSource) Ack(context.Context, graft.Position) error { return nil }
-func (s *feedSource) Close() error                              { return nil }
 
 // versionedFeed is a feedSource that derives versions (graft.Versioner).
 type versionedFeed struct{ feedSource }
@@ -132,11 +102,7 @@ func TestDerivedVersions(t *testing.T) {
 		}{{"a", 20, 1, ""}, {"b", 10, 2, ""}, {"b", 5, 3, `"version":30,`}, {"a", 25, 4, ""}} {
 			src.steps <- []graft.Record{{Pos: graft.Position{Partition: r.partition, Offset: int64(i + 1)}, Version: int64(r.derived),
 				Value: []byte(`{` + r.own + `"id":"w` + strconv.Itoa(i+1) + `","key":"` + r.partition + `","ops":[{"op":"upsertVertex","id":"v","label":"x","props":{"p` + strconv.Itoa(i) + `":` + strconv.Itoa(r.value) + `,"q":` + strconv.Itoa(r.value) + `}}]}`)}}
-			for deadline := time.Now().Add(30 * time.Second); e.Stats().Committed.Load() < int64(i+1); time.Sleep(time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("write %d was not committed", i+1)
-				}
-			}
+			waitCommitted(t, e, int64(i+1), done)
 		}
 		close(src.steps)
 		if err := <-done; err != nil {

@@ -10,7 +10,7 @@ import (
 
 // Loaded is what a diff-based sink read before applying a batch in memory:
 // the elements (edges by EdgeKey) and, for a batch with versioned writes,
-// their versions (by VertexKey or EdgeKey) and groups.
+// their versions (by the keys VersionKeys returns) and groups.
 type Loaded struct {
 	Vertices map[string]graft.Vertex
 	Edges    map[string]graft.Edge
@@ -29,7 +29,7 @@ type Changes struct {
 	DeleteVertices []string       // gone, or deleted and created again (their edges in the store go too)
 	PutEdges       []graft.Edge
 	DeleteEdges    []graft.Edge
-	PutVersions    map[string]Versions // by key (RowOf gives its columns)
+	PutVersions    map[string]Versions // by key (RowOf gives its columns); VersionChanges
 	PutGroups      map[[2]string]Group
 }
 
@@ -69,25 +69,32 @@ func (g *Graph) Changes(before Loaded, deleted map[string]bool) Changes {
 		}
 	}
 	SortEdges(c.DeleteEdges)
-	for k, v := range g.AllVersions() {
+	c.PutVersions, c.PutGroups = g.VersionChanges(before)
+	return c
+}
+
+// VersionChanges returns the versions and groups that differ from what
+// was loaded (nil maps when none).
+func (g *Graph) VersionChanges(before Loaded) (versions map[string]Versions, groups map[[2]string]Group) {
+	for k, v := range g.allVersions() {
 		if old, ok := before.Versions[k]; ok && old.Up == v.Up && old.Floor == v.Floor && maps.Equal(old.Props, v.Props) {
 			continue
 		}
-		if c.PutVersions == nil {
-			c.PutVersions = map[string]Versions{}
+		if versions == nil {
+			versions = map[string]Versions{}
 		}
-		c.PutVersions[k] = v
+		versions[k] = v
 	}
-	for k, gr := range g.AllGroups() {
+	for k, gr := range g.allGroups() {
 		if old, ok := before.Groups[k]; ok && old.Newest == gr.Newest && maps.Equal(old.Named, gr.Named) {
 			continue
 		}
-		if c.PutGroups == nil {
-			c.PutGroups = map[[2]string]Group{}
+		if groups == nil {
+			groups = map[[2]string]Group{}
 		}
-		c.PutGroups[k] = gr
+		groups[k] = gr
 	}
-	return c
+	return versions, groups
 }
 
 // Versioned reports whether a write of the batch has a version: only then
@@ -136,7 +143,7 @@ func VersionKeys(ws []*graft.Write, t Touched, edges map[string]graft.Edge) (key
 		}
 	}
 	for id := range t.Vertices {
-		set[VertexKey(id)] = true
+		set[vertexMeta(id)] = true
 	}
 	for r := range t.Natural {
 		set[EdgeKey(&graft.Edge{From: r[0], Label: r[1], To: r[2]})] = true
@@ -181,7 +188,7 @@ func RowOf(key string) (kind, a, b, c string) {
 func KeyOf(kind, a, b, c string) string {
 	switch kind {
 	case "v":
-		return VertexKey(a)
+		return vertexMeta(a)
 	case "n":
 		return EdgeKey(&graft.Edge{Label: b, From: a, To: c})
 	default:
@@ -198,9 +205,9 @@ func (g *Graph) Load(l Loaded) {
 		g.PutEdge(e)
 	}
 	for k, v := range l.Versions {
-		g.PutVersions(k, v)
+		g.putVersions(k, v)
 	}
 	for k, gr := range l.Groups {
-		g.PutGroup(k[0], k[1], gr)
+		g.putGroup(k[0], k[1], gr)
 	}
 }

@@ -1,6 +1,7 @@
 package semantics
 
 import (
+	"encoding/json"
 	"maps"
 	"strings"
 
@@ -156,6 +157,20 @@ func olderProps(base graft.Props, m meta, v int64) graft.Props {
 	return p
 }
 
+func vertexProps(v *graft.Vertex) graft.Props {
+	if v == nil {
+		return nil
+	}
+	return v.Props
+}
+
+func edgeProps(e *graft.Edge) graft.Props {
+	if e == nil {
+		return nil
+	}
+	return e.Props
+}
+
 // predates reports whether a versioned op on an edge happened before one
 // of its endpoints was deleted for the last time.
 func (g *Graph) predates(v int64, ids ...string) bool {
@@ -179,11 +194,7 @@ func (g *Graph) applyVersioned(op *graft.Op, v int64) error {
 		if old != nil && old.Label != op.Label {
 			return graft.Errorf(graft.Permanent, -1, "vertex %q has label %q, not %q", op.ID, old.Label, op.Label)
 		}
-		var base graft.Props
-		if old != nil {
-			base = old.Props
-		}
-		props := setProps(base, op.Props, &m, v)
+		props := setProps(vertexProps(old), op.Props, &m, v)
 		m.up = max(m.up, v)
 		g.setMeta(k, m)
 		g.setVertex(&graft.Vertex{ID: op.ID, Label: op.Label, Props: props})
@@ -219,11 +230,7 @@ func (g *Graph) applyVersioned(op *graft.Op, v int64) error {
 			return nil
 		}
 		old := g.vertices[op.ID]
-		var base graft.Props
-		if old != nil {
-			base = old.Props
-		}
-		props := dropProps(base, op.Keys, &m, v)
+		props := dropProps(vertexProps(old), op.Keys, &m, v)
 		g.setMeta(k, m)
 		if old != nil {
 			g.setVertex(&graft.Vertex{ID: old.ID, Label: old.Label, Props: props})
@@ -247,11 +254,7 @@ func (g *Graph) applyVersioned(op *graft.Op, v int64) error {
 		if err != nil {
 			return err
 		}
-		var base graft.Props
-		if old != nil {
-			base = old.Props
-		}
-		props := setProps(base, op.Props, &m, v)
+		props := setProps(edgeProps(old), op.Props, &m, v)
 		m.up = max(m.up, v)
 		g.setMeta(k, m)
 		g.setEdge(k, &graft.Edge{ID: op.ID, Label: op.Label, From: op.From, To: op.To, Props: props})
@@ -271,11 +274,7 @@ func (g *Graph) applyVersioned(op *graft.Op, v int64) error {
 		if v < m.floor {
 			return nil
 		}
-		var base graft.Props
-		if old != nil {
-			base = old.Props
-		}
-		props := dropProps(base, op.Keys, &m, v)
+		props := dropProps(edgeProps(old), op.Keys, &m, v)
 		g.setMeta(k, m)
 		if old != nil {
 			g.setEdge(k, &graft.Edge{ID: old.ID, Label: old.Label, From: old.From, To: old.To, Props: props})
@@ -363,21 +362,18 @@ type Group struct {
 	Named  map[string]int64
 }
 
-// VertexKey names a vertex's versions (EdgeKey an edge's).
-func VertexKey(id string) string { return vertexMeta(id) }
-
-// PutVersions loads an element's versions, outside any transaction.
-func (g *Graph) PutVersions(key string, v Versions) {
+// putVersions loads an element's versions, outside any transaction.
+func (g *Graph) putVersions(key string, v Versions) {
 	g.metas[key] = &meta{up: v.Up, floor: v.Floor, props: v.Props}
 }
 
-// PutGroup loads a group's replaces, outside any transaction.
-func (g *Graph) PutGroup(from, label string, gr Group) {
+// putGroup loads a group's replaces, outside any transaction.
+func (g *Graph) putGroup(from, label string, gr Group) {
 	g.groups[groupOf(from, label)] = &group{newest: gr.Newest, named: gr.Named}
 }
 
-// AllVersions returns every element's versions, by key (a copy).
-func (g *Graph) AllVersions() map[string]Versions {
+// allVersions returns every element's versions, by key (a copy).
+func (g *Graph) allVersions() map[string]Versions {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := make(map[string]Versions, len(g.metas))
@@ -387,8 +383,8 @@ func (g *Graph) AllVersions() map[string]Versions {
 	return out
 }
 
-// AllGroups returns every group's replaces, by {from, label} (a copy).
-func (g *Graph) AllGroups() map[[2]string]Group {
+// allGroups returns every group's replaces, by {from, label} (a copy).
+func (g *Graph) allGroups() map[[2]string]Group {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := make(map[[2]string]Group, len(g.groups))
@@ -397,4 +393,18 @@ func (g *Graph) AllGroups() map[[2]string]Group {
 		out[[2]string{from, label}] = Group{Newest: gr.newest, Named: maps.Clone(gr.named)}
 	}
 	return out
+}
+
+// PropsJSON is Props as a JSON object, for a sink that stores it as text.
+func (v Versions) PropsJSON() string { return versionMap(v.Props) }
+
+// NamedJSON is Named as a JSON object, for a sink that stores it as text.
+func (gr Group) NamedJSON() string { return versionMap(gr.Named) }
+
+func versionMap(m map[string]int64) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m) // a map of strings to integers always encodes
+	return string(b)
 }

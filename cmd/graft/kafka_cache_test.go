@@ -25,9 +25,7 @@ import (
 // default (cache auto) is off with a Kafka source, and --cache memory is
 // refused with one.
 func TestSharedElementFromTwoInstances(t *testing.T) {
-	for _, kind := range []string{"kfake", "kafka"} {
-		t.Run(kind, func(t *testing.T) { sharedElementFromTwoInstances(t, kind) })
-	}
+	kafkatest.OnBrokers(t, sharedElementFromTwoInstances)
 }
 
 func sharedElementFromTwoInstances(t *testing.T, kind string) {

@@ -77,9 +77,7 @@ func TestRunWithKafka(t *testing.T) {
 // lag. The final graph equals the model.
 // On kfake and on a real Apache Kafka broker (internal/kafkaserver).
 func TestProduceAndRunWithKafka(t *testing.T) {
-	for _, kind := range []string{"kfake", "kafka"} {
-		t.Run(kind, func(t *testing.T) { produceAndRunWithKafka(t, kind) })
-	}
+	kafkatest.OnBrokers(t, produceAndRunWithKafka)
 }
 
 func produceAndRunWithKafka(t *testing.T, kind string) {

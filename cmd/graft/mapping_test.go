@@ -66,9 +66,7 @@ func TestFleetExample(t *testing.T) {
 // example's expected graph. On the package's shared broker every topic name
 // is unique (a prefix of its own).
 func TestRouteEndToEnd(t *testing.T) {
-	for _, kind := range []string{"kfake", "kafka"} {
-		t.Run(kind, func(t *testing.T) { routeEndToEnd(t, kind) })
-	}
+	kafkatest.OnBrokers(t, routeEndToEnd)
 }
 
 func routeEndToEnd(t *testing.T, kind string) {

@@ -9,6 +9,17 @@ import (
 	"github.com/graftdb/graft/internal/kafkaserver"
 )
 
+// Kinds are the brokers Kafka tests run on: kfake (fast, in-process) and
+// a real Apache Kafka broker (internal/kafkaserver, one JVM a package).
+var Kinds = []string{"kfake", "kafka"}
+
+// OnBrokers runs test as a subtest on each kind of broker.
+func OnBrokers(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range Kinds {
+		t.Run(kind, func(t *testing.T) { test(t, kind) })
+	}
+}
+
 // Broker returns the addresses of a broker of the kind, with the topics
 // (name → partitions) created: "kfake", a fresh in-process cluster closed
 // when the test ends, or "kafka", the package's real broker

@@ -15,6 +15,8 @@ import (
 
 	"github.com/graftdb/graft"
 	"github.com/graftdb/graft/engine"
+	"github.com/graftdb/graft/internal/conformance"
+	"github.com/graftdb/graft/internal/memgraph"
 )
 
 // WithVersions gives every line the version of its place: the order the
@@ -159,4 +161,27 @@ func CrashAndRestart(t testing.TB, sink graft.Sink, letters graft.DeadLetters, c
 			restarted()
 		}
 	}
+}
+
+// RestartVersioned is the versioned restart test on a store (the engine's
+// TestRestartAcrossPartitionsWithVersions runs the same on its
+// fault-injecting sink): n writes of the random workload from seed, each
+// versioned by its place; its stable and mortal vertices first, then the
+// rest in four partitions by key, partition k lag*k writes late, through
+// ten kill-and-restarts, at most 50 writes a batch (many crash points).
+// The graph r exports must be the model's, the writes applied in version
+// order, and the dead letters the writes the model rejects.
+func RestartVersioned(t *testing.T, sink graft.Sink, r graft.Reader, seed uint64, n, lag int) {
+	t.Helper()
+	const stable = 50
+	wl := Random(t, seed, n, 30, stable)
+	lines := WithVersions(wl.Lines)
+	letters := &memgraph.Letters{}
+	cfg := engine.Default()
+	cfg.MaxBatchWrites = 50
+	prefix := stable + stable/2 // the stable and mortal vertices, before anything links to them
+	CrashAndRestart(t, sink, letters, cfg, lines[:prefix], 4, 0, 0, seed, nil)
+	CrashAndRestart(t, sink, letters, cfg, lines[prefix:], 4, lag, 10, seed, nil)
+	conformance.CheckModel(t, r, wl.Model)
+	wl.CheckLetters(t, letters.All())
 }

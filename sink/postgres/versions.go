@@ -101,7 +101,7 @@ func saveVersions(batch *pgx.Batch, c semantics.Changes) {
 		for k, v := range c.PutVersions {
 			kind, a, b, cc := semantics.RowOf(k)
 			cols[0], cols[1], cols[2], cols[3] = append(cols[0], kind), append(cols[1], a), append(cols[2], b), append(cols[3], cc)
-			up, floor, props = append(up, v.Up), append(floor, v.Floor), append(props, jsonOf(v.Props))
+			up, floor, props = append(up, v.Up), append(floor, v.Floor), append(props, v.PropsJSON())
 		}
 		batch.Queue(sqlSaveVersions, cols[0], cols[1], cols[2], cols[3], up, floor, props)
 	}
@@ -110,16 +110,8 @@ func saveVersions(batch *pgx.Batch, c semantics.Changes) {
 		var newest []int64
 		for k, gr := range c.PutGroups {
 			src, label = append(src, k[0]), append(label, k[1])
-			newest, named = append(newest, gr.Newest), append(named, jsonOf(gr.Named))
+			newest, named = append(newest, gr.Newest), append(named, gr.NamedJSON())
 		}
 		batch.Queue(sqlSaveGroupVersions, src, label, newest, named)
 	}
-}
-
-func jsonOf(m map[string]int64) string {
-	if len(m) == 0 {
-		return "{}"
-	}
-	b, _ := json.Marshal(m) // a map of strings to integers always encodes
-	return string(b)
 }

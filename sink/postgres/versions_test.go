@@ -3,9 +3,6 @@ package postgres
 import (
 	"testing"
 
-	"github.com/graftdb/graft/engine"
-	"github.com/graftdb/graft/internal/conformance"
-	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/workload"
 )
 
@@ -16,14 +13,5 @@ import (
 // the model's, the writes applied in version order.
 func TestRestartAcrossPartitionsWithVersions(t *testing.T) {
 	s := open(t)
-	wl := workload.Random(t, 17, 3000, 30, 50)
-	lines := workload.WithVersions(wl.Lines)
-	letters := &memgraph.Letters{}
-	cfg := engine.Default()
-	cfg.MaxBatchWrites = 50 // many batches in flight, many crash points
-	prefix := 50 + 25       // the stable and mortal vertices, before anything links to them
-	workload.CrashAndRestart(t, s, letters, cfg, lines[:prefix], 4, 0, 0, 17, nil)
-	workload.CrashAndRestart(t, s, letters, cfg, lines[prefix:], 4, 300, 10, 17, nil)
-	conformance.CheckModel(t, s, wl.Model)
-	wl.CheckLetters(t, letters.All())
+	workload.RestartVersioned(t, s, s, 17, 3000, 300)
 }

@@ -273,7 +273,7 @@ func (s *Store) Apply(ctx context.Context, b *graft.Batch) error {
 		}
 	}
 	if versioned {
-		clear, vins := s.versionTriples(g.Changes(loadedVersions, nil))
+		clear, vins := s.versionTriples(g.VersionChanges(loadedVersions))
 		ops, ins = append(ops, clear...), append(ins, vins...)
 	}
 	if len(fenceKeys) > 0 {

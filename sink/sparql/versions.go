@@ -91,19 +91,19 @@ func (s *Store) loadVersions(ctx context.Context, ws []*graft.Write, t semantics
 }
 
 // versionTriples returns the updates that clear the version triples of the
-// versions and groups c changed (by pattern: whatever is stored there
+// versions and groups that changed (Graph.VersionChanges) (by pattern: whatever is stored there
 // goes), and the triples to insert.
-func (s *Store) versionTriples(c semantics.Changes) (clear, ins []string) {
+func (s *Store) versionTriples(versions map[string]semantics.Versions, groups map[[2]string]semantics.Group) (clear, ins []string) {
 	var iris []string
 	put := func(iri string, v any) {
 		b, _ := json.Marshal(v) // integers and maps of them always encode
 		iris = append(iris, iri)
 		ins = append(ins, iri+" "+s.pVersion+" "+quote(string(b))+" .")
 	}
-	for k, v := range c.PutVersions {
+	for k, v := range versions {
 		put(s.versionIRI(k), storedVersions{Up: v.Up, Floor: v.Floor, Props: v.Props})
 	}
-	for k, g := range c.PutGroups {
+	for k, g := range groups {
 		put(s.groupIRI(k), storedGroup{Newest: g.Newest, Named: g.Named})
 	}
 	sort.Strings(iris)

@@ -3,9 +3,6 @@ package sparql
 import (
 	"testing"
 
-	"github.com/graftdb/graft/engine"
-	"github.com/graftdb/graft/internal/conformance"
-	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/workload"
 )
 
@@ -25,16 +22,7 @@ func TestRestartAcrossPartitionsWithVersions(t *testing.T) {
 	} {
 		t.Run(store.name, func(t *testing.T) {
 			s := openGraph(t, store.endpoint(t))
-			wl := workload.Random(t, 23, 1500, 30, 50)
-			lines := workload.WithVersions(wl.Lines)
-			letters := &memgraph.Letters{}
-			cfg := engine.Default()
-			cfg.MaxBatchWrites = 50 // many batches, many crash points
-			prefix := 50 + 25       // the stable and mortal vertices, before anything links to them
-			workload.CrashAndRestart(t, s, letters, cfg, lines[:prefix], 4, 0, 0, 23, nil)
-			workload.CrashAndRestart(t, s, letters, cfg, lines[prefix:], 4, 150, 10, 23, nil)
-			conformance.CheckModel(t, s, wl.Model)
-			wl.CheckLetters(t, letters.All())
+			workload.RestartVersioned(t, s, s, 23, 1500, 150)
 		})
 	}
 }

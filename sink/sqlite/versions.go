@@ -216,12 +216,12 @@ func (w *writer) write(ctx context.Context, c semantics.Changes) error {
 	}
 	for k, v := range c.PutVersions {
 		kind, a, b, cc := semantics.RowOf(k)
-		if err := exec(sqlVPutVersions, kind, a, b, cc, v.Up, v.Floor, jsonOf(v.Props)); err != nil {
+		if err := exec(sqlVPutVersions, kind, a, b, cc, v.Up, v.Floor, v.PropsJSON()); err != nil {
 			return err
 		}
 	}
 	for k, gr := range c.PutGroups {
-		if err := exec(sqlVPutGroup, k[0], k[1], gr.Newest, jsonOf(gr.Named)); err != nil {
+		if err := exec(sqlVPutGroup, k[0], k[1], gr.Newest, gr.NamedJSON()); err != nil {
 			return err
 		}
 	}
@@ -243,12 +243,4 @@ func keysOf[K comparable](m map[K]bool) []K {
 		out = append(out, k)
 	}
 	return out
-}
-
-func jsonOf(m map[string]int64) string {
-	if len(m) == 0 {
-		return "{}"
-	}
-	b, _ := json.Marshal(m) // a map of strings to integers always encodes
-	return string(b)
 }

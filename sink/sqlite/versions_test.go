@@ -5,9 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/graftdb/graft/engine"
-	"github.com/graftdb/graft/internal/conformance"
-	"github.com/graftdb/graft/internal/memgraph"
 	"github.com/graftdb/graft/internal/workload"
 	"github.com/graftdb/graft/sink/sqlite"
 )
@@ -24,14 +21,5 @@ func TestRestartAcrossPartitionsWithVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	wl := workload.Random(t, 19, 3000, 30, 50)
-	lines := workload.WithVersions(wl.Lines)
-	letters := &memgraph.Letters{}
-	cfg := engine.Default()
-	cfg.MaxBatchWrites = 50 // many batches, many crash points
-	prefix := 50 + 25       // the stable and mortal vertices, before anything links to them
-	workload.CrashAndRestart(t, s, letters, cfg, lines[:prefix], 4, 0, 0, 19, nil)
-	workload.CrashAndRestart(t, s, letters, cfg, lines[prefix:], 4, 300, 10, 19, nil)
-	conformance.CheckModel(t, s, wl.Model)
-	wl.CheckLetters(t, letters.All())
+	workload.RestartVersioned(t, s, s, 19, 3000, 300)
 }

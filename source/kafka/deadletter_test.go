@@ -136,7 +136,7 @@ func TestDeadLetterTopicAndExpiry(t *testing.T) {
 // The group's lag counts what no member has committed; Committed says
 // whether the group has committed past positions.
 func TestGroupLag(t *testing.T) {
-	onBrokers(t, groupLag)
+	kafkatest.OnBrokers(t, groupLag)
 }
 
 func groupLag(t *testing.T, kind string) {

@@ -32,16 +32,6 @@ type env struct {
 	session time.Duration // the members' session timeout (0: 2 s)
 }
 
-// brokerKinds: every group test runs on kfake (fast, in-process) and on a
-// real Apache Kafka broker (internal/kafkaserver, one JVM for the package).
-var brokerKinds = []string{"kfake", "kafka"}
-
-func onBrokers(t *testing.T, test func(t *testing.T, kind string)) {
-	for _, kind := range brokerKinds {
-		t.Run(kind, func(t *testing.T) { test(t, kind) })
-	}
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
 	kafkaserver.StopShared()
@@ -217,7 +207,7 @@ func workload(t *testing.T) *bench.Workload {
 }
 
 func TestOneMember(t *testing.T) {
-	onBrokers(t, func(t *testing.T, kind string) {
+	kafkatest.OnBrokers(t, func(t *testing.T, kind string) {
 		wl := workload(t)
 		e := cluster(t, kind, wl)
 		g := memgraph.New()
@@ -256,7 +246,7 @@ func (f *flaky) Apply(ctx context.Context, b *graft.Batch) error {
 // move partitions, the killed member's uncommitted records are replayed by
 // their new owner, and the final graph equals the model.
 func TestMembersKilledAndAdded(t *testing.T) {
-	onBrokers(t, func(t *testing.T, kind string) {
+	kafkatest.OnBrokers(t, func(t *testing.T, kind string) {
 		wl := workload(t)
 		e := cluster(t, kind, wl)
 		g := memgraph.New()
@@ -285,7 +275,7 @@ func TestMembersKilledAndAdded(t *testing.T) {
 // The seed deployment's shape: a topic of 120 partitions keyed by
 // organization, consumed by three members of one group at once.
 func TestThreeMembersOn120Partitions(t *testing.T) {
-	onBrokers(t, func(t *testing.T, kind string) {
+	kafkatest.OnBrokers(t, func(t *testing.T, kind string) {
 		wl := workload(t)
 		e := clusterN(t, kind, wl, 120)
 		g := memgraph.New()

@@ -37,7 +37,7 @@ func kcat(t *testing.T) string {
 // produces the fleet workload keyed by organization, Graft consumes it into
 // the graph, and kcat reads Graft's dead-letter topic back with its headers.
 func TestKcatInterop(t *testing.T) {
-	onBrokers(t, kcatInterop)
+	kafkatest.OnBrokers(t, kcatInterop)
 }
 
 func kcatInterop(t *testing.T, kind string) {

@@ -20,7 +20,7 @@ import (
 // earlier does not undo a newer one. Here v.q = 1 is stamped a second
 // after v.q = 2, applied before it, and stays.
 func TestDerivedVersionsFromTimestamps(t *testing.T) {
-	onBrokers(t, func(t *testing.T, kind string) {
+	kafkatest.OnBrokers(t, func(t *testing.T, kind string) {
 		brokers, prefix := kafkatest.Broker(t, kind, map[string]int32{"graph.write.V": 2})
 		topic := prefix + "graph.write.V"
 		prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
